@@ -1,0 +1,63 @@
+"""mailcore: send email through many providers and never drop a message.
+
+The public API lives here::
+
+    from mailcore import Mailer, Message
+
+    mailer = Mailer.from_url("failover(sendgrid://KEY@ smtp://user:pass@relay.example.com:587)")
+    mailer.send(Message("app@example.com", ["user@example.org"], "Your code", text="123456"))
+
+Importing mailcore is cheap: provider SDKs load only when a transport that needs them is built.
+"""
+
+from mailcore.addresses import Address
+from mailcore.errors import (
+    ConfigurationError,
+    ConnectionFailed,
+    DeliveryFailed,
+    InvalidMessage,
+    MailcoreError,
+    MessageRejected,
+    PermanentError,
+    RateLimited,
+    SendError,
+    SendTimeout,
+    TransientError,
+    TransportRejected,
+    UnknownTransport,
+)
+from mailcore.mailer import Mailer, send_mail
+from mailcore.message import Attachment, Message
+from mailcore.plugins import hookimpl
+from mailcore.result import Attempt, Delivery, SendResult
+from mailcore.transport import ProviderTransport, Transport
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Address",
+    "Attachment",
+    "Attempt",
+    "ConfigurationError",
+    "ConnectionFailed",
+    "Delivery",
+    "DeliveryFailed",
+    "InvalidMessage",
+    "MailcoreError",
+    "Mailer",
+    "Message",
+    "MessageRejected",
+    "PermanentError",
+    "ProviderTransport",
+    "RateLimited",
+    "SendError",
+    "SendResult",
+    "SendTimeout",
+    "TransientError",
+    "Transport",
+    "TransportRejected",
+    "UnknownTransport",
+    "__version__",
+    "hookimpl",
+    "send_mail",
+]

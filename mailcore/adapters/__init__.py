@@ -1,0 +1,1 @@
+"""Adapters at the edge: Django, Celery, logging."""

@@ -1,0 +1,183 @@
+"""Email address parsing and validation, strict on purpose.
+
+The stdlib's ``email.utils.parseaddr`` accepts forms that different parsers read differently
+(``alice@example.org)<bob@example.org>``, CVE-2023-27043), and ``email.headerregistry`` lets
+encoded words that decode to a newline through on Python 3.11 and 3.12 (CVE-2024-6923). This
+module owns the rules instead, identically on every supported Python:
+
+* an address is ``local@domain`` or ``Display Name <local@domain>``;
+* the display name may be quoted; unquoted, it may not contain RFC 5322 specials;
+* no control character anywhere, neither raw nor inside an RFC 2047 encoded word;
+* the local part is a dot-atom (ASCII or UTF-8), the domain is a host name whose labels are
+  letters, digits and hyphens (IDN allowed; :attr:`Address.ascii_domain` is the A-label form).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from email.header import decode_header
+
+from mailcore.errors import InvalidMessage
+
+__all__ = ["Address", "check_header_text", "parse_address"]
+
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\u0085\u2028\u2029]")
+_ENCODED_WORD = re.compile(r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=")
+_ATEXT = r"A-Za-z0-9!#$%&'*+/=?^_`{|}~\-\u0080-\U0010ffff"
+_LOCAL_PART = re.compile(rf"[{_ATEXT}]+(?:\.[{_ATEXT}]+)*")
+_LABEL = re.compile(r"(?!-)[A-Za-z0-9\-\u0080-\U0010ffff]{1,63}(?<!-)")
+_SPECIALS = set('()<>[]:;@\\,"')
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    """One mailbox: ``email`` is ``local@domain``; ``name`` is the display name or ``""``."""
+
+    email: str
+    name: str = ""
+
+    @property
+    def local_part(self) -> str:
+        return self.email.rpartition("@")[0]
+
+    @property
+    def domain(self) -> str:
+        return self.email.rpartition("@")[2]
+
+    @property
+    def ascii_domain(self) -> str:
+        """The domain as an A-label (``xn--…``) for peers that do not speak SMTPUTF8."""
+        domain = self.domain
+        return domain if domain.isascii() else domain.encode("idna").decode("ascii")
+
+    @property
+    def ascii_email(self) -> str:
+        """``local@a-label-domain``; raises :class:`InvalidMessage` for a UTF-8 local part."""
+        if not self.local_part.isascii():
+            raise InvalidMessage(
+                self.email, "the local part is not ASCII; it needs a server that offers SMTPUTF8"
+            )
+        return f"{self.local_part}@{self.ascii_domain}"
+
+    @property
+    def needs_smtputf8(self) -> bool:
+        return not self.local_part.isascii()
+
+    def __str__(self) -> str:
+        if not self.name:
+            return self.email
+        if any(c in _SPECIALS or c == "." for c in self.name):
+            escaped = self.name.replace("\\", "\\\\").replace('"', '\\"')
+            return f'"{escaped}" <{self.email}>'
+        return f"{self.name} <{self.email}>"
+
+
+def check_header_text(field: str, value: str) -> None:
+    """Raise :class:`InvalidMessage` when ``value`` holds a control character.
+
+    Encoded words (``=?UTF-8?Q?=0A?=``) are decoded and checked too, because a receiving
+    client that decodes them would otherwise see a header break.
+    """
+    if not isinstance(value, str):
+        raise InvalidMessage(field, f"must be a string, not {type(value).__name__}")
+    if _CONTROL.search(value):
+        raise InvalidMessage(field, "contains a line break or control character (header injection)")
+    if "=?" in value:
+        for word in _ENCODED_WORD.findall(value):
+            if _CONTROL.search(_decode_encoded_word(word)):
+                raise InvalidMessage(
+                    field, "an RFC 2047 encoded word decodes to a line break or control character"
+                )
+
+
+def _decode_encoded_word(word: str) -> str:
+    try:
+        parts = decode_header(word)
+    except Exception:  # malformed encoded word: treat it as the literal text it is
+        return word
+    out = []
+    for chunk, charset in parts:
+        if isinstance(chunk, bytes):
+            out.append(chunk.decode(charset or "ascii", errors="replace"))
+        else:
+            out.append(chunk)
+    return "".join(out)
+
+
+def parse_address(value: object, field: str) -> Address:
+    """Parse one address given as ``Address``, ``(name, email)`` or a string.
+
+    ``field`` names the place for the error text, for example ``"to[2]"``.
+    """
+    if isinstance(value, Address):
+        return _validated(value.email, value.name, field)
+    if isinstance(value, tuple) and len(value) == 2:
+        name, email = value
+        if not isinstance(name, str) or not isinstance(email, str):
+            raise InvalidMessage(field, "a (name, email) pair must hold two strings")
+        return _validated(email, name, field)
+    if not isinstance(value, str):
+        raise InvalidMessage(field, f"an address must be a string, not {type(value).__name__}")
+    check_header_text(field, value)
+    text = value.strip()
+    if not text:
+        raise InvalidMessage(field, "empty address")
+    if text.endswith(">"):
+        name_part, sep, email = text[:-1].rpartition("<")
+        if not sep:
+            raise InvalidMessage(field, f"{value!r} has '>' without '<'")
+        return _validated(email, _display_name(name_part.strip(), field, value), field)
+    if "<" in text:
+        raise InvalidMessage(field, f"{value!r} has '<' without a closing '>'")
+    return _validated(text, "", field)
+
+
+def _display_name(raw: str, field: str, original: str) -> str:
+    if len(raw) >= 2 and raw[0] == '"' and raw[-1] == '"':
+        inner = raw[1:-1]
+        if re.search(r'(?<!\\)"', inner):
+            raise InvalidMessage(field, f"{original!r} has an unescaped quote in its display name")
+        return re.sub(r"\\(.)", r"\1", inner)
+    bad = sorted({c for c in raw if c in _SPECIALS})
+    if bad:
+        raise InvalidMessage(
+            field,
+            f"{original!r}: the display name contains {''.join(bad)!r}; "
+            'put the name in double quotes, like "Name" <user@example.com>',
+        )
+    return raw
+
+
+def _validated(email: str, name: str, field: str) -> Address:
+    check_header_text(field, name)
+    check_header_text(field, email)
+    local, at, domain = email.rpartition("@")
+    if not at or not local or not domain:
+        raise InvalidMessage(field, f"{email!r} is not an address like user@example.com")
+    if "@" in local:
+        raise InvalidMessage(field, f"{email!r} has more than one '@'")
+    if not _LOCAL_PART.fullmatch(local):
+        raise InvalidMessage(
+            field, f"{email!r}: the part before '@' has spaces, a leading, trailing or double dot, or a special character"
+        )
+    if len(local.encode()) > 64:
+        raise InvalidMessage(field, f"{email!r}: the part before '@' is longer than 64 bytes")
+    _check_domain(domain, email, field)
+    return Address(email=email, name=name.strip())
+
+
+def _check_domain(domain: str, email: str, field: str) -> None:
+    if domain.endswith("."):
+        raise InvalidMessage(field, f"{email!r}: the domain ends with a dot")
+    labels = domain.split(".")
+    if len(labels) < 2 and domain.lower() != "localhost":
+        raise InvalidMessage(field, f"{email!r}: the domain needs a dot, like example.com")
+    for label in labels:
+        if not _LABEL.fullmatch(label):
+            raise InvalidMessage(field, f"{email!r}: {label!r} is not a valid domain label")
+    if not domain.isascii():
+        try:
+            domain.encode("idna")
+        except UnicodeError:
+            raise InvalidMessage(field, f"{email!r}: the domain is not a valid internationalized name") from None

@@ -1,0 +1,75 @@
+"""The ``mailcore`` command line.
+
+Each subcommand lives in its own module (``mailcore/cli/<name>.py``, exposing ``command``) and is
+imported only when it runs, so ``mailcore --help`` stays fast. Errors a user can fix
+(:class:`~mailcore.errors.MailcoreError`) print one line and exit 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from typing import Any
+
+import click
+
+from mailcore.errors import ConfigurationError, InvalidMessage, MailcoreError, SendError
+
+#: subcommand name → module under mailcore.cli (a missing module is simply not offered).
+COMMANDS = {
+    "send": "send",
+    "plugins": "plugins",
+    "demo": "demo",
+    "check": "check",
+    "explain": "explain",
+    "outbox": "outbox",
+    "worker": "worker",
+    "send-bulk": "send_bulk",
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(name for name, module in COMMANDS.items() if _module_exists(module))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module = COMMANDS.get(cmd_name)
+        if module is None or not _module_exists(module):
+            return None
+        command = importlib.import_module(f"mailcore.cli.{module}").command
+        assert isinstance(command, click.Command)
+        return command
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (MailcoreError, OSError) as error:
+            raise click.ClickException(_one_line(error)) from None
+
+
+def _module_exists(module: str) -> bool:
+    return importlib.util.find_spec(f"mailcore.cli.{module}") is not None
+
+
+def _one_line(error: BaseException) -> str:
+    kind = {
+        ConfigurationError: "configuration error",
+        InvalidMessage: "invalid message",
+        SendError: "not sent",
+    }
+    label = next((text for cls, text in kind.items() if isinstance(error, cls)), type(error).__name__)
+    return f"{label}: {error}".replace("\n", " ")
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="mailcore")
+def cli() -> None:
+    """mailcore: send email through many providers, with failover and a durable outbox."""
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point."""
+    cli.main(args=argv if argv is not None else sys.argv[1:], prog_name="mailcore")

@@ -1,0 +1,224 @@
+"""The one exception tree of mailcore.
+
+Every error mailcore raises is a :class:`MailcoreError`. Plugins translate every vendor answer
+into one of these classes at their boundary, so policies reason only about the classes below and
+never about status codes::
+
+    MailcoreError
+    ├── ConfigurationError        never retried, never swallowed by fail_silently
+    │   └── UnknownTransport
+    ├── InvalidMessage            rejected before anything is sent
+    └── SendError                 .transport, .response
+        ├── TransientError        retry (same transport after backoff), then fail over
+        │   ├── ConnectionFailed
+        │   ├── SendTimeout       .maybe_sent
+        │   └── RateLimited       .retry_after
+        ├── PermanentError
+        │   ├── TransportRejected this transport is unusable (auth, suspended): fail over, no retry
+        │   └── MessageRejected   the message is the problem: stop, no retry, no failover
+        └── DeliveryFailed        the policy gave up; .attempts holds every attempt
+
+Exception texts never contain secrets or message bodies: transports pass provider answers
+through :func:`mailcore.redact.mask_secrets` before building an error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mailcore.result import Attempt
+
+__all__ = [
+    "ConfigurationError",
+    "ConnectionFailed",
+    "DeliveryFailed",
+    "InvalidMessage",
+    "MailcoreError",
+    "MessageRejected",
+    "PermanentError",
+    "RateLimited",
+    "SendError",
+    "SendTimeout",
+    "TransientError",
+    "TransportRejected",
+    "UnknownTransport",
+]
+
+
+class MailcoreError(Exception):
+    """Base of every error mailcore raises."""
+
+
+class ConfigurationError(MailcoreError):
+    """The configuration is wrong: a bad URL, a missing plugin or credential.
+
+    Never retried and never swallowed by ``fail_silently``: it needs a human.
+    """
+
+
+class UnknownTransport(ConfigurationError):
+    """No installed plugin provides the requested URL scheme."""
+
+    def __init__(self, scheme: str, installed: Sequence[str], hint: str | None = None) -> None:
+        self.scheme = scheme
+        self.installed = tuple(sorted(installed))
+        text = f"no transport for scheme {scheme!r}; installed schemes: {', '.join(self.installed) or '(none)'}"
+        if hint:
+            text += f". {hint}"
+        super().__init__(text)
+
+
+class InvalidMessage(MailcoreError, ValueError):
+    """The message cannot be sent as built; nothing was sent.
+
+    ``field`` names the offending field (``"to[1]"``, ``"headers['X-Tag']"``, ``"subject"``).
+    """
+
+    def __init__(self, field: str, problem: str) -> None:
+        self.field = field
+        self.problem = problem
+        super().__init__(f"{field}: {problem}")
+
+
+class SendError(MailcoreError):
+    """A send attempt failed.
+
+    ``transport`` is the name of the transport that failed (for example ``"smtp://relay:587"``
+    with secrets masked); ``response`` is the provider's answer, already masked, or ``None``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        transport: str | None = None,
+        response: Any = None,
+    ) -> None:
+        super().__init__(message)
+        self.transport = transport
+        self.response = response
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        return f"[{self.transport}] {text}" if self.transport else text
+
+
+class TransientError(SendError):
+    """Temporary failure: retry on the same transport after a backoff, then fail over."""
+
+
+class ConnectionFailed(TransientError):
+    """The transport could not reach its provider (DNS, TCP, TLS handshake).
+
+    Nothing was handed over, so a retry or failover can never duplicate the message.
+    """
+
+
+class SendTimeout(TransientError):
+    """The attempt ran out of time.
+
+    ``maybe_sent`` is true when the timeout happened after the message was handed over (after
+    the final ``.`` of SMTP DATA, after an HTTP body was written): the provider may have accepted
+    it, and resending may deliver it twice. Policies do not resend such messages unless told to.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        maybe_sent: bool = False,
+        transport: str | None = None,
+        response: Any = None,
+    ) -> None:
+        super().__init__(message, transport=transport, response=response)
+        self.maybe_sent = maybe_sent
+
+
+class RateLimited(TransientError):
+    """The provider asked us to slow down; ``retry_after`` is in seconds when it said how long."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        transport: str | None = None,
+        response: Any = None,
+    ) -> None:
+        super().__init__(message, transport=transport, response=response)
+        self.retry_after = retry_after
+
+
+class PermanentError(SendError):
+    """A failure that the same request will meet again: never retried on the same transport."""
+
+
+class TransportRejected(PermanentError):
+    """This transport is unusable (bad credentials, suspended account): fail over, no retry."""
+
+
+class MessageRejected(PermanentError):
+    """The message itself is the problem: stop, no retry, no failover.
+
+    ``recipients`` maps a refused recipient to the provider's reason, when the provider refused
+    only some of them (the others were delivered).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        recipients: Mapping[str, str] | None = None,
+        transport: str | None = None,
+        response: Any = None,
+    ) -> None:
+        super().__init__(message, transport=transport, response=response)
+        self.recipients: dict[str, str] = dict(recipients or {})
+
+
+class DeliveryFailed(SendError):
+    """The policy gave up on a message; ``attempts`` lists every attempt, in order.
+
+    ``last_error`` is the error that ended it. ``outcome`` is ``"failed"`` or ``"unknown"``
+    (the last attempt may have been delivered: see :class:`SendTimeout`).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        attempts: Sequence[Attempt] = (),
+        transport: str | None = None,
+        response: Any = None,
+    ) -> None:
+        super().__init__(message, transport=transport, response=response)
+        self.attempts: tuple[Attempt, ...] = tuple(attempts)
+
+    @property
+    def last_error(self) -> BaseException | None:
+        """The error of the final attempt, or ``None`` when no attempt was made."""
+        return self.attempts[-1].error if self.attempts else None
+
+    @property
+    def outcome(self) -> str:
+        """``"unknown"`` when the final attempt may have delivered, else ``"failed"``."""
+        last = self.last_error
+        if isinstance(last, SendTimeout) and last.maybe_sent:
+            return "unknown"
+        return "failed"
+
+    @property
+    def transient(self) -> bool:
+        """True when the message may still go out later: every attempt failed transiently and none
+        may have delivered. An outbox parks such messages instead of failing them."""
+        if not self.attempts:
+            return False
+        for attempt in self.attempts:
+            error = attempt.error
+            if not isinstance(error, TransientError):
+                return False
+            if isinstance(error, SendTimeout) and error.maybe_sent:
+                return False
+        return True

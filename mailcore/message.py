@@ -1,0 +1,352 @@
+"""The one message model every transport, policy, queue and adapter shares.
+
+A :class:`Message` is validated when it is built, so a bad address or an injected header never
+reaches a provider: :class:`~mailcore.errors.InvalidMessage` names the field and the problem.
+It is immutable, gets its ``Message-ID`` once (every retry and failover reuses it), and
+round-trips through :meth:`Message.to_dict` / :meth:`Message.from_dict` for queues.
+"""
+
+from __future__ import annotations
+
+import base64
+import mimetypes
+import re
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from mailcore.addresses import Address, check_header_text, parse_address
+from mailcore.errors import InvalidMessage
+
+__all__ = ["CORRELATION_HEADER", "Attachment", "Message"]
+
+#: Header carrying mailcore's own id, for providers that replace ``Message-ID`` (SES does).
+CORRELATION_HEADER = "X-Mailcore-ID"
+
+_RESERVED_HEADERS = {
+    "from": "from_email",
+    "to": "to",
+    "cc": "cc",
+    "bcc": "bcc",
+    "reply-to": "reply_to",
+    "subject": "subject",
+    "message-id": "message_id",
+    "date": None,
+    "mime-version": None,
+    "content-type": None,
+    "content-transfer-encoding": None,
+    CORRELATION_HEADER.lower(): None,
+}
+_HEADER_NAME = re.compile(r"[!-9;-~]+")  # printable ASCII without ':' (RFC 5322 ftext)
+_MESSAGE_ID = re.compile(r"<[^<>@\s]+@[^<>@\s]+>")
+_SERIAL_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """A file carried by a message.
+
+    ``inline=True`` makes it part of the HTML body, referenced as ``cid:<content_id>``; a
+    ``content_id`` is generated when none is given. ``mimetype`` is guessed from the file name
+    when omitted.
+    """
+
+    filename: str
+    content: bytes
+    mimetype: str = "application/octet-stream"
+    inline: bool = False
+    content_id: str | None = None
+
+    def __init__(
+        self,
+        filename: str,
+        content: bytes | str,
+        mimetype: str | None = None,
+        inline: bool = False,
+        content_id: str | None = None,
+    ) -> None:
+        check_header_text("attachment filename", filename)
+        if not filename.strip():
+            raise InvalidMessage("attachment filename", "is empty")
+        if isinstance(content, str):
+            content = content.encode("utf-8")
+        if not isinstance(content, bytes | bytearray | memoryview):
+            raise InvalidMessage(f"attachment {filename!r}", "content must be bytes or str")
+        if mimetype is None:
+            mimetype = mimetypes.guess_type(filename)[0] or "application/octet-stream"
+        if not re.fullmatch(r"[\w.+-]+/[\w.+-]+", mimetype):
+            raise InvalidMessage(f"attachment {filename!r}", f"mimetype {mimetype!r} is not type/subtype")
+        if content_id is not None:
+            check_header_text(f"attachment {filename!r} content_id", content_id)
+            content_id = content_id.strip("<>")
+        elif inline:
+            content_id = f"{uuid.uuid4().hex}@mailcore"
+        object.__setattr__(self, "filename", filename)
+        object.__setattr__(self, "content", bytes(content))
+        object.__setattr__(self, "mimetype", mimetype)
+        object.__setattr__(self, "inline", bool(inline))
+        object.__setattr__(self, "content_id", content_id)
+
+    def __repr__(self) -> str:  # never dump the bytes
+        return f"Attachment({self.filename!r}, <{len(self.content)} bytes>, {self.mimetype!r}, inline={self.inline})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "filename": self.filename,
+            "content": base64.b64encode(self.content).decode("ascii"),
+            "mimetype": self.mimetype,
+            "inline": self.inline,
+            "content_id": self.content_id,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Attachment:
+        return cls(
+            filename=data["filename"],
+            content=base64.b64decode(data["content"]),
+            mimetype=data.get("mimetype"),
+            inline=bool(data.get("inline", False)),
+            content_id=data.get("content_id"),
+        )
+
+
+@dataclass(frozen=True, slots=True, init=False, repr=False)
+class Message:
+    """An email to send, validated on construction.
+
+    Addresses are given as ``"user@example.com"``, ``"Name <user@example.com>"``,
+    ``(name, email)`` or :class:`~mailcore.addresses.Address`, and stored as ``Address``.
+    ``template_id``/``template_data`` select a template stored at the provider;
+    ``provider_options`` passes provider-specific extras through untouched, keyed by transport
+    name (``{"sendgrid": {"asm": {...}}}``).
+    """
+
+    from_email: Address
+    to: tuple[Address, ...]
+    subject: str
+    text: str | None
+    html: str | None
+    cc: tuple[Address, ...]
+    bcc: tuple[Address, ...]
+    reply_to: tuple[Address, ...]
+    attachments: tuple[Attachment, ...]
+    headers: Mapping[str, str]
+    tags: tuple[str, ...]
+    metadata: Mapping[str, str]
+    message_id: str
+    template_id: str | None
+    template_data: Mapping[str, Any]
+    provider_options: Mapping[str, Mapping[str, Any]]
+
+    def __init__(
+        self,
+        from_email: str | Address | tuple[str, str],
+        to: Iterable[str | Address | tuple[str, str]] | str,
+        subject: str,
+        text: str | None = None,
+        html: str | None = None,
+        cc: Iterable[str | Address | tuple[str, str]] | str = (),
+        bcc: Iterable[str | Address | tuple[str, str]] | str = (),
+        reply_to: Iterable[str | Address | tuple[str, str]] | str = (),
+        attachments: Iterable[Attachment] = (),
+        headers: Mapping[str, str] | None = None,
+        tags: Iterable[str] = (),
+        metadata: Mapping[str, str] | None = None,
+        message_id: str | None = None,
+        template_id: str | None = None,
+        template_data: Mapping[str, Any] | None = None,
+        provider_options: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> None:
+        sender = parse_address(from_email, "from_email")
+        to_list = _address_list(to, "to")
+        cc_list = _address_list(cc, "cc")
+        bcc_list = _address_list(bcc, "bcc")
+        if not (to_list or cc_list or bcc_list):
+            raise InvalidMessage("to", "at least one recipient is required (to, cc or bcc)")
+        check_header_text("subject", subject)
+        _check_body("text", text)
+        _check_body("html", html)
+        attachment_list = tuple(attachments)
+        for i, att in enumerate(attachment_list):
+            if not isinstance(att, Attachment):
+                raise InvalidMessage(f"attachments[{i}]", "must be a mailcore.Attachment")
+        if text is None and html is None and template_id is None and not attachment_list:
+            raise InvalidMessage("text", "give a text or html body (or a template_id)")
+        values = {
+            "from_email": sender,
+            "to": to_list,
+            "subject": subject,
+            "text": text,
+            "html": html,
+            "cc": cc_list,
+            "bcc": bcc_list,
+            "reply_to": _address_list(reply_to, "reply_to"),
+            "attachments": attachment_list,
+            "headers": _checked_headers(headers or {}),
+            "tags": _checked_strings(tags, "tags"),
+            "metadata": _checked_metadata(metadata or {}),
+            "message_id": _checked_message_id(message_id, sender),
+            "template_id": template_id,
+            "template_data": dict(template_data or {}),
+            "provider_options": {k: dict(v) for k, v in (provider_options or {}).items()},
+        }
+        if template_id is not None:
+            check_header_text("template_id", template_id)
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
+
+    # -- derived views ---------------------------------------------------------------------
+
+    @property
+    def correlation_id(self) -> str:
+        """mailcore's own id for this message: the Message-ID without its angle brackets."""
+        return self.message_id[1:-1]
+
+    @property
+    def recipients(self) -> tuple[Address, ...]:
+        """Every envelope recipient (to, cc, bcc), each once, in that order."""
+        seen: set[str] = set()
+        out = []
+        for addr in (*self.to, *self.cc, *self.bcc):
+            key = addr.email.lower()
+            if key not in seen:
+                seen.add(key)
+                out.append(addr)
+        return tuple(out)
+
+    def __repr__(self) -> str:  # no bodies, no metadata values: reprs end up in logs
+        return (
+            f"<Message {self.message_id} from={self.from_email.email!r} "
+            f"recipients={len(self.recipients)} attachments={len(self.attachments)}>"
+        )
+
+    def replace(self, **changes: Any) -> Message:
+        """A validated copy with some fields changed; the Message-ID stays unless given."""
+        data = {name: getattr(self, name) for name in _FIELDS}
+        data.update(changes)
+        return Message(**data)
+
+    # -- serialization ---------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe dict that :meth:`from_dict` turns back into an equal message."""
+        return {
+            "version": _SERIAL_VERSION,
+            "from_email": _addr_dict(self.from_email),
+            "to": [_addr_dict(a) for a in self.to],
+            "subject": self.subject,
+            "text": self.text,
+            "html": self.html,
+            "cc": [_addr_dict(a) for a in self.cc],
+            "bcc": [_addr_dict(a) for a in self.bcc],
+            "reply_to": [_addr_dict(a) for a in self.reply_to],
+            "attachments": [a.to_dict() for a in self.attachments],
+            "headers": dict(self.headers),
+            "tags": list(self.tags),
+            "metadata": dict(self.metadata),
+            "message_id": self.message_id,
+            "template_id": self.template_id,
+            "template_data": dict(self.template_data),
+            "provider_options": {k: dict(v) for k, v in self.provider_options.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Message:
+        """Rebuild (and re-validate) a message from :meth:`to_dict` output."""
+        version = data.get("version", _SERIAL_VERSION)
+        if version != _SERIAL_VERSION:
+            raise InvalidMessage("version", f"unsupported serialized message version {version!r}")
+        return cls(
+            from_email=_addr_from(data["from_email"]),
+            to=[_addr_from(a) for a in data.get("to", ())],
+            subject=data["subject"],
+            text=data.get("text"),
+            html=data.get("html"),
+            cc=[_addr_from(a) for a in data.get("cc", ())],
+            bcc=[_addr_from(a) for a in data.get("bcc", ())],
+            reply_to=[_addr_from(a) for a in data.get("reply_to", ())],
+            attachments=[Attachment.from_dict(a) for a in data.get("attachments", ())],
+            headers=data.get("headers") or {},
+            tags=data.get("tags") or (),
+            metadata=data.get("metadata") or {},
+            message_id=data.get("message_id"),
+            template_id=data.get("template_id"),
+            template_data=data.get("template_data") or {},
+            provider_options=data.get("provider_options") or {},
+        )
+
+
+_FIELDS = (
+    "from_email", "to", "subject", "text", "html", "cc", "bcc", "reply_to", "attachments",
+    "headers", "tags", "metadata", "message_id", "template_id", "template_data", "provider_options",
+)  # fmt: skip
+
+
+def _address_list(values: object, field_name: str) -> tuple[Address, ...]:
+    if isinstance(values, str | Address):
+        values = [values]
+    if not isinstance(values, Iterable):
+        raise InvalidMessage(field_name, "must be a list of addresses")
+    return tuple(parse_address(v, f"{field_name}[{i}]") for i, v in enumerate(values))
+
+
+def _check_body(field_name: str, body: object) -> None:
+    if body is not None and not isinstance(body, str):
+        raise InvalidMessage(field_name, f"must be a string, not {type(body).__name__}")
+
+
+def _checked_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for name, value in headers.items():
+        where = f"headers[{name!r}]"
+        if not isinstance(name, str) or not _HEADER_NAME.fullmatch(name):
+            raise InvalidMessage(where, "a header name must be printable ASCII without ':' or spaces")
+        reserved = _RESERVED_HEADERS.get(name.lower(), "")
+        if reserved != "":
+            hint = f"use Message({reserved}=...)" if reserved else "mailcore sets it"
+            raise InvalidMessage(where, f"{name} cannot be set as a custom header; {hint}")
+        check_header_text(where, value)
+        out[name] = value
+    return out
+
+
+def _checked_strings(values: Iterable[str], field_name: str) -> tuple[str, ...]:
+    if isinstance(values, str):
+        values = [values]
+    out = tuple(values)
+    for i, value in enumerate(out):
+        check_header_text(f"{field_name}[{i}]", value)
+    return out
+
+
+def _checked_metadata(metadata: Mapping[str, str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for key, value in metadata.items():
+        check_header_text(f"metadata key {key!r}", key)
+        if not isinstance(value, str):
+            value = str(value)
+        check_header_text(f"metadata[{key!r}]", value)
+        out[key] = value
+    return out
+
+
+def _checked_message_id(message_id: str | None, sender: Address) -> str:
+    if message_id is None:
+        return f"<{uuid.uuid4().hex}@{sender.ascii_domain}>"
+    check_header_text("message_id", message_id)
+    if not message_id.startswith("<"):
+        message_id = f"<{message_id}>"
+    if not _MESSAGE_ID.fullmatch(message_id):
+        raise InvalidMessage("message_id", f"{message_id!r} is not like <unique@domain>")
+    return message_id
+
+
+def _addr_dict(addr: Address) -> dict[str, str]:
+    return {"email": addr.email, "name": addr.name}
+
+
+def _addr_from(data: Any) -> Address | str:
+    if isinstance(data, Mapping):
+        return Address(email=data["email"], name=data.get("name", ""))
+    return str(data)

@@ -1,0 +1,96 @@
+"""The transport registry: URL scheme → lazily imported transport factory."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Union
+
+from mailcore.errors import ConfigurationError, UnknownTransport
+
+if TYPE_CHECKING:
+    from mailcore.config import TransportURL
+    from mailcore.transport import Transport
+
+__all__ = ["KNOWN_PLUGINS", "TransportFactory", "TransportRegistry", "TransportSpec"]
+
+TransportFactory = Callable[["TransportURL"], "Transport"]
+
+#: Schemes of mailcore's own plugins, and the install that adds each one.
+KNOWN_PLUGINS = {
+    "smtp": "mailcore[smtp]",
+    "smtps": "mailcore[smtp]",
+    "gmail": "mailcore[smtp]",
+    "sendgrid": "mailcore[sendgrid]",
+    "ses": "mailcore[ses]",
+    "mailgun": "mailcore[mailgun]",
+    "console": "mailcore[console]",
+}
+
+
+@dataclass
+class TransportSpec:
+    """One registered scheme: where its factory lives and which plugin registered it."""
+
+    scheme: str
+    factory: Union[str, TransportFactory]  # noqa: UP007 - runtime alias with a string forward ref
+    plugin: str
+    description: str = ""
+
+    def load(self) -> TransportFactory:
+        """Import the factory (``"package.module:attr.attr"``) on first use."""
+        if callable(self.factory):
+            return self.factory
+        module_name, _, attr_path = self.factory.partition(":")
+        try:
+            target: object = importlib.import_module(module_name)
+            for attr in attr_path.split("."):
+                target = getattr(target, attr)
+        except (ImportError, AttributeError) as error:
+            raise ConfigurationError(
+                f"the {self.scheme}:// transport of plugin {self.plugin!r} cannot be loaded "
+                f"({type(error).__name__}: {error}); reinstall it, e.g. pip install "
+                f"'{KNOWN_PLUGINS.get(self.scheme, self.plugin)}'"
+            ) from None
+        if not callable(target):
+            raise ConfigurationError(f"{self.factory!r} registered for {self.scheme}:// is not callable")
+        self.factory = target  # type: ignore[assignment]
+        return target  # type: ignore[return-value]
+
+
+class TransportRegistry:
+    """Maps URL schemes to transport factories; filled by ``mailcore_register_transports``."""
+
+    def __init__(self) -> None:
+        self._specs: dict[str, TransportSpec] = {}
+        self.current_plugin = "mailcore"
+
+    def add(self, scheme: str, factory: str | TransportFactory, *, description: str = "") -> None:
+        """Register ``factory`` for ``scheme://`` URLs (called from a plugin's hook)."""
+        scheme = scheme.lower()
+        existing = self._specs.get(scheme)
+        if existing is not None and existing.plugin != self.current_plugin:
+            raise ConfigurationError(
+                f"scheme {scheme!r} is registered by both {existing.plugin!r} and {self.current_plugin!r}; "
+                "uninstall one, or hide it with MAILCORE_DISABLE_PLUGINS"
+            )
+        self._specs[scheme] = TransportSpec(scheme, factory, self.current_plugin, description)
+
+    def schemes(self) -> list[str]:
+        return sorted(self._specs)
+
+    def specs(self) -> list[TransportSpec]:
+        return [self._specs[s] for s in self.schemes()]
+
+    def get(self, scheme: str) -> TransportSpec:
+        spec = self._specs.get(scheme.lower())
+        if spec is None:
+            extra = KNOWN_PLUGINS.get(scheme.lower())
+            hint = f"pip install '{extra}' adds it" if extra else "is a plugin for it installed?"
+            raise UnknownTransport(scheme, self.schemes(), hint)
+        return spec
+
+    def create(self, url: TransportURL) -> Transport:
+        """Build a transport for a parsed URL."""
+        return self.get(url.scheme).load()(url)

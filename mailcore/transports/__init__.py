@@ -1,0 +1,1 @@
+"""Core's own transports: ``memory`` (for tests and demos)."""
