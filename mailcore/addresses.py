@@ -55,9 +55,7 @@ class Address:
     def ascii_email(self) -> str:
         """``local@a-label-domain``; raises :class:`InvalidMessage` for a UTF-8 local part."""
         if not self.local_part.isascii():
-            raise InvalidMessage(
-                self.email, "the local part is not ASCII; it needs a server that offers SMTPUTF8"
-            )
+            raise InvalidMessage(self.email, "the local part is not ASCII; it needs a server that offers SMTPUTF8")
         return f"{self.local_part}@{self.ascii_domain}"
 
     @property
@@ -86,9 +84,7 @@ def check_header_text(field: str, value: str) -> None:
     if "=?" in value:
         for word in _ENCODED_WORD.findall(value):
             if _CONTROL.search(_decode_encoded_word(word)):
-                raise InvalidMessage(
-                    field, "an RFC 2047 encoded word decodes to a line break or control character"
-                )
+                raise InvalidMessage(field, "an RFC 2047 encoded word decodes to a line break or control character")
 
 
 def _decode_encoded_word(word: str) -> str:
@@ -159,7 +155,8 @@ def _validated(email: str, name: str, field: str) -> Address:
         raise InvalidMessage(field, f"{email!r} has more than one '@'")
     if not _LOCAL_PART.fullmatch(local):
         raise InvalidMessage(
-            field, f"{email!r}: the part before '@' has spaces, a leading, trailing or double dot, or a special character"
+            field,
+            f"{email!r}: the part before '@' has spaces, a leading, trailing or double dot, or a special character",
         )
     if len(local.encode()) > 64:
         raise InvalidMessage(field, f"{email!r}: the part before '@' is longer than 64 bytes")

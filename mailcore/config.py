@@ -201,13 +201,16 @@ def parse(text: str) -> Node:
 
 def _tokenize(text: str) -> list[str]:
     tokens: list[str] = []
-    pattern = re.compile(r"\s*(?:(?P<open>(?:%s)\()|(?P<close>\))|(?P<word>[^\s()]+))" % "|".join(COMPOSITES))
+    names = "|".join(COMPOSITES)
+    pattern = re.compile(rf"\s*(?:(?P<open>(?:{names})\()|(?P<close>\))|(?P<word>[^\s()]+))")
     pos = 0
     text = text.strip()
     while pos < len(text):
         match = pattern.match(text, pos)
         if not match:
-            raise ConfigurationError(f"cannot parse {_mask_raw(text[pos:])!r}: '(' and ')' belong to failover(...), roundrobin(...) or weighted(...)")
+            raise ConfigurationError(
+                f"cannot parse {_mask_raw(text[pos:])!r}: '(' and ')' belong to failover(...), roundrobin(...) or weighted(...)"
+            )
         tokens.append(match.group("open") or match.group("close") or match.group("word"))
         pos = match.end()
         while pos < len(text) and text[pos].isspace():

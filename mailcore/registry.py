@@ -55,8 +55,8 @@ class TransportSpec:
             ) from None
         if not callable(target):
             raise ConfigurationError(f"{self.factory!r} registered for {self.scheme}:// is not callable")
-        self.factory = target  # type: ignore[assignment]
-        return target  # type: ignore[return-value]
+        self.factory = target
+        return target
 
 
 class TransportRegistry:
@@ -87,7 +87,7 @@ class TransportRegistry:
         spec = self._specs.get(scheme.lower())
         if spec is None:
             extra = KNOWN_PLUGINS.get(scheme.lower())
-            hint = f"pip install '{extra}' adds it" if extra else "is a plugin for it installed?"
+            hint = f"pip install '{extra}' adds it" if extra else "Is a plugin for it installed? See: mailcore plugins"
             raise UnknownTransport(scheme, self.schemes(), hint)
         return spec
 

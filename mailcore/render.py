@@ -172,14 +172,21 @@ def _text_part(subtype: str, text: str) -> bytes:
     if normalized.isascii() and all(len(line) <= _MAX_LINE for line in normalized.split("\n")):
         body = normalized.replace("\n", _CRLF).encode("ascii")
         return (
-            f"Content-Type: text/{subtype}; charset=us-ascii{_CRLF}"
-            f"Content-Transfer-Encoding: 7bit{_CRLF}{_CRLF}"
-        ).encode("ascii") + body + b"\r\n"
+            (
+                f"Content-Type: text/{subtype}; charset=us-ascii{_CRLF}Content-Transfer-Encoding: 7bit{_CRLF}{_CRLF}"
+            ).encode("ascii")
+            + body
+            + b"\r\n"
+        )
     qp = binascii.b2a_qp(normalized.encode("utf-8"), istext=True).replace(b"\n", b"\r\n")
     return (
-        f"Content-Type: text/{subtype}; charset=utf-8{_CRLF}"
-        f"Content-Transfer-Encoding: quoted-printable{_CRLF}{_CRLF}"
-    ).encode("ascii") + qp + b"\r\n"
+        (
+            f"Content-Type: text/{subtype}; charset=utf-8{_CRLF}"
+            f"Content-Transfer-Encoding: quoted-printable{_CRLF}{_CRLF}"
+        ).encode("ascii")
+        + qp
+        + b"\r\n"
+    )
 
 
 def _attachment_part(att: Attachment) -> bytes:
@@ -191,9 +198,7 @@ def _attachment_part(att: Attachment) -> bytes:
     ]
     if att.content_id:
         head.append(f"Content-ID: <{att.content_id}>")
-    return (_CRLF.join(head) + _CRLF + _CRLF).encode("ascii") + base64.encodebytes(att.content).replace(
-        b"\n", b"\r\n"
-    )
+    return (_CRLF.join(head) + _CRLF + _CRLF).encode("ascii") + base64.encodebytes(att.content).replace(b"\n", b"\r\n")
 
 
 def _param(name: str, value: str) -> str:

@@ -58,10 +58,10 @@ class Transport(ABC):
         """Async twin of :meth:`send`; by default runs :meth:`send` in a worker thread."""
         return await asyncio.to_thread(self.send, message)
 
-    def open(self) -> None:
+    def open(self) -> None:  # noqa: B027 - optional hook, deliberately empty
         """Prepare for a batch (connect, warm a pool). Optional; sends open lazily anyway."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook, deliberately empty
         """Release connections. Idempotent."""
 
     def check(self) -> Iterator[CheckStep]:

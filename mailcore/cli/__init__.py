@@ -2,13 +2,15 @@
 
 Each subcommand lives in its own module (``mailcore/cli/<name>.py``, exposing ``command``) and is
 imported only when it runs, so ``mailcore --help`` stays fast. Errors a user can fix
-(:class:`~mailcore.errors.MailcoreError`) print one line and exit 2, never a traceback.
+(:class:`~mailcore.errors.MailcoreError`) print one line and exit 1, never a traceback.
+Warnings the library logs (a failover, for example) are shown on stderr.
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
+import logging
 import sys
 from typing import Any
 
@@ -68,6 +70,7 @@ def _one_line(error: BaseException) -> str:
 @click.version_option(package_name="mailcore")
 def cli() -> None:
     """mailcore: send email through many providers, with failover and a durable outbox."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -8,4 +8,6 @@ from mailcore.registry import TransportRegistry
 
 @hookimpl
 def mailcore_register_transports(registry: TransportRegistry) -> None:
-    registry.add("memory", "mailcore.transports.memory:MemoryTransport.from_url", description="keeps messages in a list (tests)")
+    registry.add(
+        "memory", "mailcore.transports.memory:MemoryTransport.from_url", description="keeps messages in a list (tests)"
+    )

@@ -1,0 +1,27 @@
+"""``mailcore plugins``: which transport plugins are installed, from which distribution."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+
+import click
+
+from mailcore.plugins import list_plugins
+
+
+@click.command("plugins")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def command(as_json: bool) -> None:
+    """List installed transport plugins: name, distribution, version and URL schemes."""
+    infos = list_plugins()
+    if as_json:
+        click.echo(json.dumps([asdict(info) for info in infos], indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("plugin", "distribution", "version", "schemes")
+    for info in infos:
+        table.add_row(info.name, info.distribution, info.version, ", ".join(f"{s}://" for s in info.schemes))
+    Console().print(table)
