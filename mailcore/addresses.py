@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from email.header import decode_header
 
 from mailcore.errors import InvalidMessage
 
@@ -88,6 +87,8 @@ def check_header_text(field: str, value: str) -> None:
 
 
 def _decode_encoded_word(word: str) -> str:
+    from email.header import decode_header  # rare path: only values holding "=?"
+
     try:
         parts = decode_header(word)
     except Exception:  # malformed encoded word: treat it as the literal text it is

@@ -12,7 +12,6 @@ import logging
 import os
 import threading
 from dataclasses import dataclass, field
-from importlib import metadata
 from typing import Any
 
 import pluggy
@@ -107,6 +106,8 @@ def list_plugins() -> list[PluginInfo]:
 
 
 def _version(dist: str) -> str:
+    from importlib import metadata
+
     try:
         return metadata.version(dist)
     except metadata.PackageNotFoundError:

@@ -11,7 +11,6 @@ builds the :class:`~mailcore.result.SendResult`.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
@@ -56,6 +55,8 @@ class Transport(ABC):
 
     async def asend(self, message: Message) -> SendResult:
         """Async twin of :meth:`send`; by default runs :meth:`send` in a worker thread."""
+        import asyncio  # only async callers pay for it
+
         return await asyncio.to_thread(self.send, message)
 
     def open(self) -> None:  # noqa: B027 - optional hook, deliberately empty
