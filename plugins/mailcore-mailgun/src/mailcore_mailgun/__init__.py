@@ -1,0 +1,1 @@
+"""mailcore-mailgun: deliver mailcore messages through the Mailgun Messages API."""

@@ -1,0 +1,15 @@
+"""Entry module of mailcore-mailgun: registers ``mailgun://``; imports nothing heavy."""
+
+from __future__ import annotations
+
+from mailcore.plugins import hookimpl
+from mailcore.registry import TransportRegistry
+
+
+@hookimpl
+def mailcore_register_transports(registry: TransportRegistry) -> None:
+    registry.add(
+        "mailgun",
+        "mailcore_mailgun.transport:MailgunTransport.from_url",
+        description="Mailgun Messages API (mailgun://API_KEY@your-domain.com?region=eu)",
+    )

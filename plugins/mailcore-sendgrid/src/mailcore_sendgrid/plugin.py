@@ -1,0 +1,15 @@
+"""Entry module of mailcore-sendgrid: registers ``sendgrid://``; imports nothing heavy."""
+
+from __future__ import annotations
+
+from mailcore.plugins import hookimpl
+from mailcore.registry import TransportRegistry
+
+
+@hookimpl
+def mailcore_register_transports(registry: TransportRegistry) -> None:
+    registry.add(
+        "sendgrid",
+        "mailcore_sendgrid.transport:SendGridTransport.from_url",
+        description="SendGrid v3 Mail Send API (sendgrid://API_KEY@?region=eu)",
+    )

@@ -1,0 +1,147 @@
+"""The SendGrid transport: ``sendgrid://API_KEY@?region=eu&timeout=10``.
+
+Each attempt is exactly one ``POST /v3/mail/send`` over a pooled keep-alive connection
+(:mod:`mailcore_sendgrid.connection`), bounded by ``timeout`` seconds. The body comes from the
+pure :func:`~mailcore_sendgrid.payload.build_payload`, the outcome from the pure
+:func:`~mailcore_sendgrid.errors.classify_response`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import ssl
+import time
+from collections.abc import Iterator
+from urllib.parse import urlsplit
+
+from mailcore.config import TransportURL
+from mailcore.errors import ConfigurationError, SendError
+from mailcore.message import Message
+from mailcore.redact import Secret, mask_secrets
+from mailcore.result import Delivery
+from mailcore.transport import CheckStep, ProviderTransport
+from mailcore_sendgrid.checks import network_steps
+from mailcore_sendgrid.connection import ConnectionPool, RequestFailed
+from mailcore_sendgrid.errors import classify_failure, classify_response
+from mailcore_sendgrid.payload import build_payload, encode_payload
+
+__all__ = ["ENV_API_KEY", "REGIONS", "SendGridTransport"]
+
+ENV_API_KEY = "SENDGRID_API_KEY"
+REGIONS = {"global": "https://api.sendgrid.com", "us": "https://api.sendgrid.com", "eu": "https://api.eu.sendgrid.com"}
+DEFAULT_TIMEOUT = 30.0
+SEND_PATH = "/v3/mail/send"
+SCOPES_PATH = "/v3/scopes"
+URL_PARAMS = ("region", "endpoint_url", "timeout", "cafile", "ignore_unsupported")
+
+
+class SendGridTransport(ProviderTransport):
+    """Deliver through SendGrid's v3 Mail Send API; safe to share across threads."""
+
+    def __init__(
+        self,
+        api_key: str | Secret | None = None,
+        *,
+        region: str = "global",
+        endpoint_url: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        cafile: str | None = None,
+        ignore_unsupported: bool = False,
+    ) -> None:
+        if api_key is None:
+            api_key = os.environ.get(ENV_API_KEY) or None
+        if not api_key:
+            raise ConfigurationError(f"sendgrid:// needs an API key: sendgrid://API_KEY@ or ${ENV_API_KEY}")
+        self._api_key = api_key if isinstance(api_key, Secret) else Secret(api_key)
+        if region not in REGIONS:
+            raise ConfigurationError(f"sendgrid:// region={region!r}; choose one of {', '.join(REGIONS)}")
+        if timeout <= 0:
+            raise ConfigurationError("sendgrid:// timeout must be positive")
+        base_url = (endpoint_url or REGIONS[region]).rstrip("/")
+        if urlsplit(base_url).scheme not in ("http", "https"):
+            raise ConfigurationError(f"sendgrid:// endpoint_url={base_url!r} must start with http:// or https://")
+        self.region = region
+        self.endpoint_url = base_url
+        self.timeout = timeout
+        self.ignore_unsupported = ignore_unsupported
+        context = ssl.create_default_context(cafile=cafile) if base_url.startswith("https") else None
+        self._pool = ConnectionPool(base_url, timeout=timeout, ssl_context=context)
+        key = self._api_key.reveal()
+        self._headers = {
+            "Authorization": f"Bearer {key}",
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "User-Agent": "mailcore-sendgrid/0.1",
+        }
+        if endpoint_url:
+            self.name = f"sendgrid://?endpoint_url={base_url}"
+        else:
+            self.name = "sendgrid://" if region == "global" else f"sendgrid://?region={region}"
+
+    @classmethod
+    def from_url(cls, url: TransportURL) -> SendGridTransport:
+        """Build from ``sendgrid://API_KEY@?region=eu&timeout=10&endpoint_url=…&cafile=…``."""
+        url.check_params(URL_PARAMS)
+        api_key: str | Secret | None = url.password if url.password is not None else url.username
+        if url.host:
+            raise ConfigurationError(
+                f"{url.masked()}: put the API key before '@' (sendgrid://API_KEY@); a host is not used"
+            )
+        return cls(
+            api_key or None,
+            region=url.get_choice("region", tuple(REGIONS), "global"),
+            endpoint_url=url.get("endpoint_url"),
+            timeout=url.get_float("timeout", DEFAULT_TIMEOUT) or DEFAULT_TIMEOUT,
+            cafile=url.get("cafile"),
+            ignore_unsupported=url.get_bool("ignore_unsupported"),
+        )
+
+    # -- sending ---------------------------------------------------------------------------
+
+    def deliver(self, message: Message) -> Delivery:
+        body = encode_payload(build_payload(message, ignore_unsupported=self.ignore_unsupported))
+        try:
+            answer = self._pool.request("POST", SEND_PATH, body, self._headers)
+        except RequestFailed as failed:
+            raise classify_failure(failed.error, body_sent=failed.body_sent, secrets=(self._api_key,)) from None
+        outcome = classify_response(
+            answer.status, answer.headers, answer.body, now=time.time(), secrets=(self._api_key,)
+        )
+        if isinstance(outcome, SendError):
+            raise outcome
+        return outcome
+
+    def close(self) -> None:
+        self._pool.close()
+
+    # -- diagnostics -----------------------------------------------------------------------
+
+    def check(self) -> Iterator[CheckStep]:
+        """DNS, TCP, TLS to the API host, then ``GET /v3/scopes`` must list ``mail.send``."""
+        pool = self._pool
+        reachable = yield from network_steps(pool.host, pool.port, ssl_context=pool.ssl_context, timeout=self.timeout)
+        if reachable:
+            yield self._check_credentials()
+
+    def _check_credentials(self) -> CheckStep:
+        started = time.perf_counter()
+        headers = {k: v for k, v in self._headers.items() if k != "Content-Type"}
+        try:
+            answer = self._pool.request("GET", SCOPES_PATH, None, headers)
+        except RequestFailed as failed:
+            error = classify_failure(failed.error, body_sent=failed.body_sent, secrets=(self._api_key,))
+            return CheckStep("credentials", False, str(error), time.perf_counter() - started)
+        elapsed = time.perf_counter() - started
+        if answer.status != 200:
+            detail = mask_secrets(f"GET {SCOPES_PATH} answered {answer.status}", (self._api_key,))
+            hint = "the API key is wrong or revoked" if answer.status in (401, 403) else None
+            return CheckStep("credentials", False, detail, elapsed, hint)
+        try:
+            scopes = json.loads(answer.body or b"{}").get("scopes", [])
+        except (ValueError, AttributeError):
+            scopes = []
+        if "mail.send" not in scopes:
+            hint = "give the API key the Mail Send permission"
+            return CheckStep("credentials", False, "API key accepted but lacks the mail.send scope", elapsed, hint)
+        return CheckStep("credentials", True, f"API key accepted; mail.send among {len(scopes)} scopes", elapsed)
