@@ -29,6 +29,7 @@ from mailcore.errors import (
 from mailcore.mailer import Mailer, send_mail
 from mailcore.message import Attachment, Message
 from mailcore.plugins import hookimpl
+from mailcore.policy import BreakerPolicy, RetryPolicy
 from mailcore.result import Attempt, Delivery, SendResult
 from mailcore.transport import ProviderTransport, Transport
 
@@ -38,6 +39,7 @@ __all__ = [
     "Address",
     "Attachment",
     "Attempt",
+    "BreakerPolicy",
     "ConfigurationError",
     "ConnectionFailed",
     "Delivery",
@@ -50,6 +52,7 @@ __all__ = [
     "PermanentError",
     "ProviderTransport",
     "RateLimited",
+    "RetryPolicy",
     "SendError",
     "SendResult",
     "SendTimeout",

@@ -1,67 +1,122 @@
-"""Failover: try each transport in the configured order until one accepts the message."""
+"""Combinators: try several transports for one message, in an order each one decides.
+
+:class:`Combinator` holds the shared loop (the decision table, the deadline, every attempt
+recorded, a WARNING on each failover); :class:`Failover` tries its transports in the configured
+order. The balancers in :mod:`mailcore.policy.balance` only change the order.
+"""
 
 from __future__ import annotations
 
-import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
-from mailcore.errors import DeliveryFailed, MessageRejected, SendError, SendTimeout
+from mailcore.errors import ConfigurationError, DeliveryFailed, SendError
 from mailcore.message import Message
+from mailcore.policy.base import (
+    Clock,
+    Policy,
+    end_deadline,
+    log_event,
+    remaining_time,
+    start_deadline,
+    with_attempts,
+)
+from mailcore.policy.decisions import AMBIGUOUS_CHOICES, Action, decide
+from mailcore.policy.errors import RouteSkipped
 from mailcore.result import Attempt, SendResult
-from mailcore.transport import Transport, close_all
+from mailcore.transport import Transport
 
-log = logging.getLogger("mailcore")
+__all__ = ["Combinator", "Failover"]
+
+WARNING = 30
+DEBUG = 10
 
 
-class Failover(Transport):
-    """Send through the first transport; on a transient or transport error move to the next.
+class Combinator(Policy):
+    """Tries ``transports`` one after another (in :meth:`order`) until one delivers.
 
-    A :class:`MessageRejected` stops at once (the next provider would refuse it too), and a
-    :class:`SendTimeout` with ``maybe_sent`` stops too (the message may already be delivered).
+    After a failure the decision table (:func:`~mailcore.policy.decisions.decide`) says whether
+    to go on: ``MessageRejected`` and an ambiguous timeout stop at once; everything else moves
+    to the next transport, while the message's deadline has not passed.
     """
 
-    def __init__(self, transports: Sequence[Transport]) -> None:
+    kind = "combinator"
+
+    def __init__(
+        self,
+        transports: Sequence[Transport],
+        *,
+        on_ambiguous: str = "fail",
+        deadline: float | None = None,
+        clock: Clock = time.monotonic,
+    ) -> None:
         if not transports:
-            raise ValueError("Failover needs at least one transport")
+            raise ConfigurationError(f"{self.kind}(...) needs at least one transport")
+        if on_ambiguous not in AMBIGUOUS_CHOICES:
+            raise ConfigurationError(f"on_ambiguous={on_ambiguous!r}; choose one of {', '.join(AMBIGUOUS_CHOICES)}")
         self.transports = list(transports)
-        self.name = "failover(" + " ".join(t.name for t in self.transports) + ")"
+        self.on_ambiguous = on_ambiguous
+        self.deadline = deadline
+        self.clock = clock
+        self.name = f"{self.kind}(" + " ".join(t.name for t in self.transports) + ")"
 
     def children(self) -> Sequence[Transport]:
         return self.transports
 
+    def order(self) -> Iterable[Transport]:
+        """The transports to try for the next message, first choice first."""
+        return self.transports
+
+    def describe(self) -> str:
+        return self.kind
+
     def send(self, message: Message) -> SendResult:
+        token = start_deadline(self.deadline, self.clock)
+        try:
+            return self._send(message)
+        finally:
+            end_deadline(token)
+
+    def _send(self, message: Message) -> SendResult:
         attempts: list[Attempt] = []
-        for transport in self.transports:
-            started = time.perf_counter()
+        last: BaseException | None = None
+        for transport in self.order():
+            if last is not None:
+                left = remaining_time(self.clock)
+                if left is not None and left <= 0:
+                    break  # the deadline has passed: no new attempt; an outbox retries later
+                self._log_failover(message, last, transport, len(attempts))
+            started = self.clock()
             try:
                 result = transport.send(message)
             except DeliveryFailed as error:
                 attempts.extend(error.attempts)
-                if not error.transient:
-                    break
-                continue
+                last = error.last_error or error
             except SendError as error:
-                attempts.append(Attempt(transport.name, error, time.perf_counter() - started))
-                if isinstance(error, MessageRejected) or (isinstance(error, SendTimeout) and error.maybe_sent):
-                    break
-                log.warning("transport %s failed (%s); failing over", transport.name, type(error).__name__)
-                continue
-            return SendResult(
-                message_id=result.message_id,
-                transport=result.transport,
-                provider_message_id=result.provider_message_id,
-                attempts=(*attempts, *result.attempts),
-                rejected=result.rejected,
-            )
-        last = attempts[-1].error if attempts else None
+                attempts.append(Attempt(error.transport or transport.name, error, self.clock() - started))
+                last = error
+            else:
+                return with_attempts(result, attempts) if attempts else result
+            if decide(last, self.on_ambiguous) is Action.STOP:
+                break
         raise DeliveryFailed(
-            f"no transport delivered {message.message_id}: {last}", attempts=attempts, transport=self.name
+            f"{self.name} did not deliver {message.message_id}: {last}",
+            attempts=attempts,
+            transport=self.name,
         )
 
-    def open(self) -> None:
-        for transport in self.transports:
-            transport.open()
+    def _log_failover(self, message: Message, error: BaseException, to: Transport, count: int) -> None:
+        """WARNING for a real failure, so nobody runs on a backup unaware; DEBUG for a skip."""
+        skipped = isinstance(error, RouteSkipped)
+        failed = getattr(error, "transport", None) or "?"
+        log_event(
+            DEBUG if skipped else WARNING, "%s %s (%s: %s); failing over to %s",
+            failed, "skipped" if skipped else "failed", type(error).__name__, error, to.name,
+            message=message, transport=failed, attempt=count, outcome="failover",
+        )  # fmt: skip
 
-    def close(self) -> None:
-        close_all(self.transports)
+
+class Failover(Combinator):
+    """Try each transport in the configured order until one accepts the message."""
+
+    kind = "failover"

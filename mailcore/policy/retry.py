@@ -1,0 +1,190 @@
+"""Retries with exponential backoff, full jitter, a cap and an overall deadline per message.
+
+:class:`RetryPolicy` is an immutable value (like urllib3's ``Retry``); :class:`Retrying` is the
+transport that applies it to one inner transport::
+
+    Retrying(smtp, RetryPolicy(attempts=4, first_delay=1.0, deadline=120))
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random as _random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from mailcore.errors import ConfigurationError, DeliveryFailed, RateLimited, SendError
+from mailcore.message import Message
+from mailcore.policy.base import (
+    Clock,
+    Sleep,
+    Wrapper,
+    end_deadline,
+    log_event,
+    remaining_time,
+    start_deadline,
+    with_attempts,
+)
+from mailcore.policy.decisions import AMBIGUOUS_CHOICES, Action, decide
+from mailcore.result import Attempt, SendResult
+from mailcore.transport import Transport
+
+__all__ = ["RetryPolicy", "Retrying"]
+
+Random = Callable[[], float]
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How often and how patiently one transport is retried.
+
+    :param attempts: tries per transport, the first one included (1 = no retry).
+    :param first_delay: the backoff before the second try, in seconds.
+    :param multiplier: each further backoff is this many times longer…
+    :param cap: …but never longer than ``cap`` seconds.
+    :param jitter: full jitter: the actual delay is uniform in ``[0, backoff)`` so that many
+        workers do not retry in lock step.
+    :param deadline: overall seconds a message may spend in the whole policy stack (every
+        transport, retry and wait included); ``None`` for no deadline. No retry and no wait
+        starts that would end past it, and no transport is tried once it has passed.
+    """
+
+    attempts: int = 3
+    first_delay: float = 0.5
+    multiplier: float = 2.0
+    cap: float = 30.0
+    jitter: bool = True
+    deadline: float | None = 60.0
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1:
+            raise ConfigurationError(f"retry attempts must be at least 1, not {self.attempts}")
+        if self.first_delay < 0 or self.cap < 0:
+            raise ConfigurationError("retry delays must not be negative")
+        if self.multiplier < 1:
+            raise ConfigurationError(f"retry multiplier must be at least 1, not {self.multiplier}")
+        if self.deadline is not None and self.deadline <= 0:
+            raise ConfigurationError(f"retry deadline must be positive, not {self.deadline}")
+
+    @classmethod
+    def coerce(cls, value: RetryPolicy | Mapping[str, Any] | bool | None) -> RetryPolicy | None:
+        """Accept a RetryPolicy, a dict of its fields, ``True`` (defaults) or ``None``/``False``
+        (no retries)."""
+        if value is None or value is False:
+            return None
+        if value is True:
+            return cls()
+        if isinstance(value, RetryPolicy):
+            return value
+        if isinstance(value, Mapping):
+            names = {f.name for f in dataclasses.fields(cls)}
+            unknown = sorted(set(value) - names)
+            if unknown:
+                raise ConfigurationError(
+                    f"unknown retry option(s) {', '.join(unknown)}; use {', '.join(sorted(names))}"
+                )
+            return cls(**value)
+        raise ConfigurationError(f"retry= takes a RetryPolicy, a dict or None, not {type(value).__name__}")
+
+    def replace(self, **changes: Any) -> RetryPolicy:
+        return dataclasses.replace(self, **changes)
+
+    def backoff(self, retry: int) -> float:
+        """The ceiling of the delay before retry number ``retry`` (1 = before the 2nd try)."""
+        return float(min(self.cap, self.first_delay * self.multiplier ** (retry - 1)))
+
+    def delay(self, retry: int, random: Random = _random.random) -> float:
+        """The delay before retry number ``retry``; pure given ``random`` (uniform in [0, 1))."""
+        ceiling = self.backoff(retry)
+        return ceiling * random() if self.jitter else ceiling
+
+    def describe(self) -> str:
+        deadline = f", deadline {self.deadline:g}s" if self.deadline is not None else ", no deadline"
+        jitter = " jittered" if self.jitter else ""
+        return f"×{self.attempts}, backoff {self.first_delay:g}s, ×{self.multiplier:g} each, ≤ {self.cap:g}s{jitter}{deadline}"
+
+
+class Retrying(Wrapper):
+    """Retry one transport per :class:`RetryPolicy` and the decision table.
+
+    Gives up with a :class:`DeliveryFailed` listing every attempt; the enclosing failover reads
+    its last error to decide what comes next. Retries sleep in the calling thread (``asend``
+    runs the whole sync stack in a worker thread, so the event loop never blocks).
+    """
+
+    def __init__(
+        self,
+        inner: Transport,
+        policy: RetryPolicy | None = None,
+        *,
+        on_ambiguous: str = "fail",
+        clock: Clock = time.monotonic,
+        sleep: Sleep = time.sleep,
+        random: Random = _random.random,
+    ) -> None:
+        super().__init__(inner)
+        if on_ambiguous not in AMBIGUOUS_CHOICES:
+            raise ConfigurationError(f"on_ambiguous={on_ambiguous!r}; choose one of {', '.join(AMBIGUOUS_CHOICES)}")
+        self.policy = policy or RetryPolicy()
+        self.on_ambiguous = on_ambiguous
+        self.clock = clock
+        self.sleep = sleep
+        self.random = random
+
+    def describe(self) -> str:
+        extra = ", ambiguous timeouts retried" if self.on_ambiguous == "retry" else ""
+        return f"retry {self.policy.describe()}{extra}"
+
+    def send(self, message: Message) -> SendResult:
+        token = start_deadline(self.policy.deadline, self.clock)
+        try:
+            return self._send(message)
+        finally:
+            end_deadline(token)
+
+    def _send(self, message: Message) -> SendResult:
+        attempts: list[Attempt] = []
+        number = 0
+        while True:
+            number += 1
+            started = self.clock()
+            try:
+                result = self.inner.send(message)
+            except DeliveryFailed as error:
+                attempts.extend(error.attempts)
+                last: BaseException | None = error.last_error
+            except SendError as error:
+                attempts.append(Attempt(error.transport or self.name, error, self.clock() - started))
+                last = error
+            else:
+                return with_attempts(result, attempts) if attempts else result
+            wait = self._wait_before_retry(last, number)
+            if wait is None:
+                raise DeliveryFailed(
+                    f"{self.name} gave up on {message.message_id} after {number} attempt(s): {last}",
+                    attempts=attempts,
+                    transport=self.name,
+                )
+            log_event(
+                20, "attempt %d on %s failed (%s); retrying in %.2fs", number, self.name, type(last).__name__, wait,
+                message=message, transport=self.name, attempt=number, outcome="retry", duration=attempts[-1].duration,
+            )  # fmt: skip
+            if wait > 0:
+                self.sleep(wait)
+
+    def _wait_before_retry(self, error: BaseException | None, number: int) -> float | None:
+        """Seconds to wait before the next try, or ``None`` to give up on this transport."""
+        if number >= self.policy.attempts or decide(error, self.on_ambiguous) is not Action.RETRY:
+            return None
+        left = remaining_time(self.clock)
+        retry_after = error.retry_after if isinstance(error, RateLimited) else None
+        if retry_after is not None:
+            # the provider said how long; honour it only when it fits, else move on now
+            limit = left if left is not None else self.policy.cap
+            return retry_after if retry_after < limit else None
+        wait = self.policy.delay(number, self.random)
+        if left is not None and wait >= left:
+            return None
+        return wait
