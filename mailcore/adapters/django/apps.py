@@ -1,0 +1,18 @@
+"""Django app config: add ``"mailcore.adapters.django"`` to INSTALLED_APPS for system checks."""
+
+from __future__ import annotations
+
+from django.apps import AppConfig  # type: ignore[import-untyped,unused-ignore]
+
+
+class MailcoreConfig(AppConfig):  # type: ignore[misc,unused-ignore]
+    name = "mailcore.adapters.django"
+    label = "mailcore"
+    verbose_name = "mailcore"
+
+    def ready(self) -> None:
+        from django.core import checks  # type: ignore[import-untyped,unused-ignore]
+
+        from mailcore.adapters.django.checks import check_mailcore
+
+        checks.register(check_mailcore)

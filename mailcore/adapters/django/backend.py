@@ -1,0 +1,242 @@
+"""``mailcore.adapters.django.EmailBackend``: Django's email API, delivered by a mailcore Mailer.
+
+Configured in one of three ways (the same options each time, see :mod:`.options`):
+
+* ``EMAIL_BACKEND = "mailcore.adapters.django.EmailBackend"`` with ``MAILCORE = {"URL": ...}``;
+* Django 6.1+ ``MAILERS = {"default": {"BACKEND": "mailcore.adapters.django.EmailBackend",
+  "OPTIONS": {"url": ...}}}``, one policy per alias;
+* nothing else: Django's own ``EMAIL_HOST``/``EMAIL_PORT``/… become one ``smtp://`` URL.
+
+A backend instance owns one Mailer, built on first use. ``open()``/``close()`` (or ``with
+backend:``) keep its connections open for a batch; otherwise each ``send_messages`` call
+closes them when it is done, as Django's SMTP backend does. Sends on one instance are
+serialised by a lock, so an instance shared between threads is safe.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+import django  # type: ignore[import-untyped,unused-ignore]
+from django.conf import settings  # type: ignore[import-untyped,unused-ignore]
+from django.core.exceptions import ImproperlyConfigured  # type: ignore[import-untyped,unused-ignore]
+from django.core.mail.backends.base import BaseEmailBackend  # type: ignore[import-untyped,unused-ignore]
+
+from mailcore.adapters.django.conversion import to_message
+from mailcore.adapters.django.options import BackendOptions, OptionError, read_options, smtp_url
+from mailcore.config import parse
+from mailcore.errors import ConfigurationError, SendError
+from mailcore.mailer import Mailer
+from mailcore.message import Message
+
+__all__ = ["SETTINGS_NAME", "EmailBackend", "resolve_url"]
+
+log = logging.getLogger("mailcore")
+#: The settings dict read when the backend is used as ``EMAIL_BACKEND``.
+SETTINGS_NAME = "MAILCORE"
+#: Django 6.1 added ``MAILERS``, backend aliases and ``InvalidMailer``.
+HAS_MAILERS = django.VERSION >= (6, 1)
+
+_EMAIL_SETTINGS = {  # Django setting → SMTP option
+    "EMAIL_HOST": "host",
+    "EMAIL_PORT": "port",
+    "EMAIL_HOST_USER": "username",
+    "EMAIL_HOST_PASSWORD": "password",
+    "EMAIL_USE_TLS": "use_tls",
+    "EMAIL_USE_SSL": "use_ssl",
+    "EMAIL_TIMEOUT": "timeout",
+    "EMAIL_SSL_KEYFILE": "ssl_keyfile",
+    "EMAIL_SSL_CERTFILE": "ssl_certfile",
+}
+
+
+class EmailBackend(BaseEmailBackend):  # type: ignore[misc,unused-ignore]
+    """A Django email backend that sends through a :class:`mailcore.Mailer`.
+
+    ``send_messages`` returns how many messages were sent (or queued, with ``queue``). With
+    ``fail_silently`` a :class:`mailcore.SendError` is logged and the message not counted; a
+    configuration error or an invalid message is always raised.
+    """
+
+    def __init__(
+        self,
+        fail_silently: bool | None = None,
+        *,
+        alias: str | None = None,
+        _ignore_unknown_kwargs: set[str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if HAS_MAILERS:
+            super().__init__(alias=alias)
+        else:
+            super().__init__()
+            self.alias = alias
+        if fail_silently is not None:
+            kwargs["fail_silently"] = fail_silently
+        self.options = _backend_options(alias, kwargs, frozenset(_ignore_unknown_kwargs or ()))
+        self.fail_silently = self.options.fail_silently
+        self.url = resolve_url(self.options, alias)
+        self._mailer: Mailer | None = None
+        self._batch = False
+        self._lock = threading.RLock()
+
+    # -- the Mailer --------------------------------------------------------------------------
+
+    @property
+    def mailer(self) -> Mailer:
+        """The Mailer this backend sends through, built on first use."""
+        with self._lock:
+            if self._mailer is None:
+                self._mailer = Mailer(self.url, from_email=self.options.from_email, **self.options.mailer_options())
+            return self._mailer
+
+    def open(self) -> bool | None:
+        """Keep connections open until :meth:`close`; True when this call opened them.
+
+        Returns None when opening failed and ``fail_silently`` swallowed the error, as Django's
+        SMTP backend does.
+        """
+        with self._lock:
+            if self._batch:
+                return False
+            try:
+                self.mailer.open()
+            except SendError:
+                if not self.fail_silently:
+                    raise
+                log.warning("opening %s failed silently", self.mailer, exc_info=True)
+                return None
+            self._batch = True
+            return True
+
+    def close(self) -> None:
+        with self._lock:
+            self._batch = False
+            if self._mailer is not None:
+                self._mailer.close()
+
+    # -- sending -----------------------------------------------------------------------------
+
+    def send_messages(self, email_messages: Sequence[Any]) -> int:
+        """Send (or enqueue) each message; return how many went out.
+
+        Every message is converted before the first is sent, so an invalid one in a batch
+        raises before anything leaves.
+        """
+        if not email_messages:
+            return 0
+        messages = [self.to_message(m) for m in email_messages if m.recipients()]
+        if not messages:
+            return 0
+        with self._lock:
+            mailer = self.mailer
+            try:
+                return sum(self._deliver(mailer, message) for message in messages)
+            finally:
+                if not self._batch:
+                    mailer.close()
+
+    def to_message(self, email_message: Any) -> Message:
+        """The :class:`mailcore.Message` for one Django message (override to add fields)."""
+        site_default = settings.DEFAULT_FROM_EMAIL
+        return to_message(
+            email_message,
+            self.options.from_email or site_default,
+            site_default_from=site_default,
+        )
+
+    def _deliver(self, mailer: Mailer, message: Message) -> int:
+        try:
+            if self.options.queue:
+                mailer.enqueue(message)
+            else:
+                mailer.send(message)
+        except SendError:
+            if not self.fail_silently:
+                raise
+            log.warning("message %s not sent (fail_silently)", message.message_id, exc_info=True)
+            return 0
+        return 1
+
+    def __repr__(self) -> str:
+        alias = f" {self.alias!r}" if self.alias else ""
+        return f"<mailcore EmailBackend{alias} {parse(self.url).masked()}>"
+
+
+# -- configuration -----------------------------------------------------------------------------
+
+
+def _backend_options(alias: str | None, kwargs: Mapping[str, Any], ignore: frozenset[str]) -> BackendOptions:
+    """Options from MAILERS OPTIONS (``alias`` given) or ``settings.MAILCORE`` + keyword args.
+
+    A keyword argument of None means "not given", as for Django's own backends (Django 5.2's
+    ``send_mail`` always passes ``username=None, password=None``).
+    """
+    kwargs = {name: value for name, value in kwargs.items() if value is not None}
+    if alias is not None:
+        return _read(kwargs, upper=False, ignore=ignore, where=None, alias=alias)
+    base = getattr(settings, SETTINGS_NAME, None) or {}
+    if not isinstance(base, Mapping):
+        raise ImproperlyConfigured(f"settings.{SETTINGS_NAME} must be a dict")
+    from_settings = _read(base, upper=True, ignore=frozenset(), where=SETTINGS_NAME, alias=None)
+    if not kwargs:
+        return from_settings
+    overrides = _read(kwargs, upper=False, ignore=ignore, where="EmailBackend()", alias=None)
+    return _merge(from_settings, overrides, kwargs)
+
+
+def _read(
+    raw: Mapping[str, Any], *, upper: bool, ignore: frozenset[str], where: str | None, alias: str | None
+) -> BackendOptions:
+    try:
+        return read_options(raw, upper=upper, ignore=ignore)
+    except OptionError as error:
+        raise _option_error(str(error), where, alias) from None
+
+
+def _merge(base: BackendOptions, overrides: BackendOptions, given: Mapping[str, Any]) -> BackendOptions:
+    """Keyword arguments (``get_connection(fail_silently=True)``) win over settings.MAILCORE."""
+    changes = {name: getattr(overrides, name) for name in vars(overrides) if name in given}
+    smtp = {**base.smtp, **overrides.smtp}
+    if (overrides.url or base.url) and smtp:
+        raise ImproperlyConfigured(
+            f"{SETTINGS_NAME}: SMTP options ({', '.join(sorted(smtp))}) cannot be combined with a URL; "
+            "put the credentials in the URL"
+        )
+    return replace(base, **changes, smtp=smtp)
+
+
+def _option_error(text: str, where: str | None, alias: str | None) -> ImproperlyConfigured:
+    """The exception Django raises for a bad option: InvalidMailer on 6.1+, naming the alias."""
+    if alias is not None and HAS_MAILERS:
+        from django.core.mail import InvalidMailer  # type: ignore[import-untyped,unused-ignore]
+
+        if not text.startswith("Unknown options"):
+            text = f"OPTIONS: {text}"
+        return InvalidMailer(text, alias=alias)
+    return ImproperlyConfigured(f"{where}: {text}")
+
+
+def resolve_url(options: BackendOptions, alias: str | None = None) -> str:
+    """The transport URL the backend sends through; parsed here so a typo fails at start-up."""
+    try:
+        url = options.url or _smtp_from(options, alias)
+        parse(url)
+    except (OptionError, ConfigurationError) as error:
+        where = SETTINGS_NAME if alias is None else None
+        raise _option_error(str(error), where, alias) from None
+    return url
+
+
+def _smtp_from(options: BackendOptions, alias: str | None) -> str:
+    if alias is not None:
+        if "host" not in options.smtp:
+            raise OptionError("define 'url' (a mailcore transport URL) or the SMTP option 'host'")
+        return smtp_url(**options.smtp)
+    values = {option: getattr(settings, name) for name, option in _EMAIL_SETTINGS.items()}
+    values.update(options.smtp)
+    return smtp_url(**values)

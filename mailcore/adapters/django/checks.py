@@ -1,0 +1,121 @@
+"""System checks for the mailcore Django backend (``manage.py check``).
+
+* ``mailcore.E001`` — the options or the transport URL are invalid;
+* ``mailcore.E002`` — no installed plugin provides a scheme the URL uses;
+* ``mailcore.E003`` — the console transport is configured while ``DEBUG`` is False (mail would
+  be printed, not delivered), unless ``ALLOW_CONSOLE``/``allow_console`` is True;
+* ``mailcore.W001`` — ``settings.MAILCORE`` exists but no email backend uses mailcore, so the
+  setting has no effect.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from django.conf import settings  # type: ignore[import-untyped,unused-ignore]
+from django.core import checks  # type: ignore[import-untyped,unused-ignore]
+from django.core.exceptions import ImproperlyConfigured  # type: ignore[import-untyped,unused-ignore]
+from django.utils.module_loading import import_string  # type: ignore[import-untyped,unused-ignore]
+
+from mailcore.config import Composite, Node, TransportURL, parse
+from mailcore.errors import UnknownTransport
+
+__all__ = ["check_mailcore", "transport_schemes"]
+
+LOCMEM_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+
+
+def check_mailcore(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    """Check every mailcore backend configured in MAILERS or EMAIL_BACKEND."""
+    found: list[Any] = []
+    configured = False
+    for label, alias, options in _configurations():
+        configured = True
+        found.extend(_check_one(label, alias, options))
+    if not configured and _mailcore_setting_unused():
+        found.append(
+            checks.Warning(
+                "settings.MAILCORE is set, but no email backend uses mailcore, so it has no effect.",
+                hint="Set EMAIL_BACKEND = 'mailcore.adapters.django.EmailBackend' "
+                "(or use it as a MAILERS BACKEND on Django 6.1+).",
+                id="mailcore.W001",
+            )
+        )
+    return found
+
+
+def transport_schemes(node: Node) -> Iterator[str]:
+    """Every URL scheme in a parsed transport expression, depth first."""
+    if isinstance(node, TransportURL):
+        yield node.scheme
+    elif isinstance(node, Composite):
+        for child in node.children:
+            yield from transport_schemes(child)
+
+
+def _check_one(label: str, alias: str | None, options: Mapping[str, Any]) -> list[Any]:
+    from mailcore.adapters.django.backend import _backend_options, resolve_url
+    from mailcore.plugins import get_registry
+
+    try:
+        resolved = _backend_options(alias, options, frozenset())
+        url = resolve_url(resolved, alias)
+    except ImproperlyConfigured as error:
+        return [checks.Error(f"{label}: {error}", id="mailcore.E001")]
+    found: list[Any] = []
+    registry = get_registry()
+    schemes = list(dict.fromkeys(transport_schemes(parse(url))))
+    for scheme in schemes:
+        try:
+            registry.get(scheme)
+        except UnknownTransport as error:
+            found.append(
+                checks.Error(
+                    f"{label}: no installed plugin sends {scheme}:// URLs.",
+                    hint=str(error),
+                    id="mailcore.E002",
+                )
+            )
+    if "console" in schemes and not settings.DEBUG and not resolved.allow_console:
+        found.append(
+            checks.Error(
+                f"{label}: the console transport prints mail instead of delivering it, and DEBUG is False.",
+                hint="Configure a real transport, or set ALLOW_CONSOLE (MAILCORE) / allow_console "
+                "(MAILERS OPTIONS) to True if printing is really what you want.",
+                id="mailcore.E003",
+            )
+        )
+    return found
+
+
+def _configurations() -> Iterator[tuple[str, str | None, Mapping[str, Any]]]:
+    """(label, alias, options) for each mailcore backend in the settings."""
+    mailers = getattr(settings, "MAILERS", None)
+    if mailers is not None:
+        for alias, config in mailers.items():
+            if _is_mailcore(config.get("BACKEND", "")):
+                yield f"MAILERS[{alias!r}]", alias, config.get("OPTIONS", {})
+        return
+    if _is_mailcore(getattr(settings, "EMAIL_BACKEND", "")):
+        yield "settings.MAILCORE" if hasattr(settings, "MAILCORE") else "EMAIL_* settings", None, {}
+
+
+def _is_mailcore(path: str) -> bool:
+    from mailcore.adapters.django.backend import EmailBackend
+
+    try:
+        backend = import_string(path)
+    except ImportError:
+        return False
+    return isinstance(backend, type) and issubclass(backend, EmailBackend)
+
+
+def _mailcore_setting_unused() -> bool:
+    if not hasattr(settings, "MAILCORE"):
+        return False
+    # Under Django's test runner the backend is swapped for locmem; the setting is used outside tests.
+    swapped_for_tests = (
+        getattr(settings, "MAILERS", None) is None and getattr(settings, "EMAIL_BACKEND", "") == LOCMEM_BACKEND
+    )
+    return not swapped_for_tests

@@ -1,0 +1,126 @@
+"""Django test settings, configured in-process so `pytest tests/django` needs nothing else.
+
+Run by the nox ``django`` session only (the core sessions do not install Django):
+
+    pytest tests/django -p pytest_django
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import django
+import pytest
+from django.conf import settings
+
+from mailcore.testing import clear_outboxes, outbox
+
+HAS_MAILERS = django.VERSION >= (6, 1)
+BACKEND = "mailcore.adapters.django.EmailBackend"
+ADMINS = ["admin@example.com"] if django.VERSION >= (6, 0) else [("Admin", "admin@example.com")]
+
+needs_mailers = pytest.mark.skipif(not HAS_MAILERS, reason="MAILERS exists from Django 6.1 on")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Django 6.1 deprecates EMAIL_* settings; these tests use them on purpose (the fallback).
+    config.addinivalue_line("filterwarnings", r"ignore:The EMAIL_\w+ setting is deprecated")
+    config.addinivalue_line("filterwarnings", r"ignore:The 'fail_silently' argument is deprecated")
+    if not settings.configured:
+        settings.configure(
+            DEBUG=False,
+            SECRET_KEY="tests-only-not-secret",
+            INSTALLED_APPS=["mailcore.adapters.django"],
+            DATABASES={},
+            DEFAULT_FROM_EMAIL="webmaster@example.com",
+            SERVER_EMAIL="server@example.com",
+            ADMINS=ADMINS,
+            MANAGERS=ADMINS,
+            USE_TZ=True,
+        )
+        django.setup()
+
+
+@pytest.fixture
+def mailcore_settings(settings):
+    """EMAIL_BACKEND = mailcore (Django's test setup swaps in locmem), MAILCORE → memory://django."""
+    clear_outboxes()
+    settings.EMAIL_BACKEND = BACKEND
+    settings.MAILCORE = {"URL": "memory://django"}
+    yield settings
+    clear_outboxes()
+
+
+@pytest.fixture
+def sent() -> list:
+    """What memory://django received."""
+    return outbox("django")
+
+
+# -- a real SMTP peer --------------------------------------------------------------------------
+
+
+@dataclass
+class Received:
+    mail_from: str
+    rcpt_tos: list[str]
+    data: bytes
+
+
+@dataclass
+class SMTPSink:
+    host: str
+    port: int
+    messages: list[Received] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_DATA(self, server, session, envelope):  # aiosmtpd handler hook
+        with self.lock:
+            self.messages.append(Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content))
+        return "250 OK queued"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def smtp_sink() -> Iterator[SMTPSink]:
+    """aiosmtpd on 127.0.0.1, plaintext, no AUTH: what Django's default EMAIL_* settings talk to."""
+    from aiosmtpd.controller import Controller
+
+    sink = SMTPSink("127.0.0.1", free_port())
+    controller = Controller(sink, hostname=sink.host, port=sink.port)
+    controller.start()
+    try:
+        yield sink
+    finally:
+        controller.stop()
+
+
+def smtp_plugin_available() -> bool:
+    from mailcore.errors import UnknownTransport
+    from mailcore.plugins import get_registry, reset
+
+    reset()
+    try:
+        get_registry().get("smtp").load()
+    except (UnknownTransport, Exception):
+        return False
+    return True
+
+
+@pytest.fixture
+def smtp_plugin() -> None:
+    """The real path needs mailcore-smtp; skip with the reason when it is not installed."""
+    import os
+
+    if not smtp_plugin_available():
+        if os.environ.get("MAILCORE_REQUIRE_SERVICES") == "1":
+            pytest.fail("mailcore-smtp is not installed (pip install -e plugins/mailcore-smtp)")
+        pytest.skip("mailcore-smtp is not installed (pip install -e plugins/mailcore-smtp)")

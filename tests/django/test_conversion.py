@@ -1,0 +1,167 @@
+"""Django EmailMessage / EmailMultiAlternatives → mailcore.Message (pure, nothing sent)."""
+
+from __future__ import annotations
+
+import email.message
+from email.mime.image import MIMEImage
+
+import django
+import pytest
+from django.core.mail import EmailMessage, EmailMultiAlternatives
+from django.core.mail.message import BadHeaderError
+from django.utils.translation import gettext_lazy
+
+from mailcore import InvalidMessage
+from mailcore.adapters.django import InvalidEmailMessage, to_message
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
+
+
+def convert(msg, default_from="webmaster@example.com", site="webmaster@example.com"):
+    return to_message(msg, default_from, site_default_from=site)
+
+
+def test_plain_message_fields():
+    msg = EmailMessage(
+        "Hello", "Body", "Sender <from@example.com>", ["a@example.com"],
+        cc=["c@example.com"], bcc=["b@example.com"], reply_to=["r@example.com"],
+    )  # fmt: skip
+    out = convert(msg)
+    assert out.from_email.email == "from@example.com" and out.from_email.name == "Sender"
+    assert [a.email for a in out.to] == ["a@example.com"]
+    assert [a.email for a in out.cc] == ["c@example.com"]
+    assert [a.email for a in out.bcc] == ["b@example.com"]
+    assert [a.email for a in out.reply_to] == ["r@example.com"]
+    assert (out.subject, out.text, out.html) == ("Hello", "Body", None)
+
+
+def test_lazy_translation_strings_are_forced():
+    msg = EmailMessage(gettext_lazy("Subject"), gettext_lazy("Body"), None, [gettext_lazy("a@example.com")])
+    out = convert(msg)
+    assert (out.subject, out.text) == ("Subject", "Body")
+    assert out.to[0].email == "a@example.com"
+
+
+def test_from_none_uses_default_and_backend_sender_overrides_site_default():
+    msg = EmailMessage("s", "b", None, ["a@example.com"])  # Django fills DEFAULT_FROM_EMAIL in
+    assert convert(msg).from_email.email == "webmaster@example.com"
+    assert convert(msg, default_from="noreply@example.org").from_email.email == "noreply@example.org"
+    chosen = EmailMessage("s", "b", "me@example.com", ["a@example.com"])
+    assert convert(chosen, default_from="noreply@example.org").from_email.email == "me@example.com"
+
+
+def test_html_alternative_and_attachment():
+    msg = EmailMultiAlternatives("s", "text body", "f@example.com", ["a@example.com"])
+    msg.attach_alternative("<p>html</p>", "text/html")
+    msg.attach("report.csv", "a,b\n1,2\n", "text/csv")
+    msg.attach("data.bin", b"\x00\x01", None)
+    out = convert(msg)
+    assert (out.text, out.html) == ("text body", "<p>html</p>")
+    csv, binary = out.attachments
+    assert (csv.filename, csv.content, csv.mimetype, csv.inline) == ("report.csv", b"a,b\n1,2\n", "text/csv", False)
+    assert (binary.filename, binary.content, binary.mimetype) == ("data.bin", b"\x00\x01", "application/octet-stream")
+
+
+def test_html_only_message():
+    msg = EmailMessage("s", "<b>hi</b>", "f@example.com", ["a@example.com"])
+    msg.content_subtype = "html"
+    out = convert(msg)
+    assert (out.text, out.html) == (None, "<b>hi</b>")
+
+
+def test_empty_body_with_html_alternative_sends_html_only():
+    msg = EmailMultiAlternatives("s", "", "f@example.com", ["a@example.com"], alternatives=[("<i>x</i>", "text/html")])
+    assert (convert(msg).text, convert(msg).html) == (None, "<i>x</i>")
+
+
+def test_inline_image_with_content_id():
+    msg = EmailMultiAlternatives("s", "t", "f@example.com", ["a@example.com"])
+    msg.attach_alternative('<img src="cid:logo@example.com">', "text/html")
+    image = MIMEImage(PNG, "png")
+    image.add_header("Content-ID", "<logo@example.com>")
+    with pytest.warns(Warning) if _warns_on_mimebase() else _nothing():
+        msg.attach(image)
+    (att,) = convert(msg).attachments
+    assert (att.inline, att.content_id, att.mimetype, att.content) == (True, "logo@example.com", "image/png", PNG)
+    assert att.filename == "logo.png"
+
+
+@pytest.mark.skipif(django.VERSION < (6, 0), reason="MIMEPart attachments are new in Django 6.0")
+def test_mimepart_attachment_django6_style():
+    part = email.message.MIMEPart()
+    part.set_content(b"%PDF-1.4", maintype="application", subtype="pdf", disposition="attachment", filename="a.pdf")
+    msg = EmailMessage("s", "t", "f@example.com", ["a@example.com"], attachments=[part])
+    (att,) = convert(msg).attachments
+    assert (att.filename, att.content, att.mimetype, att.inline) == ("a.pdf", b"%PDF-1.4", "application/pdf", False)
+
+
+def test_attached_email_message_rfc822():
+    inner = EmailMessage("inner", "inner body", "x@example.com", ["y@example.com"])
+    msg = EmailMessage("s", "t", "f@example.com", ["a@example.com"])
+    msg.attach("fwd.eml", inner, "message/rfc822")
+    (att,) = convert(msg).attachments
+    assert att.mimetype == "message/rfc822" and b"inner body" in att.content
+
+
+def test_headers_reply_to_message_id_and_custom():
+    msg = EmailMessage(
+        "s", "t", "f@example.com", ["a@example.com"], reply_to=["ignored@example.com"],
+        headers={"Reply-To": "Help <help@example.com>, b@example.com", "Message-ID": "<abc@example.com>",
+                 "X-Campaign": "spring", "List-Unsubscribe": "<mailto:u@example.com>"},
+    )  # fmt: skip
+    out = convert(msg)
+    assert [(a.name, a.email) for a in out.reply_to] == [("Help", "help@example.com"), ("", "b@example.com")]
+    assert out.message_id == "<abc@example.com>"
+    assert dict(out.headers) == {"X-Campaign": "spring", "List-Unsubscribe": "<mailto:u@example.com>"}
+
+
+def test_from_header_sets_visible_sender():
+    msg = EmailMessage("s", "t", "bounce@example.com", ["a@example.com"], headers={"From": "Shop <shop@example.com>"})
+    assert convert(msg).from_email.email == "shop@example.com"
+
+
+def test_newline_in_header_raises_like_django():
+    msg = EmailMessage("s", "t", "f@example.com", ["a@example.com"], headers={"X-Evil": "a\r\nBcc: x@example.com"})
+    with pytest.raises(BadHeaderError) as caught:
+        convert(msg)
+    assert isinstance(caught.value, InvalidMessage) and isinstance(caught.value, ValueError)
+    assert "X-Evil" in str(caught.value)
+
+
+def test_newline_in_subject_raises_invalid_email_message():
+    msg = EmailMessage("Hi\nBcc: x@example.com", "t", "f@example.com", ["a@example.com"])
+    with pytest.raises(InvalidEmailMessage, match="subject"):
+        convert(msg)
+
+
+def test_bcc_header_is_refused_as_django_refuses_it():
+    msg = EmailMessage("s", "t", "f@example.com", ["a@example.com"], headers={"Bcc": "x@example.com"})
+    with pytest.raises(ValueError, match="Bcc"):
+        convert(msg)
+
+
+def test_unsupported_alternative_is_refused_not_dropped():
+    msg = EmailMultiAlternatives("s", "t", "f@example.com", ["a@example.com"])
+    msg.attach_alternative("<amp>", "text/x-amp-html")
+    with pytest.raises(InvalidEmailMessage, match="x-amp-html"):
+        convert(msg)
+
+
+def test_anymail_style_tags_and_metadata():
+    msg = EmailMessage("s", "t", "f@example.com", ["a@example.com"])
+    msg.tags = ["welcome"]
+    msg.metadata = {"user_id": 42}
+    out = convert(msg)
+    assert out.tags == ("welcome",) and dict(out.metadata) == {"user_id": "42"}
+
+
+def _warns_on_mimebase() -> bool:
+    return django.VERSION >= (6, 0)
+
+
+class _nothing:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
