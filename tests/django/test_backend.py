@@ -259,3 +259,19 @@ def test_docs_recipe_locmem_is_what_django_tests_use_by_default():
     mail.outbox = []
     mail.send_mail("plain django", "b", None, ["a@example.com"])
     assert mail.outbox[0].subject == "plain django"  # Django's test setup swapped in locmem
+
+
+
+def test_breaker_state_survives_new_backend_instances(settings):
+    """Django builds a backend per send_mail(); the breaker opened by one must hold for the next."""
+    from mailcore import Message
+    from mailcore.adapters.django import EmailBackend
+    from mailcore.policy.errors import CircuitOpen
+
+    settings.MAILCORE = {"URL": "failover(memory://flaky?fail=100&error=rejected memory://steady)"}
+    message = Message("app@example.com", ["u@example.org"], "s", text="t")
+    first = EmailBackend().mailer.send(message)
+    assert first.transport == "memory://steady" and first.attempts[0].error is not None
+    second = EmailBackend().mailer.send(message)
+    assert second.transport == "memory://steady"
+    assert isinstance(second.attempts[0].error, CircuitOpen), second.attempts

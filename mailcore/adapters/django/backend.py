@@ -16,6 +16,7 @@ serialised by a lock, so an instance shared between threads is safe.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -91,7 +92,12 @@ class EmailBackend(BaseEmailBackend):  # type: ignore[misc,unused-ignore]
         """The Mailer this backend sends through, built on first use."""
         with self._lock:
             if self._mailer is None:
-                self._mailer = Mailer(self.url, from_email=self.options.from_email, **self.options.mailer_options())
+                options = self.options.mailer_options()
+                if "state" not in options and not os.environ.get("MAILCORE_STATE_URL"):
+                    # Django builds a backend per send_mail(): keep breakers and rate limits in
+                    # one process-wide store per alias, or they would reset on every call.
+                    options["state"] = f"memory://django.{self.alias or 'default'}"
+                self._mailer = Mailer(self.url, from_email=self.options.from_email, **options)
             return self._mailer
 
     def open(self) -> bool | None:
