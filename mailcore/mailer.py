@@ -14,9 +14,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from mailcore.config import Node
 from mailcore.errors import ConfigurationError, DeliveryFailed, SendError
@@ -24,6 +24,11 @@ from mailcore.message import Message
 from mailcore.plugins import has_observers, notify
 from mailcore.result import Attempt, SendResult
 from mailcore.transport import Transport
+
+if TYPE_CHECKING:
+    from mailcore.bulk.model import Recipient, RecipientResult
+    from mailcore.outbox.queue import MessageQueue
+    from mailcore.outbox.worker import OutboxWorker
 
 __all__ = ["Mailer", "send_mail"]
 
@@ -40,7 +45,16 @@ class Mailer:
     :param strategy: how a list is combined: ``"failover"`` (in order), ``"roundrobin"``,
         ``"weighted"``.
     :param from_email: sender used by :func:`send_mail` and :meth:`send_text` when none is given.
-    :param policy: further options for the policy layer (``retry=...``, ``on_ambiguous=...``).
+    :param policy: further options for the policy layer, passed to :func:`mailcore.policy.build`:
+        ``retry=RetryPolicy(...)|dict|None``, ``breaker=BreakerPolicy(...)|dict|None``,
+        ``on_ambiguous="fail"|"retry"``, ``state="redis://…"`` (shared breakers and rate limits),
+        and ``clock``/``sleep``/``random`` for tests. See docs/policies.md.
+    :param outbox: the durable outbox for :meth:`enqueue` (``sqlite:///path``); default
+        ``MAILCORE_OUTBOX`` or the per-user data file (see docs/operations.md).
+    :param park_on_failure: when a :meth:`send` ends in a transient :class:`DeliveryFailed`,
+        store the message in the queue and return a :class:`mailcore.outbox.Queued` instead.
+    :param queue: where :meth:`enqueue` writes: ``"outbox"`` (SQLite, default), ``"celery"``, or
+        an object with ``enqueue(message, *, delay=0.0, last_error=None) -> str``.
     """
 
     def __init__(
@@ -50,6 +64,8 @@ class Mailer:
         strategy: str = "failover",
         from_email: str | None = None,
         outbox: str | None = None,
+        park_on_failure: bool = False,
+        queue: Any = None,
         **policy: Any,
     ) -> None:
         from mailcore.policy import build
@@ -57,6 +73,9 @@ class Mailer:
         self.transport = build(transports, strategy=strategy, **policy)
         self.from_email = from_email
         self.outbox_url = outbox
+        self.park_on_failure = park_on_failure
+        self.queue = queue
+        self._queue: Any = None
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> Mailer:
@@ -78,12 +97,18 @@ class Mailer:
 
     # -- sending -----------------------------------------------------------------------------
 
-    def send(self, message: Message) -> SendResult:
-        """Send one message through the policy; raise a :class:`SendError` when it fails."""
+    def send(self, message: Message, *, park: bool | None = None) -> SendResult:
+        """Send one message through the policy; raise a :class:`SendError` when it fails.
+
+        With ``park`` (default: the Mailer's ``park_on_failure``), a transient failure stores the
+        message in the queue and returns a :class:`mailcore.outbox.Queued` (not delivered yet).
+        """
         try:
             result = self.transport.send(message)
         except SendError as error:
             failure = _as_delivery_failed(error)
+            if failure.transient and (self.park_on_failure if park is None else park):
+                return self._park(message, failure)
             self._after_failure(message, failure)
             if failure is error:
                 raise
@@ -97,14 +122,44 @@ class Mailer:
         A failure does not stop the batch: its :class:`SendError` takes that message's place in
         the list.
         """
-        results: list[SendResult | SendError] = []
+        return list(self.send_iter(messages))
+
+    def send_iter(
+        self, messages: Iterable[Message], *, concurrency: int = 1, window: int | None = None
+    ) -> Iterator[SendResult | SendError]:
+        """Stream ``messages`` (any iterable, even an endless generator): yield one result or
+        error per message, in order, with at most ``window`` (default ``2 × concurrency``) taken
+        from the input at a time, so memory stays flat. ``concurrency`` threads send at once.
+        """
+        from mailcore.bulk.stream import bounded_map
+
         with self:
-            for message in messages:
-                try:
-                    results.append(self.send(message))
-                except SendError as error:
-                    results.append(error)
-        return results
+            yield from bounded_map(self._send_or_error, messages, concurrency=concurrency, window=window)
+
+    def _send_or_error(self, message: Message) -> SendResult | SendError:
+        try:
+            return self.send(message)
+        except SendError as error:
+            return error
+
+    def send_bulk(
+        self,
+        template: Message,
+        recipients: Iterable[Recipient | Mapping[str, Any] | str],
+        *,
+        concurrency: int = 4,
+        batch_size: int | None = None,
+    ) -> Iterator[RecipientResult]:
+        """Send ``template`` personalized for each recipient; yield a result per recipient, in order.
+
+        ``{field}`` placeholders in the subject, text and HTML are filled from each recipient's
+        fields (HTML-escaped in the HTML). Provider batch APIs are used when the stack has them
+        (``batch_size`` defaults to the provider's maximum), else one message per recipient;
+        the policy applies per batch. Recipients are read lazily. See docs/bulk.md.
+        """
+        from mailcore.bulk.engine import send_bulk
+
+        return send_bulk(self, template, recipients, concurrency=concurrency, batch_size=batch_size)
 
     async def asend(self, message: Message) -> SendResult:
         """Async twin of :meth:`send`, with the same policy."""
@@ -112,6 +167,8 @@ class Mailer:
             result = await self.transport.asend(message)
         except SendError as error:
             failure = _as_delivery_failed(error)
+            if failure.transient and self.park_on_failure:
+                return await asyncio.to_thread(self._park, message, failure)
             await asyncio.to_thread(self._after_failure, message, failure)
             if failure is error:
                 raise
@@ -127,29 +184,75 @@ class Mailer:
         return self.send(Message(sender, to, subject, text=text, **fields))
 
     def enqueue(self, message: Message) -> str:
-        """Persist ``message`` in the durable outbox and return its id; a worker delivers it.
+        """Persist ``message`` in the queue and return its id; a worker delivers it.
 
-        The outbox is ``outbox=`` or ``MAILCORE_OUTBOX`` (``sqlite:///path``).
+        With the default SQLite outbox (``outbox=`` or ``MAILCORE_OUTBOX``, ``sqlite:///path``)
+        the row is committed to disk before this returns; with ``queue="celery"`` the id is the
+        Celery task id. Run ``mailcore worker`` or :meth:`start_worker` to deliver.
         """
-        raise ConfigurationError("the durable outbox is not available in this build")
+        return self._message_queue().enqueue(message)
+
+    def start_worker(self, **options: Any) -> OutboxWorker:
+        """Deliver this Mailer's outbox from a daemon thread; ``options`` go to :class:`OutboxWorker`.
+
+        Call ``.stop()`` on the returned worker at shutdown (the message in flight finishes).
+        """
+        from mailcore.outbox.worker import OutboxWorker
+
+        return OutboxWorker(self, **options).start()
+
+    def _message_queue(self) -> MessageQueue:
+        if self._queue is None:
+            from mailcore.outbox.queue import open_queue
+
+            self._queue = open_queue(self.queue, self.outbox_url)
+        queue: MessageQueue = self._queue
+        return queue
+
+    def _park(self, message: Message, failure: DeliveryFailed) -> SendResult:
+        """Store a transiently failed message for the worker; return a :class:`Queued` result."""
+        from mailcore.outbox.backoff import OUTBOX_BACKOFF, next_delay
+        from mailcore.outbox.result import Queued
+
+        reason = str(failure.last_error or failure)
+        try:
+            outbox_id = self._message_queue().enqueue(
+                message, delay=next_delay(OUTBOX_BACKOFF, 1, failure), last_error=reason
+            )
+        except Exception as error:
+            self._after_failure(message, failure)
+            raise failure from error
+        log.warning("message %s not delivered yet (%s); parked as %s", message.message_id, reason, outbox_id)
+        return Queued(
+            message_id=message.message_id, transport="outbox", attempts=failure.attempts,
+            outbox_id=outbox_id, reason=reason,
+        )  # fmt: skip
 
     # -- observers ---------------------------------------------------------------------------
 
     def _after_success(self, message: Message, result: SendResult) -> None:
-        failed = [a for a in result.attempts if a.error is not None]
-        if failed and has_observers("mailcore_attempt_failed"):
-            for attempt in failed:
+        if len(result.attempts) > 1 and has_observers("mailcore_attempt_failed"):
+            for attempt in _failed_attempts(result.attempts):
                 notify("mailcore_attempt_failed", message=message, attempt=attempt)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "message %s sent through %s", message.message_id, result.transport,
+                extra={"transport": result.transport, "message_id": message.message_id, "outcome": "sent",
+                       "attempt": len(result.attempts), "duration": round(sum(a.duration for a in result.attempts), 6)},
+            )  # fmt: skip
         if has_observers("mailcore_message_sent"):
             notify("mailcore_message_sent", message=message, result=result)
 
     def _after_failure(self, message: Message, error: DeliveryFailed) -> None:
+        last = error.attempts[-1].transport if error.attempts else (error.transport or "?")
         log.error(
             "message %s not delivered (%s) after %d attempt(s): %s",
             message.message_id, error.outcome, len(error.attempts), error.last_error,
+            extra={"transport": last, "message_id": message.message_id, "outcome": error.outcome,
+                   "attempt": len(error.attempts), "duration": round(sum(a.duration for a in error.attempts), 6)},
         )  # fmt: skip
         if has_observers("mailcore_attempt_failed"):
-            for attempt in error.attempts:
+            for attempt in _failed_attempts(error.attempts):
                 notify("mailcore_attempt_failed", message=message, attempt=attempt)
         if has_observers("mailcore_message_failed"):
             notify("mailcore_message_failed", message=message, error=error)
@@ -176,6 +279,14 @@ class Mailer:
 
     def __repr__(self) -> str:
         return f"<Mailer {self.transport.name}>"
+
+
+def _failed_attempts(attempts: Iterable[Attempt]) -> list[Attempt]:
+    """Attempts that reached a transport and failed; a route the policy skipped (circuit open,
+    own rate limit used up) is listed in the result but is not a failed attempt."""
+    from mailcore.policy.errors import RouteSkipped
+
+    return [a for a in attempts if a.error is not None and not isinstance(a.error, RouteSkipped)]
 
 
 def _as_delivery_failed(error: SendError) -> DeliveryFailed:

@@ -19,6 +19,7 @@ from urllib.parse import quote, urlsplit
 import requests
 from requests.adapters import HTTPAdapter
 
+from mailcore.bulk.model import Batch, RecipientResult
 from mailcore.config import TransportURL
 from mailcore.errors import ConfigurationError, SendError
 from mailcore.message import Message
@@ -137,6 +138,15 @@ class MailgunTransport(ProviderTransport):
         if isinstance(outcome, SendError):
             raise outcome
         return outcome
+
+    #: Recipients per request in bulk sending (see docs/bulk.md).
+    max_batch_size = 1000
+
+    def send_batch(self, batch: Batch) -> list[RecipientResult]:
+        """Bulk sending: one request for up to 1,000 personalized recipients (recipient-variables)."""
+        from mailcore_mailgun.bulk import send_batch
+
+        return send_batch(self, batch)
 
     def close(self) -> None:
         with self._session_lock:

@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
+from mailcore.bulk.model import Batch, RecipientResult
 from mailcore.config import TransportURL
 from mailcore.errors import ConfigurationError, SendError
 from mailcore.message import Message
@@ -111,6 +112,15 @@ class SendGridTransport(ProviderTransport):
         if isinstance(outcome, SendError):
             raise outcome
         return outcome
+
+    #: Recipients per request in bulk sending (see docs/bulk.md).
+    max_batch_size = 1000
+
+    def send_batch(self, batch: Batch) -> list[RecipientResult]:
+        """Bulk sending: one request for up to 1,000 personalized recipients (personalizations)."""
+        from mailcore_sendgrid.bulk import send_batch
+
+        return send_batch(self, batch)
 
     def close(self) -> None:
         self._pool.close()

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
+from mailcore.bulk.model import Batch, RecipientResult
 from mailcore.config import TransportURL
 from mailcore.errors import ConfigurationError
 from mailcore.message import Message
@@ -165,6 +166,19 @@ class SesTransport(ProviderTransport):
                 raise ConfigurationError(f"{self.name}: {error}") from None
             raise error from None
         return delivery_from_response(response)
+
+    #: Destinations per ``SendBulkEmail`` request in bulk sending (see docs/bulk.md).
+    max_batch_size = 50
+
+    def accepts_batch(self, message: Message) -> bool:
+        """``SendBulkEmail`` needs an SES template; other bulk sends go one message each."""
+        return message.template_id is not None
+
+    def send_batch(self, batch: Batch) -> list[RecipientResult]:
+        """Bulk sending: one ``SendBulkEmail`` for up to 50 templated destinations."""
+        from mailcore_ses.bulk import send_batch
+
+        return send_batch(self, batch)
 
     # -- diagnosis -------------------------------------------------------------------------
 

@@ -1,0 +1,199 @@
+"""Celery: deliver messages from a Celery queue when one machine's outbox is not enough.
+
+Install with ``pip install mailcore[celery]``. The task ``mailcore.deliver`` takes a message as
+``Message.to_dict()`` JSON and sends it through a Mailer's policy::
+
+    # producer (web app): enqueue instead of sending
+    mailer = Mailer.from_env(queue="celery")          # or Django: MAILCORE = {"QUEUE": "celery"}
+    task_id = mailer.enqueue(message)
+
+    # workers, on any number of machines
+    MAILCORE_URL="failover(ses://?region=eu-west-1&rate=14/s sendgrid://KEY@)" \\
+    MAILCORE_STATE_URL=redis://redis:6379/1 \\
+    celery -A mailcore.adapters.celery.app worker -Q mailcore
+
+The task is ``acks_late`` with ``reject_on_worker_lost``: a worker killed mid-send leaves the
+message on the broker for another worker (at least once). What a delivery ends in:
+
+* sent → the task returns ``{"status": "sent", "transport": ..., "provider_message_id": ...}``;
+* transient failure → ``self.retry(countdown=...)`` with the outbox's backoff (a RetryPolicy;
+  ``Retry-After`` is a floor), until the message is ``mailcore_max_age`` seconds old;
+* permanent failure → logged (and the ``mailcore_message_failed`` hook called), not retried;
+  returns ``{"status": "failed", "reason": ...}``;
+* ambiguous timeout (``outcome == "unknown"``) → logged, not retried (it may have been
+  delivered); returns ``{"status": "unknown", ...}``.
+
+Configuration is read from the Celery app's conf, then the environment: ``mailcore_url``
+(``MAILCORE_URL``), ``mailcore_state_url`` (``MAILCORE_STATE_URL``: Redis for breakers and rate
+limits shared by every worker), ``mailcore_queue`` (the Celery queue to route to),
+``mailcore_backoff`` (a RetryPolicy or a dict of its fields), ``mailcore_max_age`` (seconds).
+:func:`configure` sets a Mailer factory explicitly.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from celery import Celery, Task, current_app, shared_task  # type: ignore[import-untyped]
+
+from mailcore.errors import ConfigurationError, DeliveryFailed, InvalidMessage
+from mailcore.mailer import URL_ENV, Mailer
+from mailcore.message import Message
+from mailcore.outbox.backoff import OUTBOX_BACKOFF, Delays, next_delay
+from mailcore.policy.retry import RetryPolicy
+
+__all__ = ["TASK_NAME", "CeleryQueue", "configure", "deliver"]
+
+TASK_NAME = "mailcore.deliver"
+STATE_ENV = "MAILCORE_STATE_URL"
+DEFAULT_MAX_AGE = 5 * 24 * 3600.0
+log = logging.getLogger("mailcore.celery")
+
+_lock = threading.Lock()
+_mailers: dict[int, Mailer] = {}
+_factory: Callable[[], Mailer] | None = None
+
+
+def configure(mailer_factory: Callable[[], Mailer] | None) -> None:
+    """Use ``mailer_factory()`` to build the worker's Mailer (once per worker process)."""
+    global _factory
+    with _lock:
+        _factory = mailer_factory
+        _mailers.clear()
+
+
+def _conf(app: Celery, name: str, env: str | None = None) -> Any:
+    value = app.conf.get(name)
+    if value is None and env is not None:
+        value = os.environ.get(env) or None
+    return value
+
+
+def worker_mailer(app: Celery) -> Mailer:
+    """The Mailer this worker process delivers with, built on first use (after the pool forks)."""
+    key = id(app)
+    with _lock:
+        mailer = _mailers.get(key)
+        if mailer is None:
+            mailer = _factory() if _factory is not None else _mailer_from_conf(app)
+            _mailers[key] = mailer
+        return mailer
+
+
+def _mailer_from_conf(app: Celery) -> Mailer:
+    url = _conf(app, "mailcore_url", URL_ENV)
+    if not url:
+        raise ConfigurationError(f"the Celery worker has no transport: set {URL_ENV} or app.conf.mailcore_url")
+    state = _conf(app, "mailcore_state_url", STATE_ENV)
+    return Mailer.from_url(url, **({"state": state} if state else {}))
+
+
+def _backoff(app: Celery) -> Delays:
+    value = app.conf.get("mailcore_backoff")
+    if value is None:
+        return OUTBOX_BACKOFF
+    if isinstance(value, Mapping):
+        return RetryPolicy(**{"deadline": None, **value})
+    if not hasattr(value, "delay"):
+        raise ConfigurationError("mailcore_backoff must be a RetryPolicy or a dict of its fields")
+    delays: Delays = value
+    return delays
+
+
+@shared_task(bind=True, name=TASK_NAME, acks_late=True, reject_on_worker_lost=True, max_retries=None)  # type: ignore[untyped-decorator]
+def deliver(self: Task[Any, Any], message: Mapping[str, Any], enqueued_at: float | None = None) -> dict[str, Any]:
+    """Deliver one serialized message (``Message.to_dict()``) through the worker's policy."""
+    try:
+        msg = Message.from_dict(message)
+    except (InvalidMessage, KeyError, TypeError, ValueError) as error:
+        log.error("mailcore.deliver: the queued message cannot be read, dropped: %s", error)
+        return {"status": "failed", "reason": f"the queued message cannot be read: {error}"}
+    try:
+        result = worker_mailer(self.app).send(msg, park=False)
+    except DeliveryFailed as failure:
+        return _after_failure(self, msg, failure, enqueued_at)
+    except InvalidMessage as error:
+        log.error("mailcore.deliver: %s is invalid, not retried: %s", msg.message_id, error)
+        return {"status": "failed", "message_id": msg.message_id, "reason": str(error)}
+    except Exception as error:  # misconfiguration or a bug: keep the message, try later
+        log.exception("mailcore.deliver: unexpected error for %s; will retry", msg.message_id)
+        raise _retry(self, msg, f"{type(error).__name__}: {error}", None, enqueued_at) from None
+    return {
+        "status": "sent",
+        "message_id": msg.message_id,
+        "transport": result.transport,
+        "provider_message_id": result.provider_message_id,
+        "attempts": len(result.attempts),
+    }
+
+
+def _after_failure(
+    task: Task[Any, Any], msg: Message, failure: DeliveryFailed, enqueued_at: float | None
+) -> dict[str, Any]:
+    reason = str(failure.last_error or failure)
+    if failure.outcome == "unknown":
+        log.warning(
+            "mailcore.deliver: outcome of %s unknown (may have been delivered), not retried: %s", msg.message_id, reason
+        )
+        return {"status": "unknown", "message_id": msg.message_id, "reason": reason}
+    if failure.transient:
+        raise _retry(task, msg, reason, failure, enqueued_at)
+    log.error("mailcore.deliver: %s failed permanently, not retried: %s", msg.message_id, reason)
+    return {"status": "failed", "message_id": msg.message_id, "reason": reason}
+
+
+def _retry(
+    task: Task[Any, Any], msg: Message, reason: str, failure: DeliveryFailed | None, enqueued_at: float | None
+) -> BaseException:
+    """The exception to raise: a scheduled retry, or a permanent give-up once too old."""
+    run = task.request.retries + 1
+    countdown = next_delay(_backoff(task.app), run, failure)
+    max_age = float(task.app.conf.get("mailcore_max_age") or DEFAULT_MAX_AGE)
+    if enqueued_at is not None and time.time() + countdown - enqueued_at > max_age:
+        log.error("mailcore.deliver: %s expired after %d run(s), not retried: %s", msg.message_id, run, reason)
+        return _Expired(f"{msg.message_id} expired after {run} run(s): {reason}")
+    log.warning("mailcore.deliver: %s not delivered (%s); retry %d in %.1fs", msg.message_id, reason, run, countdown)
+    retry: BaseException = task.retry(countdown=countdown, max_retries=None, throw=False)
+    return retry
+
+
+class _Expired(Exception):
+    """A message that kept failing transiently until ``mailcore_max_age``: the task fails."""
+
+
+class CeleryQueue:
+    """``Mailer(queue="celery")``: enqueue means sending the ``mailcore.deliver`` task.
+
+    :param app: the Celery app (default: the current app, e.g. your Django project's).
+    :param queue: the Celery queue to route to (default: ``app.conf.mailcore_queue``, else
+        Celery's default routing).
+    :param options: further ``apply_async`` options (``priority``, ``expires``...).
+    """
+
+    def __init__(self, app: Celery | None = None, *, queue: str | None = None, **options: Any) -> None:
+        self.app = app
+        self.queue = queue
+        self.options = options
+
+    def enqueue(self, message: Message, *, delay: float = 0.0, last_error: str | None = None) -> str:
+        """Send the task; return its id. ``last_error`` is logged by the caller, not sent."""
+        app = self.app or current_app
+        queue = self.queue or app.conf.get("mailcore_queue")
+        options = dict(self.options)
+        if queue:
+            options["queue"] = queue
+        if delay > 0:
+            options["countdown"] = delay
+        result = app.send_task(TASK_NAME, args=[message.to_dict()], kwargs={"enqueued_at": time.time()}, **options)
+        return str(result.id)
+
+    def close(self) -> None:
+        """Nothing to release: the app owns its broker connections."""
+
+    def __repr__(self) -> str:
+        return f"<CeleryQueue {self.queue or 'default'}>"

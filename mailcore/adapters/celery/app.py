@@ -1,0 +1,30 @@
+"""A ready-made Celery app for running mailcore workers: ``celery -A mailcore.adapters.celery.app worker``.
+
+The broker and result backend come from Celery's own ``CELERY_BROKER_URL`` /
+``CELERY_RESULT_BACKEND`` environment variables (default: Redis on 127.0.0.1); the transport
+from ``MAILCORE_URL``; shared breaker and rate-limit state from ``MAILCORE_STATE_URL``. Projects
+that already have a Celery app (Django's ``proj/celery.py``) just import
+``mailcore.adapters.celery`` there instead.
+"""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery  # type: ignore[import-untyped]
+
+import mailcore.adapters.celery  # noqa: F401 - registers the mailcore.deliver task
+
+app = Celery(
+    "mailcore",
+    broker=os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0"),
+    backend=os.environ.get("CELERY_RESULT_BACKEND") or None,
+)
+app.conf.update(
+    task_acks_late=True,
+    task_reject_on_worker_lost=True,
+    worker_prefetch_multiplier=1,  # a killed worker holds at most one unacked message per process
+    task_default_queue=os.environ.get("MAILCORE_CELERY_QUEUE", "mailcore"),
+    broker_transport_options={"visibility_timeout": 3600},  # > the longest retry countdown (15 min)
+    broker_connection_retry_on_startup=True,
+)

@@ -1,0 +1,243 @@
+"""``mailcore outbox``: inspect and manage the durable outbox (never prints message bodies)."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterable
+
+import click
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from mailcore.errors import ConfigurationError
+from mailcore.outbox.location import OUTBOX_ENV
+from mailcore.outbox.store import RETRYABLE, STATES, Entry, SQLiteOutbox, open_outbox
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhdw]?)")
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_STATE_STYLE = {"queued": "cyan", "sending": "blue", "sent": "green", "failed": "red", "unknown": "yellow"}
+
+outbox_option = click.option(
+    "--outbox",
+    "url",
+    envvar=OUTBOX_ENV,
+    help=f"Outbox URL sqlite:///path (default: ${OUTBOX_ENV}, else the per-user file).",
+)
+state_choice = click.Choice(STATES)
+
+
+@click.group("outbox")
+def command() -> None:
+    """Inspect the outbox: list, show, retry, purge, stats."""
+
+
+@command.command("list")
+@outbox_option
+@click.option("--state", type=state_choice, help="Only entries in this state.")
+@click.option(
+    "--limit", default=50, show_default=True, type=click.IntRange(1), help="At most this many (newest first)."
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line instead of a table.")
+def list_command(url: str | None, state: str | None, limit: int, as_json: bool) -> None:
+    """List entries with their state, recipients and last error (no bodies)."""
+    with _open(url) as outbox:
+        entries = outbox.entries(state=state, limit=limit)
+    if as_json:
+        for entry in entries:
+            click.echo(json.dumps(_summary(entry)))
+        return
+    table = Table(title=f"outbox ({len(entries)} shown)", show_lines=False)
+    for column in ("id", "state", "runs", "to", "created", "due / updated", "last error"):
+        table.add_column(column, overflow="fold" if column == "id" else "ellipsis", no_wrap=column != "last error")
+    for entry in entries:
+        table.add_row(
+            entry.id[:12],
+            f"[{_STATE_STYLE[entry.state]}]{entry.state}[/]",
+            str(entry.runs),
+            escape(_recipients(entry.recipients)),
+            _when(entry.created_at),
+            _when(entry.due_at if entry.state in ("queued", "sending") else entry.updated_at),
+            escape(_short(entry.last_error or "", 60)),
+        )
+    _console().print(table)
+
+
+@command.command("show")
+@outbox_option
+@click.argument("entry_id")
+def show_command(url: str | None, entry_id: str) -> None:
+    """Show one entry's headers, metadata and last error (an id, id prefix or Message-ID)."""
+    with _open(url) as outbox:
+        entry = _find(outbox, entry_id)
+        message = outbox.message(entry.id)
+    table = Table(show_header=False, box=None)
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+    rows: list[tuple[str, str]] = [
+        ("id", entry.id),
+        ("state", f"[{_STATE_STYLE[entry.state]}]{entry.state}[/]"),
+        ("Message-ID", entry.message_id),
+        ("runs", str(entry.runs)),
+        ("created", _when(entry.created_at)),
+        ("updated", _when(entry.updated_at)),
+    ]
+    if entry.state in ("queued", "sending"):
+        rows.append(("next try" if entry.state == "queued" else "lease until", _when(entry.due_at)))
+    if entry.lease_owner:
+        rows.append(("worker", entry.lease_owner))
+    rows += [
+        ("From", str(message.from_email)),
+        ("To", ", ".join(str(a) for a in message.to) or "-"),
+        ("Cc", ", ".join(str(a) for a in message.cc) or "-"),
+        ("Bcc", f"{len(message.bcc)} address(es)" if message.bcc else "-"),
+        ("Subject", message.subject),
+    ]
+    rows += [(name, value) for name, value in message.headers.items()]
+    rows += [
+        ("tags", ", ".join(message.tags) or "-"),
+        ("metadata", ", ".join(f"{k}={v}" for k, v in message.metadata.items()) or "-"),
+        ("body", _body_sizes(message.text, message.html, message.template_id)),
+        ("attachments", ", ".join(f"{a.filename} ({len(a.content)} B)" for a in message.attachments) or "-"),
+    ]
+    if entry.transport:
+        rows.append(
+            ("sent via", entry.transport + (f" ({entry.provider_message_id})" if entry.provider_message_id else ""))
+        )
+    rows.append(("last error", entry.last_error or "-"))
+    for name, value in rows:
+        table.add_row(escape(name), value if name == "state" else escape(value))
+    _console().print(table)
+
+
+@command.command("retry")
+@outbox_option
+@click.argument("entry_ids", nargs=-1)
+@click.option("--state", type=click.Choice(RETRYABLE), help="Retry every entry in this state.")
+def retry_command(url: str | None, entry_ids: tuple[str, ...], state: str | None) -> None:
+    """Make entries due now: by id, or all in --state failed|unknown|queued.
+
+    Retrying an `unknown` entry may deliver it twice (its last attempt may have gone through).
+    """
+    if not entry_ids and state is None:
+        raise click.UsageError("give entry ids or --state")
+    with _open(url) as outbox:
+        ids = [_find(outbox, key).id for key in entry_ids]
+        changed = outbox.retry(ids=ids, state=state)
+    click.echo(f"{changed} entr{'y' if changed == 1 else 'ies'} queued for delivery")
+
+
+@command.command("purge")
+@outbox_option
+@click.option("--state", type=state_choice, required=True, help="Delete entries in this state.")
+@click.option(
+    "--older-than", default="0", show_default=True, help="Only entries last changed before this age: 30m, 12h, 7d."
+)
+@click.option("--yes", is_flag=True, help="Needed to purge queued or sending entries (undelivered mail).")
+def purge_command(url: str | None, state: str, older_than: str, yes: bool) -> None:
+    """Delete entries of one state (e.g. sent ones older than 7d)."""
+    if state in ("queued", "sending") and not yes:
+        raise click.UsageError(f"{state} entries have not been delivered; add --yes to delete them anyway")
+    with _open(url) as outbox:
+        deleted = outbox.purge(state=state, older_than=_seconds(older_than))
+    click.echo(f"{deleted} {state} entr{'y' if deleted == 1 else 'ies'} deleted")
+
+
+@command.command("stats")
+@outbox_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (for monitoring).")
+def stats_command(url: str | None, as_json: bool) -> None:
+    """Counts by state and the age of the oldest undelivered message (what to watch)."""
+    with _open(url) as outbox:
+        counts = outbox.counts()
+        oldest = outbox.oldest_due()
+        path = str(outbox.path)
+    age = None if oldest is None else round(time.time() - oldest, 1)
+    if as_json:
+        click.echo(json.dumps({"outbox": path, "counts": counts, "oldest_waiting_seconds": age}))
+        return
+    click.echo(f"outbox: {path}")
+    table = Table()
+    table.add_column("state")
+    table.add_column("count", justify="right")
+    for state, count in counts.items():
+        table.add_row(f"[{_STATE_STYLE[state]}]{state}[/]", str(count))
+    _console().print(table)
+    click.echo(f"oldest waiting: {'-' if age is None else _age(age)}")
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+
+
+def _console() -> Console:
+    """Rich output; wide when piped (logs, grep) so rows are not wrapped mid-field."""
+    console = Console()
+    return console if console.is_terminal else Console(width=200)
+
+
+def _open(url: str | None) -> SQLiteOutbox:
+    return open_outbox(url)
+
+
+def _find(outbox: SQLiteOutbox, key: str) -> Entry:
+    try:
+        return outbox.find(key)
+    except KeyError as error:
+        raise ConfigurationError(str(error.args[0])) from None
+
+
+def _summary(entry: Entry) -> dict[str, object]:
+    return {
+        "id": entry.id,
+        "state": entry.state,
+        "message_id": entry.message_id,
+        "runs": entry.runs,
+        "recipients": len(entry.recipients),
+        "created_at": entry.created_at,
+        "due_at": entry.due_at,
+        "updated_at": entry.updated_at,
+        "last_error": entry.last_error,
+        "transport": entry.transport,
+    }
+
+
+def _recipients(recipients: Iterable[str]) -> str:
+    items = list(recipients)
+    if not items:
+        return "-"
+    return items[0] + (f" +{len(items) - 1}" if len(items) > 1 else "")
+
+
+def _when(timestamp: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(timestamp))
+
+
+def _age(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f}{unit}"
+    return f"{seconds:.0f}s"
+
+
+def _short(text: str, width: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _body_sizes(text: str | None, html: str | None, template_id: str | None) -> str:
+    parts = [
+        f"text {len(text)} chars" if text is not None else "",
+        f"html {len(html)} chars" if html is not None else "",
+    ]
+    if template_id:
+        parts.append(f"template {template_id}")
+    return ", ".join(p for p in parts if p) or "-"
+
+
+def _seconds(text: str) -> float:
+    match = _DURATION.fullmatch(text.strip().lower())
+    if not match:
+        raise click.BadParameter(f"{text!r} is not a duration like 30m, 12h or 7d", param_hint="--older-than")
+    return float(match.group(1)) * _UNITS[match.group(2)]

@@ -1,0 +1,124 @@
+"""``mailcore worker``: deliver the outbox until stopped (SIGTERM/SIGINT finish the message in flight)."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from types import FrameType
+from typing import Any
+
+import click
+
+from mailcore.errors import ConfigurationError
+from mailcore.mailer import URL_ENV, Mailer
+from mailcore.outbox.location import OUTBOX_ENV
+from mailcore.outbox.worker import OutboxWorker, WorkerStats
+
+
+class StatusLine:
+    """Prints the worker's progress at most every ``interval`` seconds (and once at the end)."""
+
+    def __init__(self, worker_outbox_counts: Any, interval: float) -> None:
+        self._counts = worker_outbox_counts
+        self.interval = interval
+        self._last = 0.0
+        self._tty = sys.stderr.isatty()
+
+    def __call__(self, stats: WorkerStats, *, final: bool = False) -> None:
+        now = time.monotonic()
+        if not final and (self.interval <= 0 or now - self._last < self.interval):
+            return
+        self._last = now
+        counts = self._counts()
+        waiting = counts["queued"] + counts["sending"]
+        text = f"{time.strftime('%H:%M:%S')} {stats.line()}  waiting {waiting}"
+        if self._tty and not final:
+            click.echo("\r" + text.ljust(100), nl=False, err=True)
+        else:
+            click.echo(("\r" if self._tty else "") + text, err=True)
+
+
+@click.command("worker")
+@click.option("--url", envvar=URL_ENV, help=f"Transport URL or policy expression (default: ${URL_ENV}).")
+@click.option(
+    "--outbox", envvar=OUTBOX_ENV, help=f"Outbox URL sqlite:///path (default: ${OUTBOX_ENV}, else the per-user file)."
+)
+@click.option(
+    "--state",
+    "state_url",
+    help="Shared breaker/rate-limit state, e.g. redis://127.0.0.1:6379/0 (default: MAILCORE_STATE_URL).",
+)
+@click.option("--batch-size", default=20, show_default=True, type=click.IntRange(1), help="Messages claimed at once.")
+@click.option(
+    "--lease",
+    default=300.0,
+    show_default=True,
+    type=click.FloatRange(0.1),
+    help="Seconds a claim is held; a crashed worker's messages are claimed again after it.",
+)
+@click.option(
+    "--poll-interval",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(0.01),
+    help="Longest sleep when nothing is due (seconds).",
+)
+@click.option(
+    "--max-age",
+    default=5 * 86400.0,
+    show_default=True,
+    type=click.FloatRange(1),
+    help="Seconds after which a message that keeps failing transiently is marked failed.",
+)
+@click.option("--drain", is_flag=True, help="Exit when nothing is due instead of waiting for more.")
+@click.option(
+    "--status-interval",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(0),
+    help="Seconds between status lines (0: only at exit).",
+)
+def command(
+    url: str | None,
+    outbox: str | None,
+    state_url: str | None,
+    batch_size: int,
+    lease: float,
+    poll_interval: float,
+    max_age: float,
+    drain: bool,
+    status_interval: float,
+) -> None:
+    """Deliver queued messages through the policy at --url until SIGTERM or Ctrl-C."""
+    if not url:
+        raise ConfigurationError(f"no transport: pass --url or set {URL_ENV}")
+    options: dict[str, Any] = {"outbox": outbox}
+    if state_url:
+        options["state"] = state_url
+    mailer = Mailer.from_url(url, **options)
+    worker = OutboxWorker(mailer, batch_size=batch_size, lease=lease, poll_interval=poll_interval, max_age=max_age)
+    status = StatusLine(worker.outbox.counts, status_interval)
+    worker.on_progress = status
+    click.echo(f"mailcore worker {worker.id}: {worker.outbox.path} → {mailer.transport.name}", err=True)
+    previous = _install_stop_handlers(worker)
+    try:
+        worker.run(until_idle=drain)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        status(worker.stats, final=True)
+        worker.close()
+
+
+def _install_stop_handlers(worker: OutboxWorker) -> dict[int, Any]:
+    """First SIGTERM/SIGINT: finish the message in flight and stop. A second one aborts at once
+    (the aborted message's lease expires and it is delivered again later)."""
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        if worker.stopping:
+            raise KeyboardInterrupt
+        click.echo(f"\n{signal.Signals(signum).name}: finishing the message in flight, then stopping", err=True)
+        worker.stop()
+
+    return {signum: signal.signal(signum, stop) for signum in (signal.SIGTERM, signal.SIGINT)}

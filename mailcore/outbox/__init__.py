@@ -1,0 +1,35 @@
+"""The durable outbox: ``mailer.enqueue()`` persists a message, a worker delivers it.
+
+* :class:`SQLiteOutbox` / :func:`open_outbox` — the store (``sqlite:///path``, WAL, durable commits);
+* :class:`OutboxWorker` — claims batches under a lease and delivers through a Mailer's policy;
+* :class:`Queued` — what ``send()`` returns when ``park_on_failure=True`` parked the message;
+* :data:`OUTBOX_BACKOFF` — the default spacing of delivery runs (a RetryPolicy).
+
+See ``docs/operations.md`` for running the worker as a service and what to watch.
+"""
+
+from __future__ import annotations
+
+from mailcore.outbox.backoff import OUTBOX_BACKOFF, Delays, next_delay
+from mailcore.outbox.location import OUTBOX_ENV, default_outbox_path, outbox_path, resolve_outbox_url
+from mailcore.outbox.result import Queued
+from mailcore.outbox.store import STATES, Claim, Entry, SQLiteOutbox, open_outbox
+from mailcore.outbox.worker import OutboxWorker, WorkerStats
+
+__all__ = [
+    "OUTBOX_BACKOFF",
+    "OUTBOX_ENV",
+    "STATES",
+    "Claim",
+    "Delays",
+    "Entry",
+    "OutboxWorker",
+    "Queued",
+    "SQLiteOutbox",
+    "WorkerStats",
+    "default_outbox_path",
+    "next_delay",
+    "open_outbox",
+    "outbox_path",
+    "resolve_outbox_url",
+]

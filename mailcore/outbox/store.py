@@ -1,0 +1,396 @@
+"""The SQLite outbox: a durable table of messages and their delivery state.
+
+Every message is one row. Its ``state`` moves through::
+
+    queued ──claim──▶ sending ──▶ sent
+      ▲                  │ ├────▶ failed    (permanent: the reason is kept)
+      └── later ─────────┘ └────▶ unknown   (a timeout after hand-over: may have been delivered)
+
+A claim puts a row under a *lease* (``due_at`` is then the lease's expiry): a worker that
+crashes never releases its rows, and they become claimable again when the lease runs out.
+Delivery is therefore at least once; a message may go out twice only if a worker died between
+the provider's acceptance and the ``sent`` mark.
+
+Durability: the database is in WAL mode. :meth:`SQLiteOutbox.enqueue` commits with
+``synchronous=FULL`` (the commit is on disk before ``enqueue`` returns). A worker's connection
+may use ``synchronous=NORMAL``: in WAL mode a crashed *process* never loses a commit, and a power
+cut can only roll back state changes — which turns a ``sent`` mark back into a claim that is
+retried, never a loss. The file is created ``0600``: it holds message content.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from mailcore.errors import ConfigurationError
+from mailcore.message import Message
+from mailcore.outbox.location import outbox_path, resolve_outbox_url
+
+__all__ = ["STATES", "Claim", "Entry", "SQLiteOutbox", "open_outbox"]
+
+QUEUED: Final = "queued"
+SENDING: Final = "sending"
+SENT: Final = "sent"
+FAILED: Final = "failed"
+UNKNOWN: Final = "unknown"
+#: Every state a row can be in, in lifecycle order.
+STATES: Final = (QUEUED, SENDING, SENT, FAILED, UNKNOWN)
+#: States a human may send back to ``queued`` (``mailcore outbox retry``).
+RETRYABLE: Final = (QUEUED, FAILED, UNKNOWN)
+_SCHEMA_VERSION = 1
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbox (
+    id TEXT PRIMARY KEY,
+    message_id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    sender TEXT NOT NULL,
+    recipients TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    runs INTEGER NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    age_from REAL NOT NULL,
+    due_at REAL NOT NULL,
+    lease_owner TEXT,
+    last_error TEXT,
+    transport TEXT,
+    provider_message_id TEXT
+);
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox (due_at) WHERE state IN ('queued', 'sending');
+CREATE INDEX IF NOT EXISTS outbox_state ON outbox (state, updated_at);
+CREATE INDEX IF NOT EXISTS outbox_message_id ON outbox (message_id);
+"""
+_SUMMARY_COLUMNS = (
+    "id, message_id, state, sender, recipients, subject, runs, created_at, updated_at, "
+    "age_from, due_at, lease_owner, last_error, transport, provider_message_id"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One outbox row without its message content (what ``mailcore outbox list`` shows).
+
+    ``due_at`` is when a ``queued`` row may next be tried, or when a ``sending`` row's lease
+    expires. ``runs`` counts claims (each claim is one full pass through the policy).
+    """
+
+    id: str
+    message_id: str
+    state: str
+    sender: str
+    recipients: tuple[str, ...]
+    subject: str
+    runs: int
+    created_at: float
+    updated_at: float
+    age_from: float
+    due_at: float
+    lease_owner: str | None
+    last_error: str | None
+    transport: str | None
+    provider_message_id: str | None
+
+    @classmethod
+    def from_row(cls, row: Sequence[Any]) -> Entry:
+        values = list(row)
+        values[4] = tuple(r for r in str(values[4]).split(",") if r)
+        return cls(*values)
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A row a worker has claimed: its id, the serialized message and bookkeeping."""
+
+    id: str
+    payload: str
+    runs: int
+    age_from: float
+
+    def message(self) -> Message:
+        """The message, rebuilt and re-validated from its stored ``to_dict()`` JSON."""
+        return Message.from_dict(json.loads(self.payload))
+
+
+class SQLiteOutbox:
+    """A durable outbox in one SQLite file; safe to share between threads and processes.
+
+    :param path: the database file (created ``0600`` with its directory ``0700`` if missing).
+    :param synchronous: ``"FULL"`` (default: every commit reaches the disk before returning) or
+        ``"NORMAL"`` (workers: see the module docs for why that never loses a message).
+    :param busy_timeout: seconds to wait for another process's write lock.
+    """
+
+    def __init__(self, path: str | Path, *, synchronous: str = "FULL", busy_timeout: float = 30.0) -> None:
+        if synchronous not in ("FULL", "NORMAL", "EXTRA"):
+            raise ConfigurationError(f"synchronous must be FULL, NORMAL or EXTRA, not {synchronous!r}")
+        self.path = Path(path).absolute()
+        _create_private_file(self.path)
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(f"PRAGMA synchronous={synchronous}")
+        self._migrate()
+
+    @property
+    def url(self) -> str:
+        return f"sqlite:///{self.path}"
+
+    def _migrate(self) -> None:
+        with self._transaction() as db:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version > _SCHEMA_VERSION:
+                raise ConfigurationError(
+                    f"outbox {self.path} has schema version {version}; this mailcore knows "
+                    f"{_SCHEMA_VERSION}. Upgrade mailcore."
+                )
+            if version < _SCHEMA_VERSION:
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                db.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """``BEGIN IMMEDIATE`` … ``COMMIT``: takes the write lock up front, so claims never race."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    # -- producers -----------------------------------------------------------------------------
+
+    def enqueue(self, message: Message, *, delay: float = 0.0, last_error: str | None = None) -> str:
+        """Store ``message`` as ``queued`` (due after ``delay`` seconds) and return its outbox id.
+
+        The row is committed and on disk when this returns.
+        """
+        return self.enqueue_many([message], delay=delay, last_error=last_error)[0]
+
+    def enqueue_many(
+        self, messages: Iterable[Message], *, delay: float = 0.0, last_error: str | None = None
+    ) -> list[str]:
+        """Store several messages in one transaction (one disk sync); return their ids in order."""
+        now = time.time()
+        rows = [_new_row(message, now, now + delay, last_error) for message in messages]
+        with self._transaction() as db:
+            db.executemany(
+                "INSERT INTO outbox (id, message_id, state, payload, sender, recipients, subject, "
+                "created_at, updated_at, age_from, due_at, last_error) "
+                "VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+        return [row[0] for row in rows]
+
+    # -- workers -------------------------------------------------------------------------------
+
+    def claim(self, owner: str, *, limit: int, lease: float) -> list[Claim]:
+        """Claim up to ``limit`` due rows for ``owner`` under a lease of ``lease`` seconds.
+
+        Due rows are ``queued`` ones whose time has come and ``sending`` ones whose lease has
+        expired (their worker died). Oldest due first.
+        """
+        now = time.time()
+        with self._transaction() as db:
+            rows = db.execute(
+                "SELECT id, payload, runs, age_from FROM outbox "
+                "WHERE state IN ('queued', 'sending') AND due_at <= ? ORDER BY due_at LIMIT ?",
+                (now, limit),
+            ).fetchall()
+            if rows:
+                db.executemany(
+                    "UPDATE outbox SET state = 'sending', lease_owner = ?, due_at = ?, "
+                    "runs = runs + 1, updated_at = ? WHERE id = ?",
+                    [(owner, now + lease, now, row[0]) for row in rows],
+                )
+        return [Claim(row[0], row[1], row[2] + 1, row[3]) for row in rows]
+
+    def renew(self, owner: str, ids: Sequence[str], lease: float) -> None:
+        """Extend ``owner``'s lease on ``ids`` (a long batch keeps its rows)."""
+        due = time.time() + lease
+        self._update_owned(owner, ids, "due_at = ?", (due,))
+
+    def release(self, owner: str, ids: Sequence[str]) -> None:
+        """Give claimed rows back unsent (graceful shutdown): due now, this claim not counted."""
+        now = time.time()
+        self._update_owned(owner, ids, "state = 'queued', lease_owner = NULL, due_at = ?, runs = runs - 1", (now,))
+
+    def mark_sent(self, id: str, *, transport: str, provider_message_id: str | None) -> None:
+        """Record a delivery. Unconditional (but for rows already sent): it is the truth even when
+        this worker's lease had run out and another worker took the row."""
+        now = time.time()
+        with self._lock:
+            self._db.execute(
+                "UPDATE outbox SET state = 'sent', lease_owner = NULL, transport = ?, "
+                "provider_message_id = ?, updated_at = ?, due_at = ? WHERE id = ? AND state != 'sent'",
+                (transport, provider_message_id, now, now, id),
+            )
+
+    def mark_failed(self, owner: str, id: str, reason: str) -> None:
+        """Park a row for good: a permanent failure (or expiry), with its reason."""
+        self._finish(owner, id, FAILED, reason)
+
+    def mark_unknown(self, owner: str, id: str, reason: str) -> None:
+        """Park a row whose last attempt may have been delivered; a human decides (retry or purge)."""
+        self._finish(owner, id, UNKNOWN, reason)
+
+    def reschedule(self, owner: str, id: str, delay: float, reason: str) -> None:
+        """Send a row back to ``queued`` after a transient failure, due in ``delay`` seconds."""
+        now = time.time()
+        self._update_owned(
+            owner, [id], "state = 'queued', lease_owner = NULL, due_at = ?, last_error = ?", (now + delay, reason)
+        )
+
+    def _finish(self, owner: str, id: str, state: str, reason: str) -> None:
+        self._update_owned(owner, [id], "state = ?, lease_owner = NULL, last_error = ?", (state, reason))
+
+    def _update_owned(self, owner: str, ids: Sequence[str], assignments: str, values: tuple[Any, ...]) -> None:
+        """Change rows only while ``owner`` still holds their lease (a reclaimed row is not ours)."""
+        if not ids:
+            return
+        now = time.time()
+        sql = (
+            f"UPDATE outbox SET {assignments}, updated_at = ? "  # noqa: S608 - fixed assignments
+            "WHERE id = ? AND state = 'sending' AND lease_owner = ?"
+        )
+        with self._transaction() as db:
+            db.executemany(sql, [(*values, now, id, owner) for id in ids])
+
+    # -- operators -----------------------------------------------------------------------------
+
+    def counts(self) -> dict[str, int]:
+        """Rows per state (every state present, zero when empty)."""
+        with self._lock:
+            rows = self._db.execute("SELECT state, COUNT(*) FROM outbox GROUP BY state").fetchall()
+        counts = dict.fromkeys(STATES, 0)
+        counts.update({state: count for state, count in rows})
+        return counts
+
+    def oldest_due(self) -> float | None:
+        """Creation time of the oldest message still waiting (``queued`` or ``sending``)."""
+        with self._lock:
+            row = self._db.execute("SELECT MIN(created_at) FROM outbox WHERE state IN ('queued', 'sending')").fetchone()
+        return None if row[0] is None else float(row[0])
+
+    def next_due(self) -> float | None:
+        """When the next row becomes claimable, or ``None`` when nothing waits."""
+        with self._lock:
+            row = self._db.execute("SELECT MIN(due_at) FROM outbox WHERE state IN ('queued', 'sending')").fetchone()
+        return None if row[0] is None else float(row[0])
+
+    def entries(self, *, state: str | None = None, limit: int = 50) -> list[Entry]:
+        """Rows without content, newest first, optionally of one state."""
+        where, args = ("WHERE state = ?", (state,)) if state else ("", ())
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {_SUMMARY_COLUMNS} FROM outbox {where} "  # noqa: S608 - fixed fragments
+                "ORDER BY created_at DESC LIMIT ?",
+                (*args, limit),
+            ).fetchall()
+        return [Entry.from_row(row) for row in rows]
+
+    def find(self, id_or_prefix: str) -> Entry:
+        """The row whose id (or unique id prefix, or Message-ID) is ``id_or_prefix``."""
+        key = id_or_prefix.strip()
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {_SUMMARY_COLUMNS} FROM outbox "  # noqa: S608 - fixed fragments
+                "WHERE id = ? OR message_id = ? OR message_id = ? OR id LIKE ? ESCAPE '\\' LIMIT 2",
+                (key, key, f"<{key}>", _like_prefix(key)),
+            ).fetchall()
+        if not rows:
+            raise KeyError(f"no outbox entry {key!r}")
+        exact = [row for row in rows if row[0] == key]
+        if len(rows) > 1 and not exact:
+            raise KeyError(f"{key!r} matches several entries; give more of the id")
+        return Entry.from_row(exact[0] if exact else rows[0])
+
+    def message(self, id: str) -> Message:
+        """The stored message of row ``id``."""
+        with self._lock:
+            row = self._db.execute("SELECT payload FROM outbox WHERE id = ?", (id,)).fetchone()
+        if row is None:
+            raise KeyError(f"no outbox entry {id!r}")
+        return Message.from_dict(json.loads(row[0]))
+
+    def retry(self, *, ids: Sequence[str] = (), state: str | None = None) -> int:
+        """Make rows due now: the given ``ids`` and/or every row in ``state``; return how many.
+
+        Only ``queued``, ``failed`` and ``unknown`` rows move; a retried row's age (for expiry)
+        starts again. Retrying ``unknown`` rows may deliver them twice: that is the choice made.
+        """
+        if state is not None and state not in RETRYABLE:
+            raise ValueError(f"only {', '.join(RETRYABLE)} entries can be retried, not {state!r}")
+        now = time.time()
+        sql = "UPDATE outbox SET state = 'queued', due_at = ?, age_from = ?, updated_at = ? WHERE state IN (?, ?, ?)"
+        base = (now, now, now, *RETRYABLE)
+        changed = 0
+        with self._transaction() as db:
+            if ids:
+                changed += db.executemany(sql + " AND id = ?", [(*base, id) for id in ids]).rowcount
+            if state is not None:
+                changed += db.execute(sql + " AND state = ?", (*base, state)).rowcount
+        return changed
+
+    def purge(self, *, state: str, older_than: float = 0.0) -> int:
+        """Delete rows in ``state`` last changed more than ``older_than`` seconds ago."""
+        if state not in STATES:
+            raise ValueError(f"unknown state {state!r}; choose one of {', '.join(STATES)}")
+        cutoff = time.time() - older_than
+        with self._transaction() as db:
+            return db.execute("DELETE FROM outbox WHERE state = ? AND updated_at <= ?", (state, cutoff)).rowcount
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> SQLiteOutbox:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<SQLiteOutbox {self.path}>"
+
+
+def open_outbox(url: str | None = None, *, synchronous: str = "FULL") -> SQLiteOutbox:
+    """Open the outbox named by ``url``, ``MAILCORE_OUTBOX`` or the default location."""
+    return SQLiteOutbox(outbox_path(resolve_outbox_url(url)), synchronous=synchronous)
+
+
+def _new_row(message: Message, now: float, due: float, last_error: str | None) -> tuple[Any, ...]:
+    payload = json.dumps(message.to_dict(), ensure_ascii=False, separators=(",", ":"))
+    recipients = ",".join(address.email for address in message.recipients)
+    return (
+        uuid.uuid4().hex, message.message_id, payload, message.from_email.email, recipients,
+        message.subject, now, now, now, due, last_error,
+    )  # fmt: skip
+
+
+def _like_prefix(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped + "%"
+
+
+def _create_private_file(path: Path) -> None:
+    """Create the database file ``0600`` (its WAL and SHM files inherit the mode) if missing."""
+    if path.exists():
+        return
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    os.close(fd)

@@ -1,0 +1,124 @@
+"""Fixtures for the outbox tests: a real SQLite file, an out-of-process HTTP sink, Redis."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).parent
+REQUIRE_SERVICES = os.environ.get("MAILCORE_REQUIRE_SERVICES") == "1"
+WORKER_CMD = [sys.executable, "-c", "from mailcore.cli import main; main()"]
+
+
+@pytest.fixture
+def outbox_url(tmp_path):
+    return f"sqlite:///{tmp_path / 'outbox.sqlite3'}"
+
+
+@pytest.fixture
+def plugin_env(tmp_path):
+    """Environment for subprocesses in which the throwaway ``httpsink`` plugin is installed."""
+    return make_plugin_env(tmp_path)
+
+
+def make_plugin_env(directory, *more_paths):
+    site = directory / "site"
+    info = site / "mailcore_testsink-0.1.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: mailcore-testsink\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[mailcore]\ntestsink = mailcore_testsink\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILCORE_")}
+    paths = [str(site), str(HERE), *map(str, more_paths), env.get("PYTHONPATH", "")]
+    env["PYTHONPATH"] = os.pathsep.join(paths).rstrip(os.pathsep)
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+class Sink:
+    def __init__(self, process, port, log):
+        self.process, self.port, self.log = process, port, log
+        self.url = f"httpsink://127.0.0.1:{port}"
+
+    def records(self):
+        if not self.log.exists():
+            return []
+        lines = self.log.read_text().splitlines()
+        return [(float(ts), mid) for ts, mid in (line.split(" ", 1) for line in lines if line)]
+
+    def counts(self):
+        return Counter(mid for _, mid in self.records())
+
+    def wait_for(self, total, timeout=30.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if len(self.records()) >= total:
+                return True
+            time.sleep(0.02)
+        return False
+
+
+def start_sink(tmp_path, delay=0.0, name="sink"):
+    port_file, log = tmp_path / f"{name}.port", tmp_path / f"{name}.log"
+    process = subprocess.Popen(
+        [sys.executable, str(HERE / "mailcore_testsink.py"), str(port_file), str(log), str(delay)]
+    )
+    deadline = time.monotonic() + 10
+    while not port_file.exists():
+        if time.monotonic() > deadline or process.poll() is not None:
+            process.kill()
+            raise RuntimeError("the test sink did not start")
+        time.sleep(0.01)
+    return Sink(process, int(port_file.read_text()), log)
+
+
+def stop(process, timeout=5.0):
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture
+def sink(tmp_path):
+    sink = start_sink(tmp_path)
+    yield sink
+    stop(sink.process)
+
+
+@pytest.fixture
+def slow_sink(tmp_path):
+    """A sink that takes 2 ms per message, so a test can kill a worker mid-batch."""
+    sink = start_sink(tmp_path, delay=0.002, name="slow")
+    yield sink
+    stop(sink.process)
+
+
+def _redis_client(db):
+    try:
+        import redis
+    except ImportError:
+        return None, "the redis package is not installed"
+    client = redis.Redis(host="127.0.0.1", port=6379, db=db, socket_connect_timeout=1)
+    try:
+        client.ping()
+    except Exception as error:
+        return None, f"Redis on 127.0.0.1:6379 is not reachable ({type(error).__name__})"
+    return client, ""
+
+
+def require_redis(db):
+    client, reason = _redis_client(db)
+    if client is None:
+        if REQUIRE_SERVICES:
+            pytest.fail(f"MAILCORE_REQUIRE_SERVICES=1 but {reason}")
+        pytest.skip(reason)
+    return client

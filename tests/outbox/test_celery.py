@@ -1,0 +1,185 @@
+"""Celery with real peers: Redis as broker and backend, a real ``celery worker`` subprocess, and
+the out-of-process HTTP sink as the provider."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+
+import pytest
+
+pytest.importorskip("celery", reason="Celery is not installed (pip install mailcore[celery])")
+from celery import Celery
+from conftest import make_plugin_env, require_redis, start_sink, stop
+
+from mailcore import Mailer, Message
+from mailcore.adapters.celery import TASK_NAME, CeleryQueue, deliver
+
+pytestmark = pytest.mark.service
+REDIS_DB = 13
+BROKER = f"redis://127.0.0.1:6379/{REDIS_DB}"
+CRASH_DB = 12  # its own database: flushing it never touches the module's worker
+
+APP_MODULE = textwrap.dedent(
+    """
+    import os
+    from celery import Celery
+    from mailcore import Mailer
+    from mailcore.adapters.celery import configure
+
+    app = Celery("mctest", broker=os.environ["TEST_BROKER"], backend=os.environ["TEST_BROKER"])
+    app.conf.update(
+        task_acks_late=True,
+        worker_prefetch_multiplier=1,
+        mailcore_backoff={"first_delay": 0.2, "multiplier": 1.0, "cap": 0.2, "jitter": False},
+        broker_transport_options={"visibility_timeout": 30},
+    )
+    # one pass through the transport per task run: retries are Celery's, visible in the test
+    configure(lambda: Mailer(os.environ["MAILCORE_URL"], retry=None))
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def celery_world(tmp_path_factory):
+    client = require_redis(REDIS_DB)
+    client.flushdb()
+    directory = tmp_path_factory.mktemp("celery")
+    (directory / "mctest_celeryapp.py").write_text(APP_MODULE)
+    sink = start_sink(directory)
+    queue = f"mailcore-test-{uuid.uuid4().hex[:8]}"
+    env = make_plugin_env(directory, directory)
+    env.update(TEST_BROKER=BROKER, MAILCORE_URL=sink.url + "?timeout=0.5")
+    cmd = [sys.executable, "-m", "celery", "-A", "mctest_celeryapp", "worker", "-P", "threads", "-c", "4",
+           "-Q", queue, "-l", "warning", "--without-heartbeat", "--without-gossip", "--without-mingle"]  # fmt: skip
+    worker = subprocess.Popen(cmd, cwd=directory, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    app = Celery("producer", broker=BROKER, backend=BROKER)
+    try:
+        yield app, queue, sink, worker
+    finally:
+        stop(worker, timeout=10)
+        stop(sink.process)
+        client.flushdb()
+
+
+def message(subject, sink_script=""):
+    metadata = {"sink": sink_script} if sink_script else {}
+    return Message("app@example.com", ["user@example.org"], subject, text="hello", metadata=metadata)
+
+
+def result_of(app, task_id, timeout=20):
+    return app.AsyncResult(task_id).get(timeout=timeout)
+
+
+def test_the_task_is_acks_late_and_rejects_on_worker_lost():
+    assert deliver.name == TASK_NAME
+    assert deliver.acks_late is True and deliver.reject_on_worker_lost is True
+
+
+def test_enqueue_through_celery_delivers(celery_world):
+    app, queue, sink, _worker = celery_world
+    mailer = Mailer("memory://unused", queue=CeleryQueue(app, queue=queue))
+    messages = [message(f"n{i}") for i in range(20)]
+    task_ids = [mailer.enqueue(m) for m in messages]
+    results = [result_of(app, task_id) for task_id in task_ids]
+    assert {r["status"] for r in results} == {"sent"}
+    assert {m.message_id for m in messages} <= set(sink.counts())
+    assert results[0]["transport"].startswith("httpsink://127.0.0.1:")
+
+
+def test_transient_failures_are_retried_by_celery(celery_world):
+    app, queue, sink, _worker = celery_world
+    flaky = message("flaky", "fail:2")
+    task_id = CeleryQueue(app, queue=queue).enqueue(flaky)
+    result = result_of(app, task_id)
+    assert result["status"] == "sent"
+    assert result["provider_message_id"] == "3"  # the sink's try counter: two 503s, then accepted
+    assert sink.counts()[flaky.message_id] == 1
+
+
+def test_permanent_failure_is_not_retried(celery_world):
+    app, queue, sink, _worker = celery_world
+    rejected = message("rejected", "reject")
+    result = result_of(app, CeleryQueue(app, queue=queue).enqueue(rejected))
+    assert result["status"] == "failed" and "rejected" in result["reason"]
+    assert rejected.message_id not in sink.counts()
+
+
+def test_ambiguous_timeout_is_not_resent(celery_world):
+    app, queue, sink, _worker = celery_world
+    hanging = message("hang", "hang")
+    result = result_of(app, CeleryQueue(app, queue=queue).enqueue(hanging))
+    assert result["status"] == "unknown"
+    time.sleep(0.5)
+    assert sink.counts()[hanging.message_id] == 1
+
+
+def test_mailer_queue_celery_uses_the_current_app(celery_world):
+    app, queue, sink, _worker = celery_world
+    app.conf.mailcore_queue = queue
+    app.set_current()
+    m = message("via current app")
+    task_id = Mailer("memory://unused", queue="celery").enqueue(m)
+    assert result_of(app, task_id)["status"] == "sent"
+    assert sink.counts()[m.message_id] == 1
+
+
+def test_a_killed_celery_worker_loses_nothing(tmp_path):
+    """acks_late + reject_on_worker_lost: SIGKILL mid-stream, restart, every message arrives."""
+    client = require_redis(CRASH_DB)
+    broker = f"redis://127.0.0.1:6379/{CRASH_DB}"
+    (tmp_path / "mctest_celeryapp.py").write_text(
+        APP_MODULE.replace('{"visibility_timeout": 30}', '{"visibility_timeout": 2}')
+    )
+    sink = start_sink(tmp_path, delay=0.05, name="slow")
+    queue = f"mailcore-crash-{uuid.uuid4().hex[:8]}"
+    env = make_plugin_env(tmp_path, tmp_path)
+    env.update(TEST_BROKER=broker, MAILCORE_URL=sink.url)
+    cmd = [sys.executable, "-m", "celery", "-A", "mctest_celeryapp", "worker", "-P", "solo", "-Q", queue,
+           "-l", "warning", "--without-heartbeat", "--without-gossip", "--without-mingle"]  # fmt: skip
+    app = Celery("producer", broker=broker)
+    messages = [message(f"crash {i}") for i in range(40)]
+    queue_obj = CeleryQueue(app, queue=queue)
+    workers = []
+    try:
+        for m in messages:
+            queue_obj.enqueue(m)
+        workers.append(
+            subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        )
+        assert sink.wait_for(10, timeout=30)
+        workers[0].kill()
+        workers[0].wait(5)
+        at_kill = len(sink.records())
+        workers.append(
+            subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        )
+        ids = {m.message_id for m in messages}
+        deadline = time.monotonic() + 40
+        while not ids <= set(sink.counts()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        for worker in workers:
+            stop(worker)
+        stop(sink.process)
+        client.flushdb()
+    seen = sink.counts()
+    missing = ids - set(seen)
+    duplicates = sum(n - 1 for n in seen.values())
+    print(f"\ncelery crash: killed after {at_kill} of 40; missing {len(missing)}, duplicates {duplicates}")
+    assert not missing
+    assert duplicates <= 1  # prefetch 1 with acks_late: at most the task in flight
+
+
+def test_outbox_celery_means_the_celery_queue(celery_world):
+    """Django's MAILCORE = {"QUEUE": "celery"} reaches the Mailer as outbox="celery"."""
+    app, queue, sink, _worker = celery_world
+    app.conf.mailcore_queue = queue
+    app.set_current()
+    m = message("via outbox=celery")
+    task_id = Mailer("memory://unused", outbox="celery").enqueue(m)
+    assert result_of(app, task_id)["status"] == "sent"
+    assert sink.counts()[m.message_id] == 1
