@@ -74,3 +74,10 @@ def test_help_lists_the_commands(run):
     result = run("--help")
     for name in ("send", "plugins", "demo", "check"):
         assert name in result.output
+
+
+def test_demo_drains_the_embedded_outbox(run, tmp_path):
+    url = f"sqlite:///{tmp_path / 'demo.sqlite3'}"
+    result = run("demo", "--no-show-message", "--outbox", url)
+    assert result.exit_code == 0, result.output
+    assert "sent=1" in result.output and "queued=0" in result.output
