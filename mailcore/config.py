@@ -27,7 +27,9 @@ __all__ = ["COMPOSITES", "Composite", "Node", "TransportURL", "parse", "parse_ur
 #: Composite policy names accepted in URL expressions.
 COMPOSITES = ("failover", "roundrobin", "weighted")
 #: Query parameters whose values are secrets (masked when printed).
-SECRET_PARAMS = frozenset({"api_key", "key", "password", "secret", "token", "access_token", "secret_access_key", "oauth_token"})
+SECRET_PARAMS = frozenset(
+    {"api_key", "key", "password", "secret", "token", "access_token", "secret_access_key", "oauth_token"}
+)
 _SCHEME = re.compile(r"[a-z][a-z0-9+.\-]*")
 
 

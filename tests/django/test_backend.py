@@ -261,7 +261,6 @@ def test_docs_recipe_locmem_is_what_django_tests_use_by_default():
     assert mail.outbox[0].subject == "plain django"  # Django's test setup swapped in locmem
 
 
-
 def test_breaker_state_survives_new_backend_instances(settings):
     """Django builds a backend per send_mail(); the breaker opened by one must hold for the next."""
     from mailcore import Message
