@@ -10,6 +10,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -61,6 +62,7 @@ def write_json(name: str, data: dict[str, object]) -> Path:
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"{name}.json"
     payload = {
+        "commit": _commit(),
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         **data,
@@ -68,3 +70,12 @@ def write_json(name: str, data: dict[str, object]) -> Path:
     path.write_text(json.dumps(payload, indent=2))
     print(f"wrote {path.relative_to(RESULTS.parent.parent)}")
     return path
+
+
+def _commit() -> str | None:
+    """The git commit measured, so results can be compared across commits."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return out.stdout.strip() or None

@@ -206,14 +206,25 @@ class Message:
     @property
     def recipients(self) -> tuple[Address, ...]:
         """Every envelope recipient (to, cc, bcc), each once, in that order."""
+        to, cc, bcc = self.recipient_groups()
+        return (*to, *cc, *bcc)
+
+    def recipient_groups(self) -> tuple[tuple[Address, ...], tuple[Address, ...], tuple[Address, ...]]:
+        """``(to, cc, bcc)`` with each address (case-insensitive) only in its first group.
+
+        For HTTP APIs that refuse a recipient listed twice across to, cc and bcc.
+        """
         seen: set[str] = set()
-        out = []
-        for addr in (*self.to, *self.cc, *self.bcc):
-            key = addr.email.lower()
-            if key not in seen:
-                seen.add(key)
-                out.append(addr)
-        return tuple(out)
+        groups = []
+        for group in (self.to, self.cc, self.bcc):
+            kept = []
+            for addr in group:
+                key = addr.email.lower()
+                if key not in seen:
+                    seen.add(key)
+                    kept.append(addr)
+            groups.append(tuple(kept))
+        return groups[0], groups[1], groups[2]
 
     def __repr__(self) -> str:  # no bodies, no metadata values: reprs end up in logs
         return (

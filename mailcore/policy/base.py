@@ -9,21 +9,28 @@ spends more than ``RetryPolicy.deadline`` seconds in the whole stack, however it
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextvars import ContextVar, Token
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from mailcore.errors import ConfigurationError
 from mailcore.message import Message
 from mailcore.result import Attempt, SendResult
 from mailcore.transport import CheckStep, Transport, close_all
 
-__all__ = ["Clock", "Policy", "Sleep", "Wrapper", "is_available", "remaining_time"]
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+__all__ = ["Clock", "Policy", "Sleep", "Wrapper", "coerce_policy", "is_available", "remaining_time"]
 
 log = logging.getLogger("mailcore")
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], None]
+
+_Options = TypeVar("_Options", bound="DataclassInstance")
 
 _deadline: ContextVar[float | None] = ContextVar("mailcore_deadline", default=None)
 
@@ -132,3 +139,25 @@ class Wrapper(Policy):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.inner!r}>"
+
+
+def coerce_policy(cls: type[_Options], value: object, option: str) -> _Options | None:
+    """Read the ``option=`` argument (``retry=``, ``breaker=``) into a ``cls`` options dataclass.
+
+    Accepts a ``cls`` instance, a dict of its fields, ``True`` (the defaults) or
+    ``None``/``False`` (the feature is off, ``None`` is returned). An unknown field or another
+    type is a :class:`~mailcore.errors.ConfigurationError` that lists what is accepted.
+    """
+    if value is None or value is False:
+        return None
+    if value is True:
+        return cls()
+    if isinstance(value, cls):
+        return value
+    if isinstance(value, Mapping):
+        names = {field.name for field in dataclasses.fields(cls)}
+        unknown = sorted(set(value) - names)
+        if unknown:
+            raise ConfigurationError(f"unknown {option} option(s) {', '.join(unknown)}; use {', '.join(sorted(names))}")
+        return cls(**value)
+    raise ConfigurationError(f"{option}= takes a {cls.__name__}, a dict or None, not {type(value).__name__}")

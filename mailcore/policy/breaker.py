@@ -11,7 +11,6 @@ without calling the transport, so the enclosing failover moves on at once. State
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from mailcore.errors import ConfigurationError, SendError
 from mailcore.message import Message
-from mailcore.policy.base import Clock, Wrapper, log
+from mailcore.policy.base import Clock, Wrapper, coerce_policy, log
 from mailcore.policy.decisions import Verdict, breaker_verdict
 from mailcore.policy.errors import CircuitOpen
 from mailcore.result import SendResult
@@ -55,21 +54,7 @@ class BreakerPolicy:
     def coerce(cls, value: BreakerPolicy | Mapping[str, Any] | bool | None) -> BreakerPolicy | None:
         """Accept a BreakerPolicy, a dict of its fields, ``True`` (defaults) or ``None``/``False``
         (no breakers)."""
-        if value is None or value is False:
-            return None
-        if value is True:
-            return cls()
-        if isinstance(value, BreakerPolicy):
-            return value
-        if isinstance(value, Mapping):
-            names = {f.name for f in dataclasses.fields(cls)}
-            unknown = sorted(set(value) - names)
-            if unknown:
-                raise ConfigurationError(
-                    f"unknown breaker option(s) {', '.join(unknown)}; use {', '.join(sorted(names))}"
-                )
-            return cls(**value)
-        raise ConfigurationError(f"breaker= takes a BreakerPolicy, a dict or None, not {type(value).__name__}")
+        return coerce_policy(cls, value, "breaker")
 
 
 class CircuitBreaker(Wrapper):

@@ -8,8 +8,6 @@ the operator can see why a backup was used; nothing was handed to the provider.
 
 from __future__ import annotations
 
-from typing import Any
-
 from mailcore.errors import RateLimited, TransientError
 
 __all__ = ["CircuitOpen", "LimitReached", "RouteSkipped"]
@@ -32,13 +30,3 @@ class CircuitOpen(RouteSkipped):
 
 class LimitReached(RateLimited, RouteSkipped):
     """Our own ``?rate=`` limit for this transport is used up; ``retry_after`` says for how long."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        retry_after: float | None = None,
-        transport: str | None = None,
-        response: Any = None,
-    ) -> None:
-        super().__init__(message, retry_after=retry_after, transport=transport, response=response)

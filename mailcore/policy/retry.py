@@ -21,6 +21,7 @@ from mailcore.policy.base import (
     Clock,
     Sleep,
     Wrapper,
+    coerce_policy,
     end_deadline,
     log_event,
     remaining_time,
@@ -72,21 +73,7 @@ class RetryPolicy:
     def coerce(cls, value: RetryPolicy | Mapping[str, Any] | bool | None) -> RetryPolicy | None:
         """Accept a RetryPolicy, a dict of its fields, ``True`` (defaults) or ``None``/``False``
         (no retries)."""
-        if value is None or value is False:
-            return None
-        if value is True:
-            return cls()
-        if isinstance(value, RetryPolicy):
-            return value
-        if isinstance(value, Mapping):
-            names = {f.name for f in dataclasses.fields(cls)}
-            unknown = sorted(set(value) - names)
-            if unknown:
-                raise ConfigurationError(
-                    f"unknown retry option(s) {', '.join(unknown)}; use {', '.join(sorted(names))}"
-                )
-            return cls(**value)
-        raise ConfigurationError(f"retry= takes a RetryPolicy, a dict or None, not {type(value).__name__}")
+        return coerce_policy(cls, value, "retry")
 
     def replace(self, **changes: Any) -> RetryPolicy:
         return dataclasses.replace(self, **changes)

@@ -1,20 +1,17 @@
 """Shared pieces for the bulk tests: scripted batch transports and a spec-checking SendGrid sink."""
 
-import copy
-import json
-import os
 import threading
 from pathlib import Path
 
 import pytest
 
 from mailcore.result import Delivery
+from mailcore.testing.specs import require_spec, sendgrid_mail_send_validator
 from mailcore.transport import ProviderTransport
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SPECS = REPO_ROOT.parent / "shared" / "specs"
 SENDGRID_SPEC = SPECS / "sendgrid_tsg_mail_v3.json"
-BODY_POINTER = "#/components/requestBodies/PostMailSend/content/application~1json/schema"
 
 
 class CountingTransport(ProviderTransport):
@@ -72,23 +69,10 @@ def no_sleep():
     return {"sleep": lambda seconds: None, "retry": {"first_delay": 0.0, "attempts": 3}}
 
 
-def require_spec(path):
-    if not path.exists():
-        reason = f"{path} is absent (provider specs live in ../shared/specs)"
-        if os.environ.get("MAILCORE_REQUIRE_SERVICES") == "1":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return path
-
-
 @pytest.fixture(scope="session")
 def sendgrid_validator():
     """Validates mail/send bodies against SendGrid's published OpenAPI schema."""
-    from jsonschema import Draft202012Validator, FormatChecker
-
-    spec = copy.deepcopy(json.loads(require_spec(SENDGRID_SPEC).read_text()))
-    root = {**spec, "$schema": "https://json-schema.org/draft/2020-12/schema", "$ref": BODY_POINTER}
-    validator = Draft202012Validator(root, format_checker=FormatChecker())
+    validator = sendgrid_mail_send_validator(require_spec(SENDGRID_SPEC))
 
     def validate(request):
         if request.method != "POST":

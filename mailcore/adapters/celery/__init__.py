@@ -39,7 +39,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from celery import Celery, Task, current_app, shared_task  # type: ignore[import-untyped]
+from celery import Celery, Task, current_app, shared_task  # type: ignore[import-untyped,unused-ignore]
 
 from mailcore.errors import ConfigurationError, DeliveryFailed, InvalidMessage
 from mailcore.mailer import URL_ENV, Mailer
@@ -105,7 +105,7 @@ def _backoff(app: Celery) -> Delays:
     return delays
 
 
-@shared_task(bind=True, name=TASK_NAME, acks_late=True, reject_on_worker_lost=True, max_retries=None)  # type: ignore[untyped-decorator]
+@shared_task(bind=True, name=TASK_NAME, acks_late=True, reject_on_worker_lost=True, max_retries=None)  # type: ignore[untyped-decorator,unused-ignore]
 def deliver(self: Task[Any, Any], message: Mapping[str, Any], enqueued_at: float | None = None) -> dict[str, Any]:
     """Deliver one serialized message (``Message.to_dict()``) through the worker's policy."""
     try:

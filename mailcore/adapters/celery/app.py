@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 
-from celery import Celery  # type: ignore[import-untyped]
+from celery import Celery  # type: ignore[import-untyped,unused-ignore]
 
 import mailcore.adapters.celery  # noqa: F401 - registers the mailcore.deliver task
 

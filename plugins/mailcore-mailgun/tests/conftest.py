@@ -1,27 +1,18 @@
 """Fixtures: a Mailgun-like multipart peer on 127.0.0.1 checking fields against Mailgun's published spec."""
 
 import base64
-import os
 from pathlib import Path
 
 import pytest
 
 from mailcore.testing.http_sink import HTTPSink, mailgun_reply
+from mailcore.testing.specs import require_spec
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 SPEC_FILE = REPO_ROOT.parent / "shared" / "specs" / "mailgun_openapi.yaml"
 API_KEY = "key-mailgun-test-0123456789"
 DOMAIN = "mg.example.com"
 FREE_PREFIXES = ("h:", "v:")  # any header / variable name is allowed after these
-
-
-def require_spec(path):
-    if not path.exists():
-        reason = f"{path} is absent (provider specs live in ../shared/specs)"
-        if os.environ.get("MAILCORE_REQUIRE_SERVICES") == "1":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return path
 
 
 @pytest.fixture(scope="session")

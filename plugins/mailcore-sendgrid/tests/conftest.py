@@ -1,43 +1,24 @@
 """Fixtures: a SendGrid-like peer on 127.0.0.1 that validates every body against the published spec."""
 
-import copy
-import json
-import os
 from pathlib import Path
 
 import pytest
 
 from mailcore.testing.http_sink import HTTPSink, sendgrid_reply
+from mailcore.testing.specs import require_spec, sendgrid_mail_send_validator
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 SPECS = REPO_ROOT.parent / "shared" / "specs"
 SPEC_FILE = SPECS / "sendgrid_tsg_mail_v3.json"
 API_KEY = "SG.test-key-0123456789abcdef"
-BODY_POINTER = "#/components/requestBodies/PostMailSend/content/application~1json/schema"
-
-
-def require_spec(path: Path) -> Path:
-    if not path.exists():
-        reason = f"{path} is absent (provider specs live in ../shared/specs)"
-        if os.environ.get("MAILCORE_REQUIRE_SERVICES") == "1":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return path
 
 
 @pytest.fixture(scope="session")
 def mail_send_validator():
     """A Draft 2020-12 validator (with format checks) for the mail/send body, $refs resolved in the spec."""
-    from jsonschema import Draft202012Validator, FormatChecker
-
-    spec = json.loads(require_spec(SPEC_FILE).read_text())
-    spec = copy.deepcopy(spec)
-    body = spec["components"]["requestBodies"]["PostMailSend"]["content"]["application/json"]["schema"]
     # Spec quirk (specs/README.md): top-level custom_args is typed string, the live API takes an
     # object. mailcore never sends it there, but a passthrough may: accept both.
-    body["properties"]["custom_args"] = {"type": ["string", "object"]}
-    root = {**spec, "$schema": "https://json-schema.org/draft/2020-12/schema", "$ref": BODY_POINTER}
-    return Draft202012Validator(root, format_checker=FormatChecker())
+    return sendgrid_mail_send_validator(require_spec(SPEC_FILE), object_custom_args=True)
 
 
 @pytest.fixture

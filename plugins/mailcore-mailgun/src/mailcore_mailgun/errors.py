@@ -8,12 +8,9 @@ from __future__ import annotations
 
 import json
 import re
-import ssl
 from collections.abc import Iterable, Mapping
-from email.utils import parsedate_to_datetime
 
 from mailcore.errors import (
-    ConnectionFailed,
     MessageRejected,
     RateLimited,
     SendError,
@@ -21,6 +18,8 @@ from mailcore.errors import (
     TransientError,
     TransportRejected,
 )
+from mailcore.http import classify_connection_failure
+from mailcore.http import retry_after_seconds as http_retry_after
 from mailcore.redact import Secret, mask_secrets
 from mailcore.result import Delivery
 
@@ -75,40 +74,14 @@ def classify_failure(
     error: BaseException, *, body_sent: bool, secrets: Iterable[str | Secret | None] = ()
 ) -> SendError:
     """Map a request that got no answer; after ``body_sent`` Mailgun may have the message."""
-    detail = mask_secrets(f"{type(error).__name__}: {error}", tuple(secrets))
-    if isinstance(error, ssl.SSLCertVerificationError):
-        return TransportRejected(f"TLS certificate verification failed: {detail} (set cafile=… to trust a CA)")
-    if body_sent:
-        if isinstance(error, TimeoutError):
-            return SendTimeout(f"no answer from Mailgun before the timeout: {detail}", maybe_sent=True)
-        return SendTimeout(f"connection lost after the request was sent: {detail}", maybe_sent=True)
-    if isinstance(error, TimeoutError):
-        return ConnectionFailed(f"timed out before the request was sent: {detail}")
-    return ConnectionFailed(f"cannot reach Mailgun: {detail}")
+    return classify_connection_failure(error, body_sent=body_sent, provider="Mailgun", secrets=secrets)
 
 
 def retry_after_seconds(headers: Mapping[str, str], text: str = "", *, now: float) -> float | None:
-    """Seconds to wait: ``Retry-After``, then ``X-RateLimit-Reset`` (epoch s or ms), then "try again after N seconds"."""
-    raw = (headers.get("retry-after") or "").strip()
-    if raw:
-        try:
-            return max(0.0, float(raw))
-        except ValueError:
-            pass
-        try:
-            return max(0.0, parsedate_to_datetime(raw).timestamp() - now)
-        except (TypeError, ValueError):
-            pass
-    reset = headers.get("x-ratelimit-reset")
-    if reset:
-        try:
-            value = float(reset)
-        except ValueError:
-            value = 0.0
-        if value > 1e11:  # milliseconds since the epoch
-            value /= 1000.0
-        if value:
-            return max(0.0, value - now)
+    """Seconds to wait: the generic rate-limit headers, then Mailgun's "try again after N seconds"."""
+    delay = http_retry_after(headers, now=now)
+    if delay is not None:
+        return delay
     match = _TRY_AGAIN.search(text)
     return float(match.group(1)) if match else None
 

@@ -21,7 +21,7 @@ The result is a list of ``(name, value)`` form fields (names repeat for ``to``, 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -112,21 +112,8 @@ def _format(address: Address, where: str) -> str:
     return str(Address(address.ascii_email, address.name))
 
 
-def _unique(addresses: Iterable[Address], seen: set[str]) -> list[Address]:
-    out = []
-    for address in addresses:
-        key = address.email.lower()
-        if key not in seen:
-            seen.add(key)
-            out.append(address)
-    return out
-
-
 def _recipients(message: Message, form: MailgunForm) -> None:
-    seen: set[str] = set()
-    to = _unique(message.to, seen)
-    cc = _unique(message.cc, seen)
-    bcc = _unique(message.bcc, seen)
+    to, cc, bcc = (list(group) for group in message.recipient_groups())
     total = len(to) + len(cc) + len(bcc)
     if total > MAX_RECIPIENTS:
         raise InvalidMessage(

@@ -10,23 +10,23 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import ssl
 import threading
 import time
 from collections.abc import Iterator
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import requests
 from requests.adapters import HTTPAdapter
 
 from mailcore.bulk.model import Batch, RecipientResult
+from mailcore.checks import endpoint_steps
 from mailcore.config import TransportURL
 from mailcore.errors import ConfigurationError, SendError
+from mailcore.http import api_base_url
 from mailcore.message import Message
 from mailcore.redact import Secret, mask_secrets
 from mailcore.result import Delivery
 from mailcore.transport import CheckStep, ProviderTransport
-from mailcore_mailgun.checks import network_steps
 from mailcore_mailgun.errors import classify_failure, classify_response
 from mailcore_mailgun.payload import build_form
 
@@ -60,13 +60,9 @@ class MailgunTransport(ProviderTransport):
         domain = domain or os.environ.get(ENV_DOMAIN) or None
         if not domain:
             raise ConfigurationError("mailgun:// needs the sending domain as host: mailgun://API_KEY@mg.example.com")
-        if region not in REGIONS:
-            raise ConfigurationError(f"mailgun:// region={region!r}; choose one of {', '.join(REGIONS)}")
         if timeout <= 0:
             raise ConfigurationError("mailgun:// timeout must be positive")
-        base_url = (endpoint_url or REGIONS[region]).rstrip("/")
-        if urlsplit(base_url).scheme not in ("http", "https"):
-            raise ConfigurationError(f"mailgun:// endpoint_url={base_url!r} must start with http:// or https://")
+        base_url = api_base_url("mailgun", region=region, regions=REGIONS, endpoint_url=endpoint_url)
         self._api_key = api_key if isinstance(api_key, Secret) else Secret(api_key)
         self.domain = domain
         self.region = region
@@ -158,11 +154,7 @@ class MailgunTransport(ProviderTransport):
 
     def check(self) -> Iterator[CheckStep]:
         """DNS, TCP, TLS to the API host, then ``GET /v3/domains/{domain}`` with the key."""
-        parts = urlsplit(self.endpoint_url)
-        host = parts.hostname or ""
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        context = ssl.create_default_context(cafile=self.cafile) if parts.scheme == "https" else None
-        reachable = yield from network_steps(host, port, ssl_context=context, timeout=self.timeout)
+        reachable = yield from endpoint_steps(self.endpoint_url, cafile=self.cafile, timeout=self.timeout)
         if reachable:
             yield self._check_credentials()
 

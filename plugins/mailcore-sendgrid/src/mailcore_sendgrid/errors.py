@@ -8,13 +8,10 @@ Both mask the API key in every text they build.
 from __future__ import annotations
 
 import json
-import ssl
 from collections.abc import Iterable, Mapping
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 from mailcore.errors import (
-    ConnectionFailed,
     MessageRejected,
     RateLimited,
     SendError,
@@ -22,6 +19,7 @@ from mailcore.errors import (
     TransientError,
     TransportRejected,
 )
+from mailcore.http import classify_connection_failure, retry_after_seconds
 from mailcore.redact import Secret, mask_secrets
 from mailcore.result import Delivery
 
@@ -77,38 +75,7 @@ def classify_failure(
     ``body_sent`` is true once the whole request was written: from then on the provider may have
     accepted the message, so a timeout or reset is ``SendTimeout(maybe_sent=True)``.
     """
-    detail = mask_secrets(f"{type(error).__name__}: {error}", tuple(secrets))
-    if isinstance(error, ssl.SSLCertVerificationError):
-        return TransportRejected(f"TLS certificate verification failed: {detail} (set cafile=… to trust a CA)")
-    if body_sent:
-        if isinstance(error, TimeoutError):
-            return SendTimeout(f"no answer from SendGrid before the timeout: {detail}", maybe_sent=True)
-        return SendTimeout(f"connection lost after the request was sent: {detail}", maybe_sent=True)
-    if isinstance(error, TimeoutError):
-        return ConnectionFailed(f"timed out before the request was sent: {detail}")
-    return ConnectionFailed(f"cannot reach SendGrid: {detail}")
-
-
-def retry_after_seconds(headers: Mapping[str, str], *, now: float) -> float | None:
-    """Seconds to wait from ``Retry-After`` (seconds or HTTP date) or ``X-RateLimit-Reset`` (epoch)."""
-    raw = headers.get("retry-after")
-    if raw:
-        raw = raw.strip()
-        try:
-            return max(0.0, float(raw))
-        except ValueError:
-            pass
-        try:
-            return max(0.0, parsedate_to_datetime(raw).timestamp() - now)
-        except (TypeError, ValueError):
-            pass
-    reset = headers.get("x-ratelimit-reset")
-    if reset:
-        try:
-            return max(0.0, float(reset) - now)
-        except ValueError:
-            return None
-    return None
+    return classify_connection_failure(error, body_sent=body_sent, provider="SendGrid", secrets=secrets)
 
 
 def _error_text(body: bytes | None, secrets: tuple[str | Secret | None, ...]) -> tuple[list[dict[str, Any]], str]:

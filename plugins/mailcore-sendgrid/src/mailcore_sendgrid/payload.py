@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from mailcore.addresses import Address
@@ -131,21 +131,8 @@ def _address(address: Address, field: str, features: _Features) -> dict[str, str
     return out
 
 
-def _unique(addresses: Iterable[Address], seen: set[str]) -> list[Address]:
-    out = []
-    for address in addresses:
-        key = address.email.lower()
-        if key not in seen:
-            seen.add(key)
-            out.append(address)
-    return out
-
-
 def _personalizations(message: Message, features: _Features) -> list[dict[str, Any]]:
-    seen: set[str] = set()
-    to = _unique(message.to, seen)
-    cc = _unique(message.cc, seen)
-    bcc = _unique(message.bcc, seen)
+    to, cc, bcc = (list(group) for group in message.recipient_groups())
     total = len(to) + len(cc) + len(bcc)
     if total > MAX_RECIPIENTS:
         raise InvalidMessage(

@@ -13,16 +13,16 @@ import os
 import ssl
 import time
 from collections.abc import Iterator
-from urllib.parse import urlsplit
 
 from mailcore.bulk.model import Batch, RecipientResult
+from mailcore.checks import network_steps
 from mailcore.config import TransportURL
 from mailcore.errors import ConfigurationError, SendError
+from mailcore.http import api_base_url
 from mailcore.message import Message
 from mailcore.redact import Secret, mask_secrets
 from mailcore.result import Delivery
 from mailcore.transport import CheckStep, ProviderTransport
-from mailcore_sendgrid.checks import network_steps
 from mailcore_sendgrid.connection import ConnectionPool, RequestFailed
 from mailcore_sendgrid.errors import classify_failure, classify_response
 from mailcore_sendgrid.payload import build_payload, encode_payload
@@ -55,13 +55,9 @@ class SendGridTransport(ProviderTransport):
         if not api_key:
             raise ConfigurationError(f"sendgrid:// needs an API key: sendgrid://API_KEY@ or ${ENV_API_KEY}")
         self._api_key = api_key if isinstance(api_key, Secret) else Secret(api_key)
-        if region not in REGIONS:
-            raise ConfigurationError(f"sendgrid:// region={region!r}; choose one of {', '.join(REGIONS)}")
         if timeout <= 0:
             raise ConfigurationError("sendgrid:// timeout must be positive")
-        base_url = (endpoint_url or REGIONS[region]).rstrip("/")
-        if urlsplit(base_url).scheme not in ("http", "https"):
-            raise ConfigurationError(f"sendgrid:// endpoint_url={base_url!r} must start with http:// or https://")
+        base_url = api_base_url("sendgrid", region=region, regions=REGIONS, endpoint_url=endpoint_url)
         self.region = region
         self.endpoint_url = base_url
         self.timeout = timeout

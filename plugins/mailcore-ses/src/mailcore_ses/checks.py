@@ -9,14 +9,12 @@ ends the check. Details never contain a secret.
 
 from __future__ import annotations
 
-import socket
-import ssl
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from mailcore.addresses import parse_address
+from mailcore.checks import endpoint_steps
 from mailcore.errors import ConnectionFailed, MailcoreError, RateLimited, TransportRejected
 from mailcore.transport import CheckStep
 from mailcore_ses.errors import classify_exception
@@ -39,20 +37,15 @@ def run_checks(transport: SesTransport, from_email: str | None) -> Iterator[Chec
         return
     endpoint = str(client.meta.endpoint_url)
     yield CheckStep("endpoint", True, f"{endpoint} (region {client.meta.region_name})", _since(started))
-    parts = urlsplit(endpoint)
-    host = parts.hostname or ""
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    network: list[Callable[[], CheckStep]] = [
-        lambda: _dns(host, port),
-        lambda: _tcp(host, port, transport.timeout),
-    ]
-    if parts.scheme == "https":
-        network.append(lambda: _tls(host, port, transport.timeout, transport.cafile))
-    for probe in network:
-        step = probe()
-        yield step
-        if not step.ok:
-            return
+    reachable = yield from endpoint_steps(
+        endpoint,
+        cafile=transport.cafile,
+        timeout=transport.timeout,
+        dns_hint="check the region name and DNS",
+        report_plain=False,
+    )
+    if not reachable:
+        return
     account_steps = _account(client, transport.secrets())
     for step in account_steps:
         yield step
@@ -64,44 +57,6 @@ def run_checks(transport: SesTransport, from_email: str | None) -> Iterator[Chec
 
 def _since(started: float) -> float:
     return time.perf_counter() - started
-
-
-def _dns(host: str, port: int) -> CheckStep:
-    started = time.perf_counter()
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError as error:
-        return CheckStep("dns", False, f"{host}: {error}", _since(started), hint="check the region name and DNS")
-    addresses = sorted({str(info[4][0]) for info in infos})
-    return CheckStep("dns", True, f"{host} → {', '.join(addresses)}", _since(started))
-
-
-def _tcp(host: str, port: int, timeout: float) -> CheckStep:
-    started = time.perf_counter()
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            pass
-    except OSError as error:
-        return CheckStep(
-            "tcp", False, f"{host}:{port}: {error}", _since(started), hint="a firewall or proxy may block HTTPS"
-        )
-    return CheckStep("tcp", True, f"connected to {host}:{port}", _since(started))
-
-
-def _tls(host: str, port: int, timeout: float, cafile: str | None) -> CheckStep:
-    started = time.perf_counter()
-    context = ssl.create_default_context(cafile=cafile)
-    try:
-        with (
-            socket.create_connection((host, port), timeout=timeout) as raw,
-            context.wrap_socket(raw, server_hostname=host) as tls,
-        ):
-            version = tls.version()
-    except (OSError, ssl.SSLError) as error:
-        return CheckStep(
-            "tls", False, f"{host}:{port}: {error}", _since(started), hint="the certificate is not trusted (cafile=…)"
-        )
-    return CheckStep("tls", True, f"{version}, certificate valid for {host}", _since(started))
 
 
 def _account(client: Any, secrets: tuple[Any, ...]) -> list[CheckStep]:
