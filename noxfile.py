@@ -77,9 +77,11 @@ def install_project(session: nox.Session, *extras: str, plugins: bool = True) ->
 @nox.session(python=False)
 def tests(session: nox.Session) -> None:
     """Everything: core on every Python, plugins and integrations, Django 5.2 and 6.1."""
-    session.notify("core")
+    for python in PYTHONS:
+        session.notify(f"core-{python}")
     session.notify("plugins")
-    session.notify("django")
+    for python, django in DJANGO_MATRIX:
+        session.notify(f"django(django{django.split('>=')[1].split(',')[0].replace('.', '')})")
 
 
 @nox.session(python=PYTHONS)
@@ -124,7 +126,7 @@ def lint(session: nox.Session) -> None:
 def typecheck(session: nox.Session) -> None:
     """mypy, strict on library code (core and every plugin's src/)."""
     install_project(
-        session, "mypy", "pytest", "types-requests", "types-PyYAML", "django-stubs", "celery-types", "redis", "limits"
+        session, "mypy", "pytest", "boto3-stubs[sesv2]", "types-requests", "types-PyYAML", "django-stubs", "celery-types", "redis", "limits"
     )
     session.run("mypy", "--strict", "mailcore")
     for plugin in PLUGINS:

@@ -132,7 +132,12 @@ def test_a_killed_celery_worker_loses_nothing(tmp_path):
     client = require_redis(CRASH_DB)
     broker = f"redis://127.0.0.1:6379/{CRASH_DB}"
     (tmp_path / "mctest_celeryapp.py").write_text(
-        APP_MODULE.replace('{"visibility_timeout": 30}', '{"visibility_timeout": 2}')
+        # a killed worker's unacknowledged task is visible again after 2 s; kombu scans for such
+        # tasks every unacked_restore_interval x unacked_restore_throttle seconds (100 s by default)
+        APP_MODULE.replace(
+            '{"visibility_timeout": 30}',
+            '{"visibility_timeout": 2, "unacked_restore_interval": 1, "unacked_restore_throttle": 1}',
+        )
     )
     sink = start_sink(tmp_path, delay=0.05, name="slow")
     queue = f"mailcore-crash-{uuid.uuid4().hex[:8]}"
