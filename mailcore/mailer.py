@@ -11,7 +11,6 @@ a context manager::
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -163,6 +162,8 @@ class Mailer:
 
     async def asend(self, message: Message) -> SendResult:
         """Async twin of :meth:`send`, with the same policy."""
+        import asyncio  # only async callers pay for it (``import mailcore`` stays cheap)
+
         try:
             result = await self.transport.asend(message)
         except SendError as error:
