@@ -64,6 +64,7 @@ INTEGRATION_DIRS = [
 ]
 CORE_IGNORES = ["--ignore=tests/django", *(f"--ignore={p.relative_to(ROOT)}" for p in INTEGRATION_DIRS)]
 DJANGO_MATRIX = [("3.11", "django>=5.2,<5.3"), ("3.12", "django>=6.1,<6.2")]
+DJANGO_IDS = ["django52", "django61"]
 
 
 def install_project(session: nox.Session, *extras: str, plugins: bool = True) -> None:
@@ -80,8 +81,8 @@ def tests(session: nox.Session) -> None:
     for python in PYTHONS:
         session.notify(f"core-{python}")
     session.notify("plugins")
-    for python, django in DJANGO_MATRIX:
-        session.notify(f"django(django{django.split('>=')[1].split(',')[0].replace('.', '')})")
+    for django_id in DJANGO_IDS:
+        session.notify(f"django({django_id})")
 
 
 @nox.session(python=PYTHONS)
@@ -105,7 +106,7 @@ def plugins(session: nox.Session) -> None:
 
 
 @nox.session
-@nox.parametrize(("python", "django"), DJANGO_MATRIX, ids=["django52", "django61"])
+@nox.parametrize(("python", "django"), DJANGO_MATRIX, ids=DJANGO_IDS)
 def django(session: nox.Session, django: str) -> None:
     """The Django adapter on Django 5.2 LTS and 6.1."""
     if not (ROOT / "tests" / "django").is_dir():
