@@ -127,7 +127,16 @@ def lint(session: nox.Session) -> None:
 def typecheck(session: nox.Session) -> None:
     """mypy, strict on library code (core and every plugin's src/)."""
     install_project(
-        session, "mypy", "pytest", "boto3-stubs[sesv2]", "types-requests", "types-PyYAML", "django-stubs", "celery-types", "redis", "limits"
+        session,
+        "mypy",
+        "pytest",
+        "boto3-stubs[sesv2]",
+        "types-requests",
+        "types-PyYAML",
+        "django-stubs",
+        "celery-types",
+        "redis",
+        "limits",
     )
     session.run("mypy", "--strict", "mailcore")
     for plugin in PLUGINS:
