@@ -96,7 +96,7 @@ def test_client_errors_go_through_the_table():
         (boto_errors.NoRegionError(), ConfigurationError),
         (boto_errors.EndpointConnectionError(endpoint_url="https://email.eu-west-1.amazonaws.com"), ConnectionFailed),
         (boto_errors.ConnectTimeoutError(endpoint_url="https://email.eu-west-1.amazonaws.com"), ConnectionFailed),
-        (boto_errors.SSLError(endpoint_url="https://x", error="certificate verify failed"), ConnectionFailed),
+        (boto_errors.SSLError(endpoint_url="https://x", error="certificate verify failed"), TransportRejected),
         (boto_errors.ProxyConnectionError(proxy_url="http://proxy", error="refused"), ConnectionFailed),
         (boto_errors.CredentialRetrievalError(provider="sso", error_msg="expired"), TransportRejected),
         (boto_errors.ParamValidationError(report="Unknown parameter in input: 'Bogus'"), InvalidMessage),

@@ -194,9 +194,11 @@ def test_https_endpoint_trusted_through_cafile(tls_scripted):
     assert Mailer(url).send(sample()).provider_message_id == "scripted-1"
 
 
-def test_untrusted_certificate_is_connection_failed(tls_scripted):
-    with pytest.raises(ConnectionFailed):
+def test_untrusted_certificate_is_transport_rejected(tls_scripted):
+    """provider-errors.md §1.5: a certificate failure fails over and is never retried."""
+    with pytest.raises(TransportRejected, match="TLS verification failed"):
         SesTransport(region=REGION, endpoint_url=tls_scripted.endpoint, timeout=5).send(sample())
+    assert tls_scripted.requests == []
 
 
 def test_missing_credentials_are_a_configuration_error_before_any_request(scripted, monkeypatch):

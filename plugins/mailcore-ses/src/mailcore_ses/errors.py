@@ -174,7 +174,12 @@ def classify_exception(error: BaseException, secrets: Iterable[str | Secret | No
             f"SES: no answer after the request was sent ({masked(str(error))}); it may have been accepted",
             maybe_sent=True,
         )
-    if isinstance(error, boto_errors.ConnectionError):  # connect timeout, refused, DNS, TLS, proxy
+    if isinstance(error, boto_errors.SSLError):  # an untrusted or mismatched certificate: never retried
+        return TransportRejected(
+            f"SES: TLS verification failed ({masked(str(error))}); check endpoint_url and cafile. "
+            "mailcore never retries without verification"
+        )
+    if isinstance(error, boto_errors.ConnectionError):  # connect timeout, refused, DNS, proxy
         return ConnectionFailed(f"SES: {masked(str(error))}")
     if isinstance(error, boto_errors.CredentialRetrievalError | boto_errors.TokenRetrievalError):
         return TransportRejected(f"SES: {masked(str(error))}")
