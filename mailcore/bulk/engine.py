@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from mailcore.bulk.model import Batch, BatchItem, BulkTemplate, Recipient, RecipientResult
 from mailcore.bulk.route import BatchState, accepts_batch, batch_route, current_state, leaves
 from mailcore.bulk.stream import bounded_map, chunked
-from mailcore.errors import DeliveryFailed, InvalidMessage, MessageRejected, SendError
+from mailcore.errors import ConfigurationError, DeliveryFailed, InvalidMessage, MessageRejected, SendError
 from mailcore.message import Message
 from mailcore.plugins import has_observers, notify
 from mailcore.result import Attempt
@@ -192,7 +192,7 @@ def _batch_route_or_none(transport: Transport, template: Message) -> Transport |
         return None
     try:
         return batch_route(transport)
-    except Exception as error:  # an unknown policy layer: fall back to per-message sends
+    except ConfigurationError as error:  # an unknown policy layer: fall back to per-message sends
         log.warning("bulk: sending one message per recipient (%s)", error)
         return None
 

@@ -8,6 +8,13 @@ by a :class:`BatchLeaf` that delivers the *current batch* (held in a context var
 policy hands it the batch's stand-in message. So a batch is retried, failed over, skipped by an
 open breaker or counted by a limit exactly as one message is, by the policy code itself.
 
+What this relies on in :mod:`mailcore.policy` (the contract; a test in ``tests/bulk`` checks
+every built-in layer): a :class:`~mailcore.policy.base.Wrapper` holds its one child in
+``inner``, a :class:`~mailcore.policy.failover.Combinator` its children in ``transports``, and
+neither keeps another reference to a child (per-child state is keyed by name). Any other
+:class:`~mailcore.policy.base.Policy` is refused with :class:`ConfigurationError`, and the
+engine falls back to one message per recipient through the original stack.
+
 The batch protocol a provider transport MAY offer (duck-typed, see docs/bulk.md)::
 
     max_batch_size: int                                   # recipients per provider request

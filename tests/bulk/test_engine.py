@@ -153,3 +153,46 @@ def test_streaming_a_generator_of_20000_keeps_memory_flat(batched):
     assert peak < 6 * 1024 * 1024, f"peak {peak / 1e6:.1f} MB"
     if not batched:
         assert transport.count == 20_000 and transport.multi == 0
+
+
+def _policy_classes(base):
+    found = set()
+    for sub in base.__subclasses__():
+        found |= {sub} | _policy_classes(sub)
+    return found
+
+
+def test_batch_route_mirrors_every_policy_layer_and_shares_its_state():
+    """route.py copies layers and swaps ``Wrapper.inner`` / ``Combinator.transports``: every
+    built-in layer must keep working that way (a new layer class shows up here)."""
+    import mailcore.policy as policy
+    from mailcore.bulk.route import BatchLeaf, batch_route
+    from mailcore.policy.base import Wrapper
+    from mailcore.policy.failover import Combinator
+
+    a, b, c = (ScriptedBatchTransport(f"batch://{n}") for n in "abc")
+    guarded = [policy.Retrying(policy.CircuitBreaker(policy.RateLimit(t, "100/s"))) for t in (a, b, c)]
+    stack = policy.Failover([policy.RoundRobin(guarded[:2]), policy.Weighted([(guarded[2], 2.0)])])
+    layers = [stack, *stack.transports, *guarded]
+    layers += [g.inner for g in guarded] + [g.inner.inner for g in guarded]
+    used = {type(layer) for layer in layers}
+    assert _policy_classes(Wrapper) | _policy_classes(Combinator) <= used, "a layer class bulk never routed"
+
+    twin = batch_route(stack)
+
+    def pairs(original, copy):
+        yield original, copy
+        for child, twin_child in zip(original.children(), copy.children(), strict=True):
+            yield from pairs(child, twin_child)
+
+    for original, copy in pairs(stack, twin):
+        assert copy is not original and copy.name == original.name
+        if isinstance(copy, BatchLeaf):
+            assert copy.leaf is original
+            continue
+        assert type(copy) is type(original)
+        shared = {k: v for k, v in vars(original).items() if k not in ("inner", "transports")}
+        assert all(vars(copy)[k] is v for k, v in shared.items() if not isinstance(v, int | float | str)), (
+            "policy state (breaker store, limiter, retry policy, clocks) must be shared, not copied"
+        )
+    assert stack.transports[0].transports[0].inner.inner.inner is a, "the original stack is untouched"

@@ -7,6 +7,8 @@ import threading
 import uuid
 
 import pytest
+import trustme
+from aiosmtpd.controller import Controller
 
 from mailcore import Mailer
 from mailcore.bulk import bulk_template
@@ -29,7 +31,6 @@ def people(n, start=0):
 
 @pytest.fixture(scope="module")
 def tls(tmp_path_factory):
-    trustme = pytest.importorskip("trustme")
     ca = trustme.CA()
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert("127.0.0.1").configure_cert(context)
@@ -223,12 +224,11 @@ class _Recorder:
 
 @pytest.fixture
 def smtp_peer():
-    controller_mod = pytest.importorskip("aiosmtpd.controller")
     handler = _Recorder()
     from mailcore.testing.http_sink import unused_port
 
     port = unused_port()
-    controller = controller_mod.Controller(handler, hostname="127.0.0.1", port=port)
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
     controller.start()
     handler.url = f"smtp://127.0.0.1:{port}?tls=none"
     try:

@@ -4,6 +4,7 @@ import base64
 from pathlib import Path
 
 import pytest
+import trustme
 
 from mailcore.testing.http_sink import HTTPSink, mailgun_reply
 from mailcore.testing.specs import require_spec
@@ -87,7 +88,6 @@ def sink(validate_request):
 
 @pytest.fixture(scope="session")
 def tls_pair(tmp_path_factory):
-    trustme = pytest.importorskip("trustme")
     import ssl
 
     ca = trustme.CA()

@@ -1,13 +1,17 @@
 """MailgunTransport against a local multipart peer checking fields against Mailgun's published spec."""
 
+import contextlib
 import json
+import socket
 import subprocess
 import sys
 import threading
 
 import pytest
+import trustme
 
 from mailcore import Attachment, Mailer, Message
+from mailcore.bulk import bulk_template
 from mailcore.config import parse_url
 from mailcore.errors import (
     ConfigurationError,
@@ -244,3 +248,58 @@ def test_entry_module_imports_nothing_heavy():
         "assert not heavy, heavy"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_cafile_wins_over_requests_ca_bundle_in_send_and_batch(tls_pair, validate_request, tmp_path, monkeypatch):
+    """requests lets $REQUESTS_CA_BUNDLE replace a session's verify; ours is passed per request."""
+    server_context, cafile = tls_pair
+    other_ca = tmp_path / "other-ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(other_ca))
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(other_ca))
+    with HTTPSink(default=mailgun_reply, validator=validate_request, ssl_context=server_context) as sink:
+        with MailgunTransport(API_KEY, DOMAIN, endpoint_url=sink.url, cafile=cafile, timeout=5) as t:
+            assert t.send(message()).provider_message_id
+            template = bulk_template("shop@example.com", "Hi {name}", text="Hello {name}")
+            results = list(Mailer(t, retry=None).send_bulk(template, [{"email": "ann@example.org", "name": "Ann"}]))
+            assert [r.ok for r in results] == [True]
+        assert sink.count == 2 and sink.problems == []
+
+
+def test_a_2xx_whose_body_breaks_off_is_a_success_without_id():
+    """Status line and headers arrived, the body did not: Mailgun has the message; never resend."""
+    answer = b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"id": "<x'
+    with _raw_peer(answer) as (url, requests_seen), MailgunTransport(API_KEY, DOMAIN, endpoint_url=url) as t:
+        assert t.send(message()).provider_message_id is None
+    assert requests_seen == [1]
+
+
+@contextlib.contextmanager
+def _raw_peer(answer):
+    """A one-shot HTTP peer on 127.0.0.1 that reads one request and writes ``answer`` verbatim."""
+    server = socket.create_server(("127.0.0.1", 0))
+    seen = []
+
+    def serve():
+        conn, _ = server.accept()
+        with conn:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += conn.recv(65536)
+            head, _, body = data.partition(b"\r\n\r\n")
+            length = int(
+                next(
+                    v for k, _, v in (h.partition(b":") for h in head.split(b"\r\n")) if k.lower() == b"content-length"
+                )
+            )
+            while len(body) < length:
+                body += conn.recv(65536)
+            seen.append(1)
+            conn.sendall(answer)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.getsockname()[1]}", seen
+    finally:
+        thread.join(5)
+        server.close()

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+import trustme
 
 from mailcore.testing.http_sink import HTTPSink, sendgrid_reply
 from mailcore.testing.specs import require_spec, sendgrid_mail_send_validator
@@ -54,7 +55,6 @@ def sink(validate_request):
 @pytest.fixture(scope="session")
 def tls_pair(tmp_path_factory):
     """A trustme CA, a server SSL context for 127.0.0.1, and the CA's PEM path for clients."""
-    trustme = pytest.importorskip("trustme")
     import ssl
 
     ca = trustme.CA()

@@ -21,15 +21,10 @@ from __future__ import annotations
 
 import html
 import json
-import time
-from typing import TYPE_CHECKING, Any
-
-import requests
+from typing import TYPE_CHECKING
 
 from mailcore.bulk import Batch, BatchItem, RecipientResult
-from mailcore.errors import SendError
 from mailcore.message import CORRELATION_HEADER
-from mailcore_mailgun.errors import classify_failure, classify_response
 from mailcore_mailgun.payload import CORRELATION_VAR, MAX_RECIPIENTS, MailgunForm, _format, build_form
 
 if TYPE_CHECKING:
@@ -97,27 +92,8 @@ def _variables(
 
 
 def send_batch(transport: MailgunTransport, batch: Batch) -> list[RecipientResult]:
-    """POST one batch send; every recipient's result, or the request's error raised."""
-    from mailcore_mailgun.transport import _body, _failure_stage
-
+    """POST one batch send (exactly one request); every recipient's result, or the error raised."""
     form = build_batch_form(batch, ignore_unsupported=transport.ignore_unsupported)
-    multipart: list[Any] = [(name, (None, value)) for name, value in form.fields] + list(form.files)
-    secrets = (transport._api_key,)
-    try:
-        # verify per request: requests lets $REQUESTS_CA_BUNDLE override a session's verify
-        response = transport.session.post(
-            transport._messages_url,
-            files=multipart,
-            timeout=(min(transport.timeout, 10.0), transport.timeout),
-            verify=transport.cafile or True,
-        )
-    except requests.RequestException as error:
-        cause, body_sent = _failure_stage(error)
-        raise classify_failure(cause, body_sent=body_sent, secrets=secrets) from None
-    headers = {name.lower(): value for name, value in response.headers.items()}
-    outcome = classify_response(response.status_code, headers, _body(response), now=time.time(), secrets=secrets)
-    if isinstance(outcome, SendError):
-        outcome.transport = transport.name
-        raise outcome
+    provider_id = transport.post_form(form).provider_message_id
     name = transport.name
-    return [batch.accepted(item, name, outcome.provider_message_id) for item in batch.items]
+    return [batch.accepted(item, name, provider_id) for item in batch.items]

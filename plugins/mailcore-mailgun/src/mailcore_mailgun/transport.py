@@ -13,6 +13,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 from urllib.parse import quote
 
 import requests
@@ -28,7 +29,7 @@ from mailcore.redact import Secret, mask_secrets
 from mailcore.result import Delivery
 from mailcore.transport import CheckStep, ProviderTransport
 from mailcore_mailgun.errors import classify_failure, classify_response
-from mailcore_mailgun.payload import build_form
+from mailcore_mailgun.payload import MailgunForm, build_form
 
 __all__ = ["ENV_API_KEY", "ENV_DOMAIN", "REGIONS", "MailgunTransport"]
 
@@ -70,7 +71,7 @@ class MailgunTransport(ProviderTransport):
         self.timeout = timeout
         self.cafile = cafile
         self.ignore_unsupported = ignore_unsupported
-        # Passed per request: a session-level verify would lose to $REQUESTS_CA_BUNDLE.
+        # Passed per request (see post_form): a session-level verify loses to $REQUESTS_CA_BUNDLE.
         self._verify: str | bool = cafile or True
         self._messages_url = f"{base_url}/v3/{quote(domain, safe='')}/messages"
         self._session: requests.Session | None = None
@@ -115,23 +116,33 @@ class MailgunTransport(ProviderTransport):
         self.session  # noqa: B018 - build the session (and its pool) before a batch
 
     def deliver(self, message: Message) -> Delivery:
-        form = build_form(message, ignore_unsupported=self.ignore_unsupported)
-        multipart = [(name, (None, value)) for name, value in form.fields] + list(form.files)
+        return self.post_form(build_form(message, ignore_unsupported=self.ignore_unsupported))
+
+    def post_form(self, form: MailgunForm) -> Delivery:
+        """POST ``form`` to the messages endpoint: exactly one request, classified.
+
+        ``verify`` goes with each request: a session-level one would lose to
+        ``$REQUESTS_CA_BUNDLE``. The body is streamed and read separately, so a 2xx whose body
+        breaks off is still a success (id unknown), never a timeout that invites a resend.
+        """
+        multipart: list[Any] = [(name, (None, value)) for name, value in form.fields] + list(form.files)
         try:
             response = self.session.post(
                 self._messages_url,
                 files=multipart,
                 timeout=(min(self.timeout, 10.0), self.timeout),
                 verify=self._verify,
+                stream=True,
             )
         except requests.RequestException as error:
             cause, body_sent = _failure_stage(error)
             raise classify_failure(cause, body_sent=body_sent, secrets=(self._api_key,)) from None
+        with response:
+            body = _body(response)
         headers = {name.lower(): value for name, value in response.headers.items()}
-        outcome = classify_response(
-            response.status_code, headers, _body(response), now=time.time(), secrets=(self._api_key,)
-        )
+        outcome = classify_response(response.status_code, headers, body, now=time.time(), secrets=(self._api_key,))
         if isinstance(outcome, SendError):
+            outcome.transport = self.name
             raise outcome
         return outcome
 
@@ -187,6 +198,7 @@ class MailgunTransport(ProviderTransport):
 
 
 def _body(response: requests.Response) -> bytes | None:
+    """The answer's body, or ``None`` when it broke off (the status line already arrived)."""
     try:
         return response.content
     except (requests.RequestException, OSError):
