@@ -239,6 +239,22 @@ def test_queue_option_with_sqlite_outbox(mailcore_settings, sent, tmp_path):
         assert store.message(entry.id).subject == "durable"
 
 
+def test_queue_celery_selects_the_celery_queue(mailcore_settings):
+    mailcore_settings.MAILCORE = {"URL": "memory://django", "QUEUE": "celery"}
+    mailer = connection().mailer
+    assert (mailer.queue, mailer.outbox_url) == ("celery", None)
+
+
+def test_secret_url_stays_out_of_djangos_error_reports(mailcore_settings, sent):
+    from django.views.debug import SafeExceptionReporterFilter
+
+    from mailcore.redact import Secret
+
+    mailcore_settings.MAILCORE = {"URL": Secret("memory://user:hunter2@django")}
+    assert "hunter2" not in repr(SafeExceptionReporterFilter().get_safe_settings())
+    assert mail.send_mail("s", "b", "f@example.com", ["a@example.com"]) == 1 and len(sent) == 1
+
+
 @pytest.mark.filterwarnings("ignore:The 'auth_user'")
 def test_auth_user_overrides_with_url_are_refused(mailcore_settings):
     with pytest.raises(ImproperlyConfigured, match="cannot be combined with a URL"):

@@ -89,8 +89,20 @@ def test_upper_case_option_is_unknown_in_options():
 
 
 def test_missing_url_and_host_is_reported_like_django():
-    with pytest.raises(mail.InvalidMailer, match=r"^MAILERS\['default'\]: OPTIONS: define 'url'"):
+    with pytest.raises(mail.InvalidMailer, match=r"^MAILERS\['default'\]: OPTIONS must define 'url'"):
         create({"default": {"BACKEND": BACKEND, "OPTIONS": {}}}, "default")
+
+
+def test_option_errors_are_worded_like_djangos_smtp_backend():
+    options = {"host": "127.0.0.1", "use_tls": True, "use_ssl": True}
+    djangos = {"default": {"BACKEND": "django.core.mail.backends.smtp.EmailBackend", "OPTIONS": options}}
+    with override_settings(MAILERS=djangos), pytest.raises(mail.InvalidMailer) as theirs:
+        mail.mailers["default"]
+    with pytest.raises(mail.InvalidMailer) as mine:
+        create({"default": {"BACKEND": BACKEND, "OPTIONS": options}}, "default")
+    assert str(mine.value) == str(theirs.value)
+    with pytest.raises(mail.InvalidMailer, match=r"^MAILERS\['default'\]: 'queue' must be"):
+        create({"default": {"BACKEND": BACKEND, "OPTIONS": {"url": "memory://", "queue": "redis"}}}, "default")
 
 
 def test_bad_url_names_the_alias():

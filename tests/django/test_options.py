@@ -16,6 +16,7 @@ from mailcore.config import parse
         ({"host": "smtp.example.com", "use_tls": True}, "smtp://smtp.example.com:587?tls=starttls"),
         ({"host": "smtp.example.com", "use_ssl": True}, "smtps://smtp.example.com:465"),
         ({"host": "::1", "port": 2525}, "smtp://[::1]:2525?tls=none"),
+        ({"host": " smtp.example.com\n", "port": "2525"}, "smtp://smtp.example.com:2525?tls=none"),
         ({"host": "h.example.com", "timeout": 10}, "smtp://h.example.com:25?tls=none&timeout=10"),
         ({"host": "h.example.com", "timeout": 2.5}, "smtp://h.example.com:25?tls=none&timeout=2.5"),
         (
@@ -75,6 +76,7 @@ def test_url_and_smtp_options_conflict():
     [
         ({"queue": ""}, "queue"),
         ({"queue": 3}, "queue"),
+        ({"queue": "rabbit"}, "queue"),
         ({"policy": 1}, "policy"),
         ({"allow_console": "yes"}, "allow_console"),
     ],
@@ -89,3 +91,16 @@ def test_mailer_options():
         {"retry": {"attempts": 2}, "policy": {"on_ambiguous": "fail"}, "queue": "sqlite:///x.db"}, upper=False
     )
     assert options.mailer_options() == {"retry": {"attempts": 2}, "on_ambiguous": "fail", "outbox": "sqlite:///x.db"}
+
+
+def test_queue_kind_goes_to_queue_and_an_outbox_url_to_outbox():
+    assert read_options({"queue": "celery"}, upper=False).mailer_options() == {"queue": "celery"}
+    assert read_options({"QUEUE": True}, upper=True).mailer_options() == {}
+
+
+def test_secret_url_and_password_are_revealed_only_into_the_url():
+    from mailcore.redact import Secret
+
+    options = read_options({"URL": Secret("smtp://u:hunter2@h:587")}, upper=True)
+    assert options.url == "smtp://u:hunter2@h:587"
+    assert smtp_url("h", 587, "u", Secret("p@ss"), use_tls=True) == "smtp://u:p%40ss@h:587?tls=starttls"

@@ -217,14 +217,13 @@ def _merge(base: BackendOptions, overrides: BackendOptions, given: Mapping[str, 
 
 
 def _option_error(text: str, where: str | None, alias: str | None) -> ImproperlyConfigured:
-    """The exception Django raises for a bad option: InvalidMailer on 6.1+, naming the alias."""
+    """The exception Django raises for a bad option: InvalidMailer on 6.1+, naming the alias
+    (``MAILERS['default']: 'queue' must be …``, as Django words its own option errors)."""
     if alias is not None and HAS_MAILERS:
         from django.core.mail import InvalidMailer  # type: ignore[import-untyped,unused-ignore]
 
-        if not text.startswith("Unknown options"):
-            text = f"OPTIONS: {text}"
         return InvalidMailer(text, alias=alias)
-    return ImproperlyConfigured(f"{where}: {text}")
+    return ImproperlyConfigured(f"{where or f'MAILERS[{alias!r}]'}: {text}")
 
 
 def resolve_url(options: BackendOptions, alias: str | None = None) -> str:
@@ -233,15 +232,17 @@ def resolve_url(options: BackendOptions, alias: str | None = None) -> str:
         url = options.url or _smtp_from(options, alias)
         parse(url)
     except (OptionError, ConfigurationError) as error:
-        where = SETTINGS_NAME if alias is None else None
-        raise _option_error(str(error), where, alias) from None
+        where = SETTINGS_NAME if options.url or options.smtp else "EMAIL_* settings"
+        raise _option_error(str(error), where if alias is None else None, alias) from None
     return url
 
 
 def _smtp_from(options: BackendOptions, alias: str | None) -> str:
-    if alias is not None:
+    if alias is not None:  # worded as Django's SMTP backend words these MAILERS errors
         if "host" not in options.smtp:
-            raise OptionError("define 'url' (a mailcore transport URL) or the SMTP option 'host'")
+            raise OptionError("OPTIONS must define 'url' (a mailcore transport URL) or 'host'.")
+        if options.smtp.get("use_ssl") and options.smtp.get("use_tls"):
+            raise OptionError("The 'use_ssl' and 'use_tls' OPTIONS are incompatible. Set at most one of them to True.")
         return smtp_url(**options.smtp)
     values = {option: getattr(settings, name) for name, option in _EMAIL_SETTINGS.items()}
     values.update(options.smtp)

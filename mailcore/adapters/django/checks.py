@@ -61,8 +61,8 @@ def _check_one(label: str, alias: str | None, options: Mapping[str, Any]) -> lis
     try:
         resolved = _backend_options(alias, options, frozenset())
         url = resolve_url(resolved, alias)
-    except ImproperlyConfigured as error:
-        return [checks.Error(f"{label}: {error}", id="mailcore.E001")]
+    except ImproperlyConfigured as error:  # its text already names MAILCORE, EMAIL_* or the alias
+        return [checks.Error(str(error), id="mailcore.E001")]
     found: list[Any] = []
     registry = get_registry()
     schemes = list(dict.fromkeys(transport_schemes(parse(url))))

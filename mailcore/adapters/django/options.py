@@ -6,13 +6,16 @@
 ``from_email``     sender for messages that did not choose one (instead of DEFAULT_FROM_EMAIL)
 ``retry``          retry policy, passed to :class:`mailcore.Mailer` as ``retry=``
 ``policy``         further :class:`mailcore.Mailer` keyword options (a dict)
-``queue``          ``True`` or an outbox URL: ``send_messages`` enqueues instead of sending
+``queue``          ``True``, ``"celery"`` or an outbox URL: ``send_messages`` enqueues instead
 ``allow_console``  let the console transport pass the system check while ``DEBUG`` is False
 ``fail_silently``  swallow :class:`mailcore.SendError` (never configuration or message errors)
 ``host`` …         Django's SMTP options (``host``, ``port``, ``username``, ``password``,
                    ``use_tls``, ``use_ssl``, ``timeout``, ``ssl_keyfile``, ``ssl_certfile``),
                    turned into one ``smtp://`` or ``smtps://`` URL when ``url`` is not given
 =================  =========================================================================
+
+``url`` (and ``password``) may be a :class:`mailcore.redact.Secret`, so that Django's error
+reports, which print every setting whose name does not look secret, show ``***`` instead.
 
 Everything here is pure: no settings are read, so it is tested without Django configured.
 """
@@ -24,6 +27,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode
+
+from mailcore.redact import Secret
 
 __all__ = [
     "OPTION_NAMES",
@@ -37,6 +42,8 @@ __all__ = [
 
 #: mailcore's own options (lower-case spelling).
 OPTION_NAMES = frozenset({"url", "from_email", "retry", "policy", "queue", "allow_console", "fail_silently"})
+#: ``queue`` values that name a queue kind (anything else is an outbox URL).
+QUEUE_KINDS = frozenset({"outbox", "celery"})
 #: Django's SMTP backend options, accepted so that swapping the BACKEND changes nothing else.
 SMTP_OPTION_NAMES = frozenset(
     {"host", "port", "username", "password", "use_tls", "use_ssl", "timeout", "ssl_keyfile", "ssl_certfile"}
@@ -74,7 +81,7 @@ class BackendOptions:
         if self.retry is not None:
             options["retry"] = self.retry
         if isinstance(self.queue, str):
-            options["outbox"] = self.queue
+            options["queue" if self.queue in QUEUE_KINDS else "outbox"] = self.queue
         return options
 
 
@@ -105,8 +112,12 @@ def read_options(raw: Mapping[str, Any], *, upper: bool, ignore: frozenset[str] 
         names = ", ".join(repr(spelt(k)) for k in sorted(smtp))
         raise OptionError(f"give either {spelt('url')!r} or the SMTP options ({names}), not both")
     queue = values.get("queue", False)
-    if not isinstance(queue, bool | str) or queue == "":
-        raise OptionError(f"{spelt('queue')!r} must be True, False or an outbox URL such as sqlite:///outbox.db")
+    if isinstance(queue, str):
+        queue = queue.strip()
+    if not (isinstance(queue, bool) or queue in QUEUE_KINDS or (isinstance(queue, str) and ":" in queue)):
+        raise OptionError(
+            f"{spelt('queue')!r} must be True, False, 'celery' or an outbox URL such as sqlite:///outbox.db"
+        )
     policy = values.get("policy") or {}
     if not isinstance(policy, Mapping):
         raise OptionError(f"{spelt('policy')!r} must be a dict of mailcore.Mailer options")
@@ -144,6 +155,7 @@ def smtp_url(
     """
     if use_tls and use_ssl:
         raise OptionError("use_tls and use_ssl (EMAIL_USE_TLS/EMAIL_USE_SSL) are mutually exclusive; set at most one")
+    host = str(host or "").strip()
     if not host:
         raise OptionError("the SMTP host is empty (EMAIL_HOST or the 'host' option)")
     scheme = "smtps" if use_ssl else "smtp"
@@ -151,7 +163,7 @@ def smtp_url(
         port = 465 if use_ssl else 587 if use_tls else 25
     userinfo = ""
     if username and password:
-        userinfo = f"{quote(str(username), safe='')}:{quote(str(password), safe='')}@"
+        userinfo = f"{quote(_plain(username), safe='')}:{quote(_plain(password), safe='')}@"
     params: dict[str, str] = {}
     if not use_ssl:
         params["tls"] = "starttls" if use_tls else "none"
@@ -162,7 +174,7 @@ def smtp_url(
     if ssl_keyfile:
         params["keyfile"] = str(ssl_keyfile)
     query = f"?{urlencode(params, safe='/:')}" if params else ""
-    return f"{scheme}://{userinfo}{_url_host(str(host))}:{int(port)}{query}"
+    return f"{scheme}://{userinfo}{_url_host(host)}:{int(port)}{query}"
 
 
 def _url_host(host: str) -> str:
@@ -179,12 +191,15 @@ def _number_text(value: float) -> str:
     return str(int(number)) if number.is_integer() else str(number)
 
 
+def _plain(value: Any) -> str:
+    """The text of a setting: a Secret revealed, a lazy translation string forced."""
+    return value.reveal() if isinstance(value, Secret) else str(value)
+
+
 def _optional_str(value: Any) -> str | None:
     if value is None:
         return None
-    if not isinstance(value, str):
-        value = str(value)  # lazy translation strings and the like
-    return value.strip() or None
+    return _plain(value).strip() or None
 
 
 def _bool(value: Any, name: str) -> bool:
