@@ -17,7 +17,6 @@ __all__ = ["OUTBOX_BACKOFF", "Delays", "next_delay"]
 
 #: The outbox's default spacing between delivery runs of one message.
 OUTBOX_BACKOFF = RetryPolicy(first_delay=10.0, multiplier=2.0, cap=900.0, jitter=True, deadline=None)
-_MAX_EXPONENT_RUN = 64  # the cap is reached long before; bounds multiplier ** n for week-old messages
 
 
 class Delays(Protocol):
@@ -31,7 +30,7 @@ def next_delay(delays: Delays, run: int, failure: DeliveryFailed | None = None) 
 
     A :class:`RateLimited` ``retry_after`` from the last attempt is a floor.
     """
-    wait = max(0.0, float(delays.delay(min(max(run, 1), _MAX_EXPONENT_RUN))))
+    wait = max(0.0, float(delays.delay(max(run, 1))))
     last = failure.last_error if failure is not None else None
     if isinstance(last, RateLimited) and last.retry_after:
         wait = max(wait, float(last.retry_after))

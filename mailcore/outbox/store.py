@@ -219,10 +219,20 @@ class SQLiteOutbox:
                 )
         return [Claim(row[0], row[1], row[2] + 1, row[3]) for row in rows]
 
-    def renew(self, owner: str, ids: Sequence[str], lease: float) -> None:
-        """Extend ``owner``'s lease on ``ids`` (a long batch keeps its rows)."""
-        due = time.time() + lease
-        self._update_owned(owner, ids, "due_at = ?", (due,))
+    def renew(self, owner: str, ids: Sequence[str], lease: float) -> list[str]:
+        """Extend ``owner``'s lease on ``ids`` (a long batch keeps its rows); return the ids it
+        still held. A row missing from the answer was reclaimed after the lease ran out."""
+        now = time.time()
+        held: list[str] = []
+        with self._transaction() as db:
+            for id in ids:
+                changed = db.execute(
+                    "UPDATE outbox SET due_at = ?, updated_at = ? WHERE id = ? AND state = 'sending' AND lease_owner = ?",
+                    (now + lease, now, id, owner),
+                ).rowcount
+                if changed:
+                    held.append(id)
+        return held
 
     def release(self, owner: str, ids: Sequence[str]) -> None:
         """Give claimed rows back unsent (graceful shutdown): due now, this claim not counted."""

@@ -26,6 +26,7 @@ import os
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -113,7 +114,8 @@ class OutboxWorker:
         self.poll_interval = poll_interval
         self.backoff: Delays = backoff or OUTBOX_BACKOFF
         self.max_age = max_age
-        self.id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident():x}"
+        # unique per instance: two workers built in one thread must not share leases
+        self.id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.on_progress = on_progress
         self.stats = WorkerStats()
         self._stop = threading.Event()
@@ -146,15 +148,20 @@ class OutboxWorker:
         """Claim one batch and deliver it; return how many messages were processed."""
         claims = self.outbox.claim(self.id, limit=self.batch_size, lease=self.lease)
         claimed_at = time.monotonic()
+        lost: set[str] = set()
         for index, claim in enumerate(claims):
             if self._stop.is_set():
                 self.outbox.release(self.id, [c.id for c in claims[index:]])
                 return index
             if time.monotonic() - claimed_at > self.lease / 2:
-                self.outbox.renew(self.id, [c.id for c in claims[index:]], self.lease)
+                rest = [c.id for c in claims[index:]]
+                lost = set(rest) - set(self.outbox.renew(self.id, rest, self.lease))
                 claimed_at = time.monotonic()
+            if claim.id in lost:  # our lease ran out and another worker took it: not ours to send
+                log.warning("outbox %s: lease on %s ran out before its turn; left to its new owner", self.id, claim.id)
+                continue
             self._deliver(claim)
-        return len(claims)
+        return len(claims) - len(lost)
 
     def start(self) -> OutboxWorker:
         """Run in a daemon thread; returns self (call :meth:`stop` to end it)."""

@@ -79,8 +79,18 @@ class RetryPolicy:
         return dataclasses.replace(self, **changes)
 
     def backoff(self, retry: int) -> float:
-        """The ceiling of the delay before retry number ``retry`` (1 = before the 2nd try)."""
-        return float(min(self.cap, self.first_delay * self.multiplier ** (retry - 1)))
+        """The ceiling of the delay before retry number ``retry`` (1 = before the 2nd try).
+
+        Finite for any ``retry``: an outbox asks for run 10 000 of a week-old message, where
+        ``multiplier ** n`` would overflow a float; the cap was reached long before.
+        """
+        if self.first_delay == 0:
+            return 0.0
+        try:
+            growth = float(self.multiplier) ** max(retry - 1, 0)
+        except OverflowError:
+            return float(self.cap)
+        return float(min(self.cap, self.first_delay * growth))
 
     def delay(self, retry: int, random: Random = _random.random) -> float:
         """The delay before retry number ``retry``; pure given ``random`` (uniform in [0, 1))."""

@@ -252,9 +252,20 @@ redis.call('EXPIRE', KEYS[1], ARGV[5])
 return {tostring(f), tostring(o)}
 """
 
+_RELEASE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'p', '0') end
+return 0
+"""
+
 #: Breaker keys expire this long after their last change (a forgotten breaker is closed).
 KEY_TTL = 7 * 24 * 3600
 _WARN_EVERY = 30.0
+#: Connect and read timeouts (seconds) unless the URL sets ``socket_timeout`` /
+#: ``socket_connect_timeout``: a Redis that stops answering must not hang a send.
+REDIS_TIMEOUT = 1.0
+#: After a Redis error the store fails open without asking Redis for this many seconds, so an
+#: outage costs one timeout, not one per send.
+_RECHECK_AFTER = 5.0
 
 
 class RedisStore:
@@ -274,22 +285,29 @@ class RedisStore:
         self.url, self.prefix = _split_prefix(url)
         self.shown = mask_url(url)
         self._errors: tuple[type[BaseException], ...] = (redis.RedisError, OSError)
-        self.client = redis.Redis.from_url(self.url)
+        # options in the URL win over these defaults (redis-py's from_url)
+        self.client = redis.Redis.from_url(self.url, socket_timeout=REDIS_TIMEOUT, socket_connect_timeout=REDIS_TIMEOUT)
         self._acquire = self.client.register_script(_ACQUIRE)
         self._failure = self.client.register_script(_FAILURE)
+        self._release = self.client.register_script(_RELEASE)
         self._storage: Storage | None = None
         self._lock = threading.Lock()
         self._last_warning = 0.0
+        self._down_until = 0.0
 
     def _key(self, key: str) -> str:
         return f"{self.prefix}:breaker:{key}"
 
     def _guard(self, operation: Callable[[], T], fallback: T) -> T:
-        """Run a Redis operation; on a connection problem, warn (rarely) and fail open."""
+        """Run a Redis operation; on a connection problem, warn (rarely) and fail open, and
+        keep failing open without waiting on Redis for :data:`_RECHECK_AFTER` seconds."""
+        if self._down_until and time.monotonic() < self._down_until:
+            return fallback
         try:
             return operation()
         except self._errors as error:
             now = time.monotonic()
+            self._down_until = now + _RECHECK_AFTER
             if now - self._last_warning > _WARN_EVERY:
                 self._last_warning = now
                 log.warning("state store %s unavailable (%s); breakers and limits fail open", self.shown, error)
@@ -318,7 +336,8 @@ class RedisStore:
         self._guard(lambda: self.client.delete(self._key(key)), 0)
 
     def breaker_release(self, key: str) -> None:
-        self._guard(lambda: self.client.hset(self._key(key), "p", "0"), 0)
+        # only an existing breaker: a plain HSET would recreate a closed one without its TTL
+        self._guard(lambda: self._release(keys=[self._key(key)]), 0)
 
     def limiter(self, key: str, rate: RateLimitItem) -> Limiter:
         with self._lock:

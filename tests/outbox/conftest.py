@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from mailcore.testing import skip_or_fail
+
 HERE = Path(__file__).parent
-REQUIRE_SERVICES = os.environ.get("MAILCORE_REQUIRE_SERVICES") == "1"
 WORKER_CMD = [sys.executable, "-c", "from mailcore.cli import main; main()"]
 
 
@@ -118,7 +119,5 @@ def _redis_client(db):
 def require_redis(db):
     client, reason = _redis_client(db)
     if client is None:
-        if REQUIRE_SERVICES:
-            pytest.fail(f"MAILCORE_REQUIRE_SERVICES=1 but {reason}")
-        pytest.skip(reason)
+        skip_or_fail(reason)
     return client

@@ -10,9 +10,7 @@ import time
 import uuid
 
 import pytest
-
-pytest.importorskip("celery", reason="Celery is not installed (pip install mailcore[celery])")
-from celery import Celery
+from celery import Celery  # always installed where tests/outbox runs (nox "plugins")
 from conftest import make_plugin_env, require_redis, start_sink, stop
 
 from mailcore import Mailer, Message
@@ -188,3 +186,19 @@ def test_outbox_celery_means_the_celery_queue(celery_world):
     task_id = Mailer("memory://unused", outbox="celery").enqueue(m)
     assert result_of(app, task_id)["status"] == "sent"
     assert sink.counts()[m.message_id] == 1
+
+
+def test_a_retry_that_cannot_be_published_requeues_the_task_instead_of_dropping_it():
+    """Celery turns a failed retry publish into Reject(requeue=False); we requeue instead."""
+    from types import SimpleNamespace
+
+    from celery.exceptions import Reject
+
+    from mailcore.adapters.celery import _retry
+
+    def retry(**kwargs):
+        raise Reject(ConnectionError("broker unreachable"), requeue=False)
+
+    task = SimpleNamespace(request=SimpleNamespace(retries=0), app=SimpleNamespace(conf={}), retry=retry)
+    outcome = _retry(task, message("retry publish fails"), "transient", None, None)
+    assert isinstance(outcome, Reject) and outcome.requeue is True

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import stat
+import threading
 import time
 
 import pytest
@@ -56,6 +57,38 @@ def test_claim_takes_due_rows_under_a_lease_once(box):
     assert all(c.runs == 1 for c in first)
     entry = box.find(ids[0])
     assert entry.state == "sending" and entry.lease_owner == "w1"
+
+
+def test_two_connections_racing_to_claim_never_share_a_row(box):
+    """Two workers (two connections to the same file, in two threads) claim in small batches
+    until the outbox is empty: every row is claimed exactly once."""
+    ids = box.enqueue_many([make(i) for i in range(300)])
+    claimed = {"w1": [], "w2": []}
+    barrier = threading.Barrier(2)
+
+    def work(owner):
+        with SQLiteOutbox(box.path, synchronous="NORMAL") as own:
+            barrier.wait()
+            while batch := own.claim(owner, limit=7, lease=60):
+                claimed[owner] += [c.id for c in batch]
+                time.sleep(0.001)  # let the other worker in between batches
+
+    threads = [threading.Thread(target=work, args=(owner,)) for owner in claimed]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(claimed["w1"] + claimed["w2"]) == sorted(ids)
+    assert claimed["w1"] and claimed["w2"]
+
+
+def test_renew_reports_the_rows_still_held(box):
+    ids = [box.enqueue(make(i)) for i in range(3)]
+    box.claim("w1", limit=3, lease=0.05)
+    time.sleep(0.1)
+    box.claim("w2", limit=1, lease=60)  # w1's lease ran out: w2 takes the oldest row
+    assert box.renew("w1", ids, 60) == ids[1:]
+    assert box.find(ids[0]).lease_owner == "w2"
 
 
 def test_an_expired_lease_is_claimed_again(box):

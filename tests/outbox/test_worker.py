@@ -143,6 +143,43 @@ def test_stop_finishes_the_message_in_flight_and_releases_the_rest(outbox_url):
     assert worker.outbox.claim("next", limit=10, lease=5)  # released rows are due at once
 
 
+class OutlivesItsLease(Transport):
+    """The first send outlasts the worker's lease, and meanwhile another worker claims the rest."""
+
+    name = "memory://slow"
+
+    def __init__(self, thief_box, lease):
+        self.thief_box, self.lease, self.sent, self.stolen = thief_box, lease, [], []
+
+    def send(self, message):
+        self.sent.append(message.message_id)
+        if len(self.sent) == 1:
+            time.sleep(self.lease * 1.5)
+            self.stolen = [c.id for c in self.thief_box.claim("thief", limit=10, lease=60)]
+        return SendResult(message.message_id, self.name)
+
+
+def test_rows_reclaimed_after_the_lease_ran_out_are_not_sent_twice(outbox_url):
+    with open_outbox(outbox_url) as thief_box:
+        transport = OutlivesItsLease(thief_box, lease=0.2)
+        m = Mailer(transport, outbox=outbox_url, retry=None)
+        ids = [m.enqueue(make(i)) for i in range(3)]
+        worker = OutboxWorker(m, batch_size=3, lease=0.2)
+        assert worker.run_once() == 1
+        assert len(transport.sent) == 1  # the two rows taken by the thief were not sent again
+        assert set(ids[1:]) <= set(transport.stolen)
+        assert [thief_box.find(i).lease_owner for i in ids[1:]] == ["thief", "thief"]
+        worker.close()
+
+
+def test_worker_ids_are_unique_per_instance(outbox_url):
+    m = mailer("memory://ids", outbox_url)
+    first, second = OutboxWorker(m), OutboxWorker(m)
+    assert first.id != second.id
+    first.close()
+    second.close()
+
+
 def test_background_thread_delivers_new_messages(outbox_url):
     m = mailer("memory://bg", outbox_url)
     worker = m.start_worker(poll_interval=0.02)

@@ -13,6 +13,7 @@ from mailcore.errors import SendError
 from mailcore.message import Message
 from mailcore.policy.state import MemoryStore, clear_shared_stores
 from mailcore.result import Delivery
+from mailcore.testing import skip_or_fail
 from mailcore.transport import ProviderTransport
 
 REDIS_URL = os.environ.get("MAILCORE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -97,10 +98,6 @@ def make_message(n: int = 0) -> Message:
     return Message("app@example.com", [f"user{n}@example.org"], f"Message {n}", text="hello")
 
 
-def _require_services() -> bool:
-    return os.environ.get("MAILCORE_REQUIRE_SERVICES") == "1"
-
-
 @pytest.fixture
 def redis_url() -> Iterator[str]:
     """A Redis URL with a unique key prefix; skips (or fails in CI) when Redis is absent."""
@@ -110,11 +107,51 @@ def redis_url() -> Iterator[str]:
         client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1)
         client.ping()
     except (redis.RedisError, OSError) as error:
-        if _require_services():
-            pytest.fail(f"Redis at {REDIS_URL} is required (MAILCORE_REQUIRE_SERVICES=1): {error}")
-        pytest.skip(f"Redis not reachable at {REDIS_URL}: {error}")
+        skip_or_fail(f"Redis not reachable at {REDIS_URL}: {error}")
     prefix = f"mailcore-test-{uuid.uuid4().hex[:12]}"
     yield f"{REDIS_URL}?prefix={prefix}"
     for key in client.scan_iter(match=f"{prefix}:*"):
         client.delete(key)
     client.close()
+
+
+def race_half_open_breaker(store, clock, threads: int = 16) -> tuple[list[str], list[str]]:
+    """Open a breaker in ``store``, let its cooldown pass, then send from ``threads`` threads at
+    once through a transport that holds every call until all threads are done.
+
+    Returns ``(calls, outcomes)``: the message ids the transport saw and each thread's outcome
+    (``"sent"`` or the error class name)."""
+    from mailcore.policy import BreakerPolicy, CircuitBreaker
+
+    release = threading.Event()
+
+    class Held(Scripted):
+        def deliver(self, msg):
+            release.wait(10)
+            return super().deliver(msg)
+
+    leaf = Held("half-open")
+    guarded = CircuitBreaker(leaf, BreakerPolicy(failures=1, cooldown=10.0), store=store, clock=clock)
+    store.breaker_failure(guarded.key, clock(), 1, 10.0, True)
+    clock.advance(10.0)
+    barrier = threading.Barrier(threads)
+    outcomes: list[str] = []
+
+    def send(n: int) -> None:
+        barrier.wait()
+        try:
+            guarded.send(make_message(n))
+            outcomes.append("sent")
+        except SendError as error:
+            outcomes.append(type(error).__name__)
+            if len(outcomes) == threads - 1:
+                release.set()  # every other thread has been turned away: let the probe finish
+
+    workers = [threading.Thread(target=send, args=(n,)) for n in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(15)
+    release.set()
+    assert guarded.status == "closed"
+    return leaf.calls, outcomes

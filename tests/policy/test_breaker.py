@@ -10,7 +10,7 @@ from mailcore.errors import ConfigurationError, ConnectionFailed, DeliveryFailed
 from mailcore.policy import BreakerPolicy, CircuitBreaker, CircuitOpen, Failover, MemoryStore, build
 from mailcore.policy.state import BreakerState
 
-from .conftest import Scripted
+from .conftest import Scripted, race_half_open_breaker
 
 
 def breaker(leaf, clock, store, **policy):
@@ -96,6 +96,12 @@ def test_only_one_probe_goes_through_while_half_open(clock, store, message):
     release.set()
     prober.join(5)
     assert guarded.status == "closed"
+
+
+def test_sixteen_threads_racing_a_half_open_breaker_send_one_probe(clock, store):
+    calls, outcomes = race_half_open_breaker(store, clock)
+    assert len(calls) == 1
+    assert sorted(outcomes) == ["CircuitOpen"] * 15 + ["sent"]
 
 
 def test_probe_lease_expires_so_a_crashed_prober_does_not_block(clock, store):

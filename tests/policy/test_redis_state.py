@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
 import pytest
 
 from mailcore.errors import ConfigurationError, TransportRejected
 from mailcore.policy import CircuitOpen, RedisStore, build, open_state
-from mailcore.policy.state import BreakerState
+from mailcore.policy.state import REDIS_TIMEOUT, BreakerState
 
-from .conftest import FakeClock, Scripted, make_message
+from .conftest import FakeClock, Scripted, make_message, race_half_open_breaker
 
 pytestmark = pytest.mark.service
 REPO = Path(__file__).resolve().parents[2]
@@ -43,6 +45,18 @@ def test_breaker_state_round_trips_through_redis(redis_url):
     assert store.breaker_acquire("t", clock(), 60.0)[0] == "probe"
     store.breaker_success("t")
     assert store.breaker("t") == BreakerState()
+
+
+def test_sixteen_threads_racing_a_half_open_redis_breaker_send_one_probe(redis_url):
+    calls, outcomes = race_half_open_breaker(RedisStore(redis_url), FakeClock())
+    assert len(calls) == 1
+    assert sorted(outcomes) == ["CircuitOpen"] * 15 + ["sent"]
+
+
+def test_releasing_a_probe_does_not_recreate_a_closed_breaker(redis_url):
+    store = RedisStore(redis_url)
+    store.breaker_release("never-opened")
+    assert store.client.exists(store._key("never-opened")) == 0
 
 
 def test_two_workers_share_one_breaker(redis_url, message):
@@ -106,3 +120,44 @@ def test_redis_url_password_is_masked():
 def test_unknown_state_scheme_is_a_configuration_error():
     with pytest.raises(ConfigurationError):
         open_state("mongodb://127.0.0.1")
+
+
+@pytest.fixture
+def silent_redis():
+    """A TCP peer on 127.0.0.1 that accepts connections and never answers (a hung Redis).
+
+    Yields ``(port, accepted)``; ``accepted`` lists the connections it took."""
+    server = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+
+    def accept() -> None:
+        while True:
+            try:
+                accepted.append(server.accept()[0])
+            except OSError:
+                return
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield server.getsockname()[1], accepted
+    server.close()
+    for connection in accepted:
+        connection.close()
+
+
+def test_redis_has_timeouts_by_default_and_the_url_may_change_them():
+    kwargs = RedisStore("redis://127.0.0.1:1/0").client.connection_pool.connection_kwargs
+    assert kwargs["socket_timeout"] == REDIS_TIMEOUT and kwargs["socket_connect_timeout"] == REDIS_TIMEOUT
+    tuned = RedisStore("redis://127.0.0.1:1/0?socket_timeout=0.25").client.connection_pool.connection_kwargs
+    assert tuned["socket_timeout"] == 0.25
+
+
+def test_a_hung_redis_costs_one_timeout_then_fails_open_without_waiting(silent_redis, caplog):
+    port, accepted = silent_redis
+    store = RedisStore(f"redis://127.0.0.1:{port}/0?socket_timeout=0.2&socket_connect_timeout=0.2")
+    stack = build([Scripted("a"), Scripted("b")], state=store)
+    with caplog.at_level("WARNING", logger="mailcore"):
+        sent = [stack.send(make_message(n)).transport for n in range(5)]
+    assert sent == ["scripted://a"] * 5
+    assert "fail open" in caplog.text
+    assert len(accepted) == 1  # after the first timeout the store stopped asking Redis

@@ -26,6 +26,15 @@ def test_backoff_grows_by_the_multiplier_up_to_the_cap():
     assert [policy.delay(n) for n in range(1, 6)] == [0.5, 1.0, 2.0, 3.0, 3.0]
 
 
+@pytest.mark.parametrize("multiplier", [2.0, 3, 1.5])
+def test_backoff_stays_at_the_cap_for_huge_retry_numbers(multiplier):
+    """An outbox asks for run 10 000 of a week-old message: ``multiplier ** n`` must not overflow."""
+    policy = RetryPolicy(first_delay=10.0, multiplier=multiplier, cap=900.0, jitter=False)
+    for n in (1_100, 10_000, 10**9):
+        assert policy.backoff(n) == 900.0 and policy.delay(n) == 900.0
+    assert RetryPolicy(first_delay=0.0, cap=5.0).backoff(10**6) == 0.0
+
+
 def test_full_jitter_is_pure_given_the_random_source():
     policy = RetryPolicy(first_delay=1.0, multiplier=2, cap=30.0)
     assert policy.delay(3, lambda: 0.25) == 1.0  # uniform in [0, 4): 0.25 × 4

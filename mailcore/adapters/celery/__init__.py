@@ -40,6 +40,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from celery import Celery, Task, current_app, shared_task  # type: ignore[import-untyped,unused-ignore]
+from celery.exceptions import Reject  # type: ignore[import-untyped,unused-ignore]
 
 from mailcore.errors import ConfigurationError, DeliveryFailed, InvalidMessage
 from mailcore.mailer import URL_ENV, Mailer
@@ -158,7 +159,14 @@ def _retry(
         log.error("mailcore.deliver: %s expired after %d run(s), not retried: %s", msg.message_id, run, reason)
         return _Expired(f"{msg.message_id} expired after {run} run(s): {reason}")
     log.warning("mailcore.deliver: %s not delivered (%s); retry %d in %.1fs", msg.message_id, reason, run, countdown)
-    retry: BaseException = task.retry(countdown=countdown, max_retries=None, throw=False)
+    try:
+        retry: BaseException = task.retry(countdown=countdown, max_retries=None, throw=False)
+    except Reject as rejected:
+        # Celery could not publish the retry and would drop this task (requeue=False): put the
+        # original task back on the queue instead, so the message is not lost.
+        log.error("mailcore.deliver: could not schedule the retry of %s; requeued: %s", msg.message_id, rejected)
+        requeue: BaseException = Reject(rejected.reason, requeue=True)
+        return requeue
     return retry
 
 
