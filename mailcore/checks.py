@@ -4,7 +4,7 @@ A transport's :meth:`~mailcore.transport.Transport.check` reports how far it get
 provider before it tries the credentials. The first three steps are the same for any HTTPS API,
 so they live here::
 
-    from mailcore.checks import network_steps
+    from mailcore.checks import endpoint_steps
 
     def check(self):
         reachable = yield from endpoint_steps("https://api.example.com", cafile=self.cafile, timeout=10)

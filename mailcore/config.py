@@ -166,8 +166,13 @@ def parse_url(text: str) -> TransportURL:
     try:
         parts = urlsplit(text)
         port = parts.port
-    except ValueError as error:
-        raise ConfigurationError(f"{_mask_raw(text)!r}: {error}") from None
+    except ValueError as error:  # urllib's text quotes URL pieces, perhaps of a password: not shown
+        problem = (
+            "the port is out of range 0-65535" if "out of range" in str(error) else "the host or port is not valid"
+        )
+        raise ConfigurationError(
+            f"{_mask_raw(text)!r}: {problem}; percent-encode '/', '?', '#' and '@' in a user name or password"
+        ) from None
     if parts.fragment:
         raise ConfigurationError(f"{_mask_raw(text)!r}: '#' must be percent-encoded (%23) in a URL")
     params: dict[str, str] = {}
@@ -211,7 +216,8 @@ def _tokenize(text: str) -> list[str]:
         match = pattern.match(text, pos)
         if not match:
             raise ConfigurationError(
-                f"cannot parse {_mask_raw(text[pos:])!r}: '(' and ')' belong to failover(...), roundrobin(...) or weighted(...)"
+                f"cannot parse {_mask_raw(text)!r}: '(' and ')' belong to failover(...), roundrobin(...) or "
+                "weighted(...); percent-encode them (%28, %29) in a password"
             )
         tokens.append(match.group("open") or match.group("close") or match.group("word"))
         pos = match.end()
@@ -241,9 +247,13 @@ def _parse_node(tokens: list[str]) -> tuple[Node, list[str]]:
     return Composite(kind, tuple(children)), rest
 
 
+_RAW_USERINFO = re.compile(r"(://)\S*@")  # up to the token's last '@': a password may hold '/', '?' or '#'
+_RAW_SECRET_PARAM = re.compile(rf"(?i)([?&](?:{'|'.join(sorted(SECRET_PARAMS))})=)[^&\s()]*")
+
+
 def _mask_raw(text: str) -> str:
-    """Mask userinfo in a string that failed to parse, so the error never shows a secret."""
-    return re.sub(r"(://)[^/@\s]*@", rf"\1{MASK}@", text)
+    """Mask userinfo and secret parameters in a string that failed to parse, for error texts."""
+    return _RAW_SECRET_PARAM.sub(rf"\1{MASK}", _RAW_USERINFO.sub(rf"\1{MASK}@", text))
 
 
 def mask_url(text: str) -> str:

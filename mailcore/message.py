@@ -39,7 +39,11 @@ _RESERVED_HEADERS = {
     CORRELATION_HEADER.lower(): None,
 }
 _HEADER_NAME = re.compile(r"[!-9;-~]+")  # printable ASCII without ':' (RFC 5322 ftext)
-_MESSAGE_ID = re.compile(r"<[^<>@\s]+@[^<>@\s]+>")
+# Printable ASCII without '<', '>' or '@': ids are written into 7-bit headers as they are.
+_ID_TEXT = r"[!-;=?A-~]+"
+_MESSAGE_ID = re.compile(rf"<{_ID_TEXT}@{_ID_TEXT}>")
+_CONTENT_ID = re.compile(r"[!-;=?-~]+")  # an '@' is usual but not required (cid:logo)
+_MIMETYPE = re.compile(r"[\w.+-]+/[\w.+-]+", re.ASCII)
 _SERIAL_VERSION = 1
 
 
@@ -75,12 +79,16 @@ class Attachment:
             raise InvalidMessage(f"attachment {filename!r}", "content must be bytes or str")
         if mimetype is None:
             mimetype = mimetypes.guess_type(filename)[0] or "application/octet-stream"
-        if not re.fullmatch(r"[\w.+-]+/[\w.+-]+", mimetype):
+        if not _MIMETYPE.fullmatch(mimetype):
             raise InvalidMessage(f"attachment {filename!r}", f"mimetype {mimetype!r} is not type/subtype")
         if content_id is not None:
             check_header_text(f"attachment {filename!r} content_id", content_id)
-            content_id = content_id.strip("<>")
-        elif inline:
+            content_id = content_id.strip().strip("<>") or None
+            if content_id is not None and not _CONTENT_ID.fullmatch(content_id):
+                raise InvalidMessage(
+                    f"attachment {filename!r} content_id", f"{content_id!r} must be printable ASCII without spaces"
+                )
+        if content_id is None and inline:
             content_id = f"{uuid.uuid4().hex}@mailcore"
         object.__setattr__(self, "filename", filename)
         object.__setattr__(self, "content", bytes(content))
@@ -349,7 +357,7 @@ def _checked_message_id(message_id: str | None, sender: Address) -> str:
     if not message_id.startswith("<"):
         message_id = f"<{message_id}>"
     if not _MESSAGE_ID.fullmatch(message_id):
-        raise InvalidMessage("message_id", f"{message_id!r} is not like <unique@domain>")
+        raise InvalidMessage("message_id", f"{message_id!r} is not like <unique@domain> in printable ASCII")
     return message_id
 
 

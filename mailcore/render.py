@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 import time
 import uuid
 from collections.abc import Iterable
@@ -35,6 +36,9 @@ __all__ = ["render", "render_date"]
 _CRLF = "\r\n"
 _MAX_LINE = 998
 _FOLD_AT = 78
+_PARAM_ONE_LINE = 800  # longest parameter value written on its header's line
+_PARAM_CHUNK = 60  # characters per RFC 2231 continuation of a longer one
+_PERCENT_PIECE = re.compile(r"%[0-9A-F]{2}|.")
 
 
 def render(message: Message, *, smtputf8: bool = False, date: str | None = None) -> bytes:
@@ -85,7 +89,8 @@ def _address(addr: Address, smtputf8: bool) -> str:
     if not addr.name:
         return email
     name = addr.name
-    if not smtputf8 and not name.isascii():
+    # Encoded words also fold a long name and keep a literal "=?…?=" from being decoded as one.
+    if (not smtputf8 and not name.isascii()) or "=?" in name or len(name) > _FOLD_AT:
         return f"{_encoded_words(name)} <{email}>"
     if any(c in '()<>[]:;@\\,".' for c in name):
         name = '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
@@ -202,11 +207,26 @@ def _attachment_part(att: Attachment) -> bytes:
 
 
 def _param(name: str, value: str) -> str:
-    """A MIME parameter: ``name="value"`` for ASCII, RFC 2231 ``name*=utf-8''…`` otherwise."""
+    """A MIME parameter: ``name="value"`` for ASCII, RFC 2231 ``name*=utf-8''…`` otherwise.
+
+    A longer value is split into RFC 2231 continuations (``name*0*=…;`` CRLF ``name*1*=…``),
+    each on its own folded line, so no line passes the 998-octet limit.
+    """
     if value.isascii():
         escaped = value.replace("\\", "\\\\").replace('"', '\\"')
-        return f'{name}="{escaped}"'
-    return f"{name}*=utf-8''{quote(value, safe='')}"
+        if len(escaped) <= _PARAM_ONE_LINE:
+            return f'{name}="{escaped}"'
+    encoded = quote(value, safe="")
+    if len(encoded) <= _PARAM_ONE_LINE:
+        return f"{name}*=utf-8''{encoded}"
+    chunks, chunk = [], "utf-8''"
+    for piece in _PERCENT_PIECE.findall(encoded):  # never split a %XX escape
+        if len(chunk) + len(piece) > _PARAM_CHUNK:
+            chunks.append(chunk)
+            chunk = ""
+        chunk += piece
+    chunks.append(chunk)
+    return (";" + _CRLF + " ").join(f"{name}*{i}*={chunk}" for i, chunk in enumerate(chunks))
 
 
 def _multipart(subtype: str, parts: list[bytes]) -> bytes:

@@ -77,3 +77,21 @@ def test_typed_getters_and_unknown_parameters():
         url.check_params({"timeout"})
     with pytest.raises(ConfigurationError, match="not a number"):
         parse_url("memory://?timeout=soon").get_float("timeout")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "smtp://user:hunter/22@127.0.0.1:25",  # '/' ends the authority: the password reaches the port
+        "smtp://user:hunter#22@127.0.0.1:25",
+        "smtp://user:hunter?22@127.0.0.1:25",
+        "smtp://user:hunter(22@127.0.0.1:25",  # '(' trips the composite tokenizer
+        "failover(smtp://user:hunter(22@127.0.0.1:25 memory://)",
+        "sendgrid://?api_key=hunter22#x",
+    ],
+)
+def test_unparsable_urls_never_show_a_password_piece(text):
+    with pytest.raises(ConfigurationError) as caught:
+        parse(text)
+    assert "hunter" not in str(caught.value) and "22@" not in str(caught.value)
+    assert "hunter" not in mask_url(text)

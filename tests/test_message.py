@@ -110,3 +110,45 @@ def test_serialized_version_is_checked():
     data["version"] = 99
     with pytest.raises(InvalidMessage, match="version"):
         Message.from_dict(data)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"mimetype": "téxt/plain"}, "attachment 'f.txt'"),
+        ({"inline": True, "content_id": "lögo@example.com"}, "attachment 'f.txt' content_id"),
+        ({"inline": True, "content_id": "two words"}, "attachment 'f.txt' content_id"),
+    ],
+)
+def test_attachment_header_parts_must_be_ascii(kwargs, field):
+    with pytest.raises(InvalidMessage) as caught:
+        Attachment("f.txt", b"x", **kwargs)
+    assert caught.value.field == field
+
+
+def test_an_empty_content_id_on_an_inline_part_gets_a_generated_one():
+    assert Attachment("logo.png", b"x", inline=True, content_id="<>").content_id.endswith("@mailcore")
+    assert Attachment("a.txt", b"x", content_id="").content_id is None
+
+
+@pytest.mark.parametrize("message_id", ["<ïd@example.com>", "<a b@example.com>", "<a@b@example.com>"])
+def test_message_id_must_be_printable_ascii(message_id):
+    with pytest.raises(InvalidMessage, match="message_id"):
+        Message("s@example.com", ["r@example.org"], "s", text="x", message_id=message_id)
+
+
+def test_display_names_keep_specials_and_non_ascii_and_headers_keep_tabs():
+    message = Message(
+        '"Zoë, Müller (Ops)" <a@example.com>',
+        [('Ünï "q" <x>', "r@example.org")],
+        "s",
+        text="x",
+        headers={"X-Tab": "a\tb", "X-Long": "v" * 5000},
+    )
+    assert message.from_email.name == "Zoë, Müller (Ops)"
+    assert message.to[0].name == 'Ünï "q" <x>'
+    assert message.headers == {"X-Tab": "a\tb", "X-Long": "v" * 5000}
+    with pytest.raises(InvalidMessage, match="display name contains"):
+        Message("Zoë, Müller <a@example.com>", ["r@example.org"], "s", text="x")
+    with pytest.raises(InvalidMessage, match="header injection"):
+        Message("s@example.com", ["r@example.org"], "s", text="x", headers={"X-A": "a\r\n\tBcc: x@y.z"})

@@ -103,3 +103,86 @@ def test_body_edge_cases_round_trip(body):
     parsed = parse(render(Message("s@example.com", ["r@example.org"], "s", text=body)))
     expected = body.replace("\r\n", "\n").replace("\r", "\n")
     assert parsed.get_content().rstrip("\n") == expected.rstrip("\n")
+
+
+def lines_fit(raw: bytes, limit: int = 998) -> bool:
+    return max(len(line) for line in raw.split(b"\r\n")) <= limit
+
+
+def decoded_phrase(value: str) -> str:
+    """RFC 2047 reading of a header value: white space between adjacent encoded words is dropped
+    (the stdlib's address parser keeps it, so long names are compared through this)."""
+    from email.header import decode_header, make_header
+
+    return str(make_header(decode_header(value)))
+
+
+def test_attachment_only_message_is_mixed_with_just_the_files():
+    message = Message(
+        "s@example.com",
+        ["r@example.org"],
+        "Files",
+        attachments=[Attachment("a.csv", b"x,y\n1,2\n"), Attachment("logo.png", b"\x89PNG", inline=True)],
+    )
+    parsed = parse(render(message))
+    assert parsed.get_content_type() == "multipart/mixed"
+    logo, csv = parsed.get_payload()  # with no body to relate to, inline parts come first
+    assert (csv.get_filename(), csv.get_payload(decode=True)) == ("a.csv", b"x,y\n1,2\n")
+    assert csv.get_content_disposition() == "attachment"
+    assert logo.get_content_disposition() == "inline" and logo["Content-ID"] == f"<{message.attachments[1].content_id}>"
+    assert parsed.get_body(("plain", "html")) is None
+    assert not parsed.defects and not csv.defects
+
+
+def test_template_only_message_has_an_empty_text_part():
+    message = Message("s@example.com", ["r@example.org"], "Welcome", template_id="welcome-v2")
+    raw = render(message)
+    parsed = parse(raw)
+    assert parsed.get_content_type() == "text/plain" and parsed.get_content() == "\n"
+    assert parsed["Subject"] == "Welcome" and parsed["Message-ID"] == message.message_id
+    assert b"welcome-v2" not in raw  # the template id is for the provider's API, not a header
+    with_file = parse(render(message.replace(attachments=[Attachment("terms.pdf", b"%PDF")])))
+    assert with_file.get_content_type() == "multipart/mixed"
+    assert [part.get_filename() for part in with_file.get_payload()] == ["terms.pdf"]
+
+
+@pytest.mark.parametrize(
+    "filename", ["r" * 1200 + ".txt", "отчёт-за-квартал " * 40 + ".pdf", 'quote " and \\ backslash ' * 40]
+)
+def test_long_attachment_names_use_continuations_and_round_trip(filename):
+    raw = render(Message("s@example.com", ["r@example.org"], "s", attachments=[Attachment(filename, b"x")]))
+    assert raw.isascii() and lines_fit(raw)
+    attachment = next(parse(raw).iter_attachments())
+    assert attachment.get_filename() == filename.strip()  # the stdlib strips it
+    assert attachment.get_param("name") == filename
+
+
+@pytest.mark.parametrize("smtputf8", [False, True])
+@pytest.mark.parametrize(
+    "name", ["Zoë, Müller (Ops) <x>", 'Ünï "quoted" \\ name', "=?utf-8?q?ceo@bank.example?=", "Name " * 40]
+)
+def test_display_names_with_specials_round_trip(name, smtputf8):
+    raw = render(Message((name, "a@example.com"), ["r@example.org"], "s", text="x"), smtputf8=smtputf8)
+    assert lines_fit(raw, 78)
+    if not smtputf8:
+        assert raw.isascii()
+    from_value = raw.split(b"\r\nTo:")[0].decode("utf-8")[len("From: ") :].replace("\r\n", "")
+    if "=?" in from_value:  # encoded words: a decoder must give back the exact name
+        assert decoded_phrase(from_value.rpartition(" <")[0]) == name.strip()
+    else:
+        assert (
+            email.message_from_string(f"From: {from_value}\n\n", policy=email.policy.default)["From"]
+            .addresses[0]
+            .display_name
+            == name.strip()
+        )
+
+
+def test_header_values_with_tabs_and_very_long_values_round_trip():
+    headers = {"X-Tabbed": "a\tb\t c", "X-Token": "t" * 3000, "X-Words": " ".join(["wörd"] * 300)}
+    raw = render(Message("s@example.com", ["r@example.org"], "tab\there", text="x", headers=headers))
+    assert raw.isascii() and lines_fit(raw)
+    parsed = parse(raw)
+    assert parsed["Subject"] == "tab\there"
+    for name, value in headers.items():
+        assert parsed[name] == value

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
-from mailcore.errors import ConfigurationError
+from mailcore.errors import ConfigurationError, MailcoreError
 from mailcore.mailer import URL_ENV
-from mailcore.transport import Transport
+from mailcore.transport import CheckStep, Transport
 
 
 def _leaves(transport: Transport) -> list[Transport]:
@@ -29,16 +29,32 @@ def command(url: str | None) -> None:
     if not url:
         raise ConfigurationError(f"no URL: pass one or set {URL_ENV}")
     stack = build(url)
-    failed = False
-    for leaf in _leaves(stack):
-        click.echo(leaf.name)
-        for step in leaf.check():
-            mark = click.style("✓", fg="green") if step.ok else click.style("✗", fg="red")
-            click.echo(f"  {mark} {step.name:<12} {step.duration * 1000:7.1f} ms  {step.detail}")
-            if not step.ok:
-                failed = True
-                if step.hint:
-                    click.echo(f"      hint: {step.hint}")
-    stack.close()
+    try:
+        failed = [leaf.name for leaf in _leaves(stack) if not _check_leaf(leaf)]
+    finally:
+        stack.close()
     if failed:
         raise SystemExit(1)
+
+
+def _check_leaf(leaf: Transport) -> bool:
+    """Print ``leaf``'s steps; False when one failed. A crashing check fails only its transport."""
+    click.echo(leaf.name)
+    ok = True
+    try:
+        for step in leaf.check():
+            _print_step(step)
+            ok = ok and step.ok
+    except Exception as error:  # a plugin's bug must not hide the other transports' results
+        # Only mailcore errors promise a secret-free text; show just the class of anything else.
+        detail = str(error) if isinstance(error, MailcoreError | OSError) else "unexpected error in this check"
+        _print_step(CheckStep(name="check", ok=False, detail=f"{type(error).__name__}: {detail}"))
+        return False
+    return ok
+
+
+def _print_step(step: CheckStep) -> None:
+    mark = click.style("✓", fg="green") if step.ok else click.style("✗", fg="red")
+    click.echo(f"  {mark} {step.name:<12} {step.duration * 1000:7.1f} ms  {step.detail}")
+    if not step.ok and step.hint:
+        click.echo(f"      hint: {step.hint}")

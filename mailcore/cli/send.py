@@ -10,6 +10,9 @@ from mailcore.errors import ConfigurationError
 from mailcore.mailer import FROM_ENV, URL_ENV, Mailer
 from mailcore.message import Attachment, Message
 
+#: Exit status when the message went out but some recipients were refused.
+EXIT_SOME_REFUSED = 3
+
 
 @click.command("send")
 @click.option("--url", envvar=URL_ENV, help=f"Transport URL or policy expression (default: ${URL_ENV}).")
@@ -49,7 +52,16 @@ def command(
     attach: tuple[Path, ...],
     header: tuple[str, ...],
 ) -> None:
-    """Send one message and print which transport delivered it."""
+    """Send one message and print which transport delivered it.
+
+    \b
+    Exit status:
+      0  sent to every recipient
+      1  not sent (bad configuration, invalid message, every transport failed)
+      2  bad command-line usage
+      3  sent, but the provider refused some recipients (listed on stderr);
+         do not resend as is: the others have it
+    """
     if not url:
         raise ConfigurationError(f"no transport: pass --url or set {URL_ENV}")
     if not from_email:
@@ -60,8 +72,8 @@ def command(
         from_email,
         list(to),
         subject,
-        text=text_file.read_text("utf-8") if text_file else text,
-        html=html_file.read_text("utf-8") if html_file else html,
+        text=_read_text(text_file, "--text-file") if text_file else text,
+        html=_read_text(html_file, "--html-file") if html_file else html,
         cc=list(cc),
         bcc=list(bcc),
         reply_to=list(reply_to),
@@ -79,7 +91,7 @@ def command(
     for recipient, reason in result.rejected.items():
         click.echo(f"refused {recipient}: {reason}", err=True)
     if result.rejected:
-        raise SystemExit(1 if len(result.rejected) < len(message.recipients) else 2)
+        raise SystemExit(EXIT_SOME_REFUSED)
 
 
 def _headers(pairs: tuple[str, ...]) -> dict[str, str]:
@@ -90,3 +102,10 @@ def _headers(pairs: tuple[str, ...]) -> dict[str, str]:
             raise click.BadParameter(f"{pair!r} is not 'Name: value'", param_hint="--header")
         headers[name.strip()] = value.strip()
     return headers
+
+
+def _read_text(path: Path, option: str) -> str:
+    try:
+        return path.read_text("utf-8")
+    except UnicodeDecodeError:
+        raise click.BadParameter(f"{path} is not UTF-8 text", param_hint=option) from None

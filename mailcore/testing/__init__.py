@@ -3,7 +3,9 @@
 * :func:`outbox` — the messages a ``memory://NAME`` transport kept;
 * the pytest plugin (installed with mailcore) gives a ``mail_outbox`` fixture and a
   ``memory_mailer`` fixture;
-* :class:`TransportContract` — the base test class every transport plugin's tests subclass.
+* :class:`TransportContract` — the base test class every transport plugin's tests subclass;
+* :func:`skip_or_fail` — skip a test whose service or data file is missing, except in CI
+  (``MAILCORE_REQUIRE_SERVICES=1``), where the test fails instead.
 
 Importing this package does not import pytest (the demo and benchmarks use the outboxes
 without it); ``TransportContract`` loads it on first access.
@@ -11,7 +13,8 @@ without it); ``TransportContract`` loads it on first access.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import os
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from mailcore.message import Message
 from mailcore.transports.memory import MemoryTransport, outboxes
@@ -19,7 +22,17 @@ from mailcore.transports.memory import MemoryTransport, outboxes
 if TYPE_CHECKING:
     from mailcore.testing.contract import TransportContract
 
-__all__ = ["MemoryTransport", "TransportContract", "clear_outboxes", "outbox"]
+__all__ = [
+    "REQUIRE_SERVICES_ENV",
+    "MemoryTransport",
+    "TransportContract",
+    "clear_outboxes",
+    "outbox",
+    "skip_or_fail",
+]
+
+#: Set to ``1`` (CI does) to turn "service or spec missing" skips into failures.
+REQUIRE_SERVICES_ENV = "MAILCORE_REQUIRE_SERVICES"
 
 
 def __getattr__(name: str) -> Any:
@@ -39,3 +52,22 @@ def clear_outboxes() -> None:
     """Empty every memory outbox (between tests)."""
     for messages in outboxes.values():
         messages.clear()
+
+
+def skip_or_fail(reason: str) -> NoReturn:
+    """End the running test because something it needs is missing (Redis, a spec file, a plugin).
+
+    It is skipped with ``reason``, so a developer without the service still gets a green run;
+    under ``MAILCORE_REQUIRE_SERVICES=1`` (CI) it fails instead, so a missing service can never
+    turn a CI run green by skipping::
+
+        try:
+            client.ping()
+        except redis.RedisError as error:
+            skip_or_fail(f"Redis is not reachable at {url}: {error}")
+    """
+    import pytest
+
+    if os.environ.get(REQUIRE_SERVICES_ENV) == "1":
+        pytest.fail(f"{REQUIRE_SERVICES_ENV}=1 but {reason}")
+    pytest.skip(reason)

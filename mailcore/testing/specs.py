@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 from pathlib import Path
 from typing import Any
+
+from mailcore.testing import skip_or_fail
 
 __all__ = ["SENDGRID_MAIL_SEND_POINTER", "require_spec", "sendgrid_mail_send_validator"]
 
@@ -28,13 +29,8 @@ SENDGRID_MAIL_SEND_POINTER = "#/components/requestBodies/PostMailSend/content/ap
 
 def require_spec(path: Path) -> Path:
     """``path`` if it exists; else skip the test (fail it when ``MAILCORE_REQUIRE_SERVICES=1``)."""
-    import pytest
-
     if not path.exists():
-        reason = f"{path} is absent (provider specs live in ../shared/specs)"
-        if os.environ.get("MAILCORE_REQUIRE_SERVICES") == "1":
-            pytest.fail(reason)
-        pytest.skip(reason)
+        skip_or_fail(f"{path} is absent (provider specs live in ../shared/specs)")
     return path
 
 
