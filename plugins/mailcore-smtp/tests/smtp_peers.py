@@ -3,7 +3,8 @@
 * ``aiosmtpd`` with STARTTLS (a trustme certificate; its CA is trusted through ``?cafile=``) and
   AUTH PLAIN/LOGIN, recording each message and each session it served.
 * ``FakeSMTP``: a threaded socket server whose answers are scripted per command, for the fault
-  cases (no greeting, drip, 421, 451, 550, drops, late answers). Only 127.0.0.1 is ever used.
+  cases (no greeting, drip, 421 — after which it closes, like real servers —, 451, 550, drops,
+  late answers). Only 127.0.0.1 is ever used.
 """
 
 from __future__ import annotations
@@ -147,6 +148,10 @@ class Drop(Exception):
     """Raised by a script entry to close the connection at that point."""
 
 
+class Hangup(Drop):
+    """An orderly close (FIN after the last reply, no reset), as a server does after 421."""
+
+
 class FakeSMTP:
     """A scripted SMTP peer on 127.0.0.1.
 
@@ -217,9 +222,25 @@ class FakeSMTP:
         return str(entry)
 
     def _serve(self, sock: socket.socket) -> None:
-        with contextlib.suppress(OSError, Drop):
+        try:
             self._session(sock)
+        except Hangup:
+            self._orderly_close(sock)
+            return
+        except (OSError, Drop):
+            pass
         self._reset_close(sock)
+
+    @staticmethod
+    def _orderly_close(sock: socket.socket) -> None:
+        """FIN, then read what the client still sends (pipelined commands) so no RST is sent."""
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_WR)
+            sock.settimeout(2)
+            while sock.recv(65536):
+                pass
+        with contextlib.suppress(OSError):
+            sock.close()
 
     @staticmethod
     def _reset_close(sock: socket.socket) -> None:
@@ -230,6 +251,8 @@ class FakeSMTP:
 
     def _send(self, sock: socket.socket, reply: str) -> None:
         sock.sendall(reply.replace("\n", "\r\n").encode() + b"\r\n")
+        if reply.startswith("421"):
+            raise Hangup  # RFC 5321 §3.8: a server closes the channel after 421, as real ones do
 
     def _session(self, sock: socket.socket) -> None:
         reader = sock.makefile("rb")

@@ -74,6 +74,8 @@ def test_retry_after_is_read_from_text():
         (251, "User not local; will forward", Verdict.ACCEPTED),
         (452, "4.5.3 Too many recipients", Verdict.DEFERRED),
         (452, "Too many recipients received this session", Verdict.DEFERRED),
+        (552, "5.5.3 Too many recipients", Verdict.DEFERRED),  # RFC 5321 §4.5.3.1.10: treat as 452
+        (552, "5.2.2 Mailbox full", Verdict.REFUSED),
         (452, "4.2.2 The email account that you tried to reach is over quota", Verdict.TEMPORARY),
         (451, "4.3.0 try later", Verdict.TEMPORARY),
         (550, "5.1.1 The email account that you tried to reach does not exist", Verdict.REFUSED),

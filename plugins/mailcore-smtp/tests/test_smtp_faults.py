@@ -250,3 +250,76 @@ def test_mid_session_421_is_transient(fake):
     server = fake({"MAIL": "421 4.3.0 Temporary System Problem. Try again later"})
     with pytest.raises(TransientError, match="421"):
         SMTPTransport(server.url()).send(msg())
+
+
+def test_drop_in_a_later_transaction_reports_the_rest_without_retrying_the_first(fake):
+    """After a 452 4.5.3 split, the first transaction is delivered: a drop in the next one must
+    not turn into a TransientError (a retry would send the first recipients a second copy)."""
+    state = {"mails": 0, "rcpts": 0}
+
+    def mail(argument, server):
+        state["mails"] += 1
+        state["rcpts"] = 0
+        if state["mails"] == 2:
+            raise Drop
+
+    def rcpt(argument, server):
+        state["rcpts"] += 1
+        return "452 4.5.3 Too many recipients" if state["rcpts"] > 2 else None
+
+    server = fake({"MAIL": mail, "RCPT": rcpt})
+    recipients = [f"r{i}@example.org" for i in range(4)]
+    result = SMTPTransport(server.url()).send(msg(*recipients))
+    assert len(server.messages) == 1
+    assert set(result.rejected) == {"r2@example.org", "r3@example.org"}
+    assert all("not sent" in why for why in result.rejected.values())
+
+
+def test_refusals_in_a_later_transaction_keep_their_own_answer(fake):
+    state = {"mails": 0, "rcpts": 0}
+
+    def mail(argument, server):
+        state["mails"] += 1
+        state["rcpts"] = 0
+
+    def rcpt(argument, server):
+        state["rcpts"] += 1
+        if state["mails"] == 1 and state["rcpts"] > 1:
+            return "452 4.5.3 Too many recipients"
+        return "550 5.1.1 no such user" if "bad" in argument else None
+
+    server = fake({"MAIL": mail, "RCPT": rcpt})
+    result = SMTPTransport(server.url()).send(msg("good@example.org", "bad@example.org"))
+    assert len(server.messages) == 1
+    assert result.rejected == {"bad@example.org": "550 5.1.1 no such user"}
+
+
+def test_auth_plain_echo_is_masked_whatever_the_user_name_length(fake):
+    """base64 of the password alone is a substring of the PLAIN blob only when the user name's
+    length happens to align; the blob itself must be masked too."""
+
+    def auth(argument, server):
+        return f"535 5.7.8 bad: {argument}"
+
+    server = fake({"AUTH": auth})
+    with pytest.raises(TransportRejected) as caught:
+        SMTPTransport(f"smtp://alice:pa55-secret-word@127.0.0.1:{server.port}?tls=none").send(msg())
+    encoded = base64.b64encode(b"\0alice\0pa55-secret-word").decode()
+    text = str(caught.value)
+    assert encoded[:12] not in text and "pa55-secret-word" not in text
+
+
+@pytest.mark.parametrize("extensions", [("PIPELINING",), ("8BITMIME",)], ids=["pipelining", "one-by-one"])
+def test_gmail_421_on_rcpt_keeps_its_meaning_although_the_server_hangs_up(fake, extensions):
+    """The server closes right after 421: the replies still owed never come, and the 421 (here
+    Gmail's rate answer) must be classified, not reported as a lost connection."""
+    server = fake({"RCPT": "421 4.7.0 Try again later, closing connection. gsmtp"}, extensions=extensions)
+    with pytest.raises(RateLimited, match=r"421 4\.7\.0"):
+        SMTPTransport(server.url()).send(msg("a@example.org", "b@example.org"))
+    assert server.messages == []
+
+
+def test_421_on_mail_with_pipelining_is_classified(fake):
+    server = fake({"MAIL": "421 4.7.0 Try again later, closing connection. gsmtp"})
+    with pytest.raises(RateLimited):
+        SMTPTransport(server.url()).send(msg())

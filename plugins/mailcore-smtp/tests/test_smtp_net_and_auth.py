@@ -204,3 +204,18 @@ def test_check_no_greeting_hint(fake):
     server = fake(greeting=None)
     steps = list(SMTPTransport(f"smtp://127.0.0.1:{server.port}?tls=none&timeout=1").check())
     assert steps[-1].name == "greeting" and not steps[-1].ok and "smtps://" in steps[-1].hint
+
+
+def test_resolve_after_the_deadline_is_a_connect_failure_not_a_bare_timeout():
+    from mailcore_smtp.net import ConnectFailure, resolve
+
+    with pytest.raises(ConnectFailure, match="deadline"):
+        resolve("localhost", 25, "auto", Deadline(-1))
+
+
+def test_failing_custom_resolver_is_classified():
+    def resolver(host, port, family):
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    with pytest.raises(ConnectionFailed, match="cannot resolve"):
+        SMTPTransport("smtp://relay.invalid?tls=none", resolver=resolver).send(msg())

@@ -14,6 +14,7 @@ answer                                         error
 5xx greeting (554 "no SMTP service")           TransportRejected
 550 "relay denied", 550 5.4.5 daily limit      TransportRejected (fail over, park)
 550/553/5xx on RCPT                            refused recipient (see :func:`recipient_verdict`)
+452 4.5.3 / 552 "too many recipients" on RCPT  deferred to a further transaction (not an error)
 552 (MAIL, DATA, end of data)                  MessageRejected (size)
 554 / 550 after the data                       MessageRejected (content / policy)
 disconnect or timeout before the final "."     TransientError / SendTimeout(maybe_sent=False)
@@ -206,14 +207,20 @@ def recipient_verdict(reply: Reply) -> Verdict:
     """What a RCPT TO answer means for that one recipient."""
     if reply.ok:
         return Verdict.ACCEPTED
-    text = reply.text.lower()
-    if reply.code == 452 and (reply.enhanced == "4.5.3" or "too many recipients" in text):
+    if _too_many_recipients(reply):
         return Verdict.DEFERRED
     if reply.code < 500:
         return Verdict.TEMPORARY
     if _is_transport_policy(reply):
         return Verdict.TRANSPORT
     return Verdict.REFUSED
+
+
+def _too_many_recipients(reply: Reply) -> bool:
+    """452 4.5.3, or the historical 552 that RFC 5321 §4.5.3.1.10 says to treat as 452."""
+    if reply.code not in (452, 552):
+        return False
+    return reply.enhanced in ("4.5.3", "5.5.3") or "too many recipients" in reply.text.lower()
 
 
 def all_refused(refused: dict[str, str]) -> MessageRejected:

@@ -119,20 +119,18 @@ def resolve(host: str, port: int, family: str, deadline: Deadline, resolver: Res
     """
     af = FAMILIES[family]
     literal = _literal(host, port)
-    if literal is not None:
-        found: Sequence[Address] = [literal]
-    elif resolver is not None:
-        found = resolver(host, port, af)
-    else:
-        future = _dns_executor().submit(system_resolver, host, port, af)
-        try:
-            found = future.result(timeout=deadline.budget())
-        except FutureTimeout:
-            raise ConnectFailure(
-                host, port, [(host, "DNS lookup did not answer before the deadline")], dns=True
-            ) from None
-        except socket.gaierror as error:
-            raise ConnectFailure(host, port, [(host, error.strerror or str(error))], dns=True) from None
+    try:
+        if literal is not None:
+            found: Sequence[Address] = [literal]
+        elif resolver is not None:
+            found = resolver(host, port, af)
+        else:
+            found = _dns_executor().submit(system_resolver, host, port, af).result(timeout=deadline.budget())
+    except FutureTimeout:  # also DeadlineReached: both are TimeoutError
+        raise ConnectFailure(host, port, [(host, "DNS lookup did not answer before the deadline")], dns=True) from None
+    except (OSError, UnicodeError) as error:  # gaierror; UnicodeError for a label the IDNA codec refuses
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        raise ConnectFailure(host, port, [(host, reason)], dns=True) from None
     wanted = [a for a in found if af == socket.AF_UNSPEC or a[0] == af]
     if not wanted:
         raise ConnectFailure(host, port, [(host, f"no {family} address")], dns=True)
@@ -228,6 +226,8 @@ class _Race:
                 if won is not None:
                     return won
         finally:
+            for sock in self.pending:  # only left here when an exception interrupted the race
+                sock.close()
             self.selector.close()
         raise ConnectFailure(self.host, self.port, self.tried)
 
@@ -238,7 +238,12 @@ class _Race:
             self.tried.append((show(address), error.strerror or str(error)))
             return None
         sock.setblocking(False)
-        code = sock.connect_ex(address[1])
+        try:
+            code = sock.connect_ex(address[1])
+        except OSError as error:  # e.g. an address the socket family cannot take
+            sock.close()
+            self.tried.append((show(address), error.strerror or str(error)))
+            return None
         if code == 0:
             return self._won(sock, address)
         if code not in (errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EAGAIN):

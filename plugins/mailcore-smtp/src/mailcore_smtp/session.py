@@ -90,12 +90,12 @@ class Opener:
         try:
             self.handshake(connection)
             self.authenticate(connection)
-        except SendError:
-            connection.close()
-            raise
         except WIRE_ERRORS as error:
             connection.close()
             raise wire_error(connection.stage, error, self.settings.host) from None
+        except BaseException:  # a SendError, or an interrupt: the socket must not leak either way
+            connection.close()
+            raise
         return connection
 
     def handshake(self, connection: SMTPConnection) -> None:

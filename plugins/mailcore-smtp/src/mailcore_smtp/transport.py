@@ -239,12 +239,19 @@ class SMTPTransport(ProviderTransport):
         while pending:
             try:
                 final, pending = self._one_transaction(connection, sender, options, pending, rejected, stuffed, reused)
-            except (SendError, _StaleSession) as error:
+            except (SendError, *WIRE_ERRORS) as error:
                 if final is None:
                     raise
                 # part of the message is delivered: retrying would duplicate it, so report the rest
-                reason = f"not sent: {error}"
-                rejected.update(dict.fromkeys(pending, reason))
+                # (a wire failure here is classified by stage, e.g. "may have been delivered")
+                if isinstance(error, WIRE_ERRORS):
+                    stage = connection.stage
+                    connection.close()
+                    error = wire_error(stage, error, self.settings.host)
+                unknown = isinstance(error, SendTimeout) and error.maybe_sent
+                reason = f"{'outcome unknown' if unknown else 'not sent'}: {error}"
+                for recipient in pending:
+                    rejected.setdefault(recipient, reason)  # a recipient's own refusal stays
                 break
             connection.delivered_in_attempt += 1
         assert final is not None

@@ -164,7 +164,7 @@ class SMTPConnection:
             raw = self._line()
             head = raw[:3]
             if not head.isdigit():
-                raise ProtocolFailure(f"not an SMTP reply: {raw[:40]!r}")
+                raise ProtocolFailure(mask_secrets(f"not an SMTP reply: {raw[:40]!r}", self.secrets))
             code = int(head)
             lines.append(raw[4:].strip().decode("utf-8", "replace"))
             if raw[3:4] != b"-":
@@ -256,8 +256,18 @@ class SMTPConnection:
 
     # -- AUTH ----------------------------------------------------------------------------
 
+    def _encode_secret(self, raw: str) -> str:
+        """base64 of an AUTH payload, remembered so a server echoing it gets it masked.
+
+        Masking the password alone is not enough: its base64 appears inside the payload's
+        base64 only when the bytes before it happen to be a multiple of three long.
+        """
+        encoded = base64.b64encode(raw.encode()).decode("ascii")
+        self.secrets = (*self.secrets, Secret(encoded))
+        return encoded
+
     def auth_plain(self, username: str, password: str) -> Reply:
-        token = base64.b64encode(f"\0{username}\0{password}".encode()).decode("ascii")
+        token = self._encode_secret(f"\0{username}\0{password}")
         return self._auth_finish(self.command(f"AUTH PLAIN {token}", Stage.AUTH))
 
     def auth_login(self, username: str, password: str) -> Reply:
@@ -267,12 +277,12 @@ class SMTPConnection:
         reply = self.command(base64.b64encode(username.encode()).decode("ascii"))
         if reply.code != 334:
             return reply
-        return self._auth_finish(self.command(base64.b64encode(password.encode()).decode("ascii")))
+        return self._auth_finish(self.command(self._encode_secret(password)))
 
     def auth_xoauth2(self, username: str, token: str) -> tuple[Reply, str | None]:
         """XOAUTH2; returns the final reply and the error challenge the server sent, if any."""
-        raw = f"user={username}\x01auth=Bearer {token}\x01\x01".encode()
-        reply = self.command(f"AUTH XOAUTH2 {base64.b64encode(raw).decode('ascii')}", Stage.AUTH)
+        payload = self._encode_secret(f"user={username}\x01auth=Bearer {token}\x01\x01")
+        reply = self.command(f"AUTH XOAUTH2 {payload}", Stage.AUTH)
         challenge = None
         if reply.code == 334:  # base64 JSON error; answer with an empty line for the final reply
             try:
@@ -295,28 +305,32 @@ class SMTPConnection:
         """MAIL FROM, each RCPT TO and DATA; pipelined in one write when the server allows.
 
         Returns the MAIL reply, one reply per recipient, and the DATA reply (``None`` when DATA
-        was not sent because MAIL or every RCPT failed without pipelining).
+        was not sent because MAIL or every RCPT failed without pipelining). After a ``421`` the
+        server closes the channel (RFC 5321 §3.8), so no further reply is read: the answers
+        still owed would only be a lost connection hiding the ``421``. Every recipient from
+        there on gets that ``421`` as its answer.
         """
         mail = f"MAIL FROM:<{sender}>{options}\r\n"
         rcpts = [f"RCPT TO:<{r}>\r\n" for r in recipients]
-        if self.has("PIPELINING"):
-            self.stage = Stage.MAIL
-            self.send(("".join([mail, *rcpts, "DATA\r\n"])).encode("utf-8"))
-            mail_reply = self.read_reply()
-            self.stage = Stage.RCPT
-            rcpt_replies = [self.read_reply() for _ in rcpts]
-            self.stage = Stage.DATA
-            return mail_reply, rcpt_replies, self.read_reply()
+        pipelining = self.has("PIPELINING")
         self.stage = Stage.MAIL
-        self.send(mail.encode("utf-8"))
+        self.send(("".join([mail, *rcpts, "DATA\r\n"]) if pipelining else mail).encode("utf-8"))
         mail_reply = self.read_reply()
-        if not mail_reply.ok:
+        if mail_reply.code == 421 or (not pipelining and not mail_reply.ok):
             return mail_reply, [], None
         self.stage = Stage.RCPT
-        rcpt_replies = []
+        rcpt_replies: list[Reply] = []
         for line in rcpts:
-            self.send(line.encode("utf-8"))
-            rcpt_replies.append(self.read_reply())
+            if not pipelining:
+                self.send(line.encode("utf-8"))
+            reply = self.read_reply()
+            rcpt_replies.append(reply)
+            if reply.code == 421:
+                rcpt_replies += [reply] * (len(rcpts) - len(rcpt_replies))
+                return mail_reply, rcpt_replies, None
+        if pipelining:
+            self.stage = Stage.DATA
+            return mail_reply, rcpt_replies, self.read_reply()
         if not any(r.ok for r in rcpt_replies):
             return mail_reply, rcpt_replies, None
         return mail_reply, rcpt_replies, self.command("DATA", Stage.DATA)
