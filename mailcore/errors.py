@@ -203,10 +203,14 @@ class DeliveryFailed(SendError):
 
     @property
     def outcome(self) -> str:
-        """``"unknown"`` when the final attempt may have delivered, else ``"failed"``."""
-        last = self.last_error
-        if isinstance(last, SendTimeout) and last.maybe_sent:
-            return "unknown"
+        """``"unknown"`` when any attempt may have delivered, else ``"failed"``.
+
+        Any, not only the last: with ``on_ambiguous="retry"`` an ambiguous timeout can be
+        followed by a definite refusal elsewhere, and the first provider may still have sent it.
+        """
+        for attempt in self.attempts:
+            if isinstance(attempt.error, SendTimeout) and attempt.error.maybe_sent:
+                return "unknown"
         return "failed"
 
     @property

@@ -130,3 +130,15 @@ def test_observers_see_failed_attempts_and_failures(fresh_plugins):
     with pytest.raises(DeliveryFailed):
         Mailer("memory://x?fail=9&error=rejected").send(msg())
     assert ("failed", "failed") in seen and ("attempt", "memory://x") in seen
+
+
+def test_an_earlier_ambiguous_attempt_keeps_the_outcome_unknown():
+    """Opting into on_ambiguous="retry": a later definite refusal does not make it "failed"."""
+    with pytest.raises(DeliveryFailed) as caught:
+        Mailer(
+            "failover(memory://a?fail=1&error=ambiguous memory://b?fail=1&error=rejected)",
+            on_ambiguous="retry",
+            retry=None,
+        ).send(msg())
+    assert [type(a.error).__name__ for a in caught.value.attempts] == ["SendTimeout", "TransportRejected"]
+    assert caught.value.outcome == "unknown"
