@@ -182,7 +182,7 @@ class DeliveryFailed(SendError):
     """The policy gave up on a message; ``attempts`` lists every attempt, in order.
 
     ``last_error`` is the error that ended it. ``outcome`` is ``"failed"`` or ``"unknown"``
-    (the last attempt may have been delivered: see :class:`SendTimeout`).
+    (an attempt may have been delivered: see :class:`SendTimeout`).
     """
 
     def __init__(
