@@ -165,7 +165,7 @@ def _retry(
         # Celery could not publish the retry and would drop this task (requeue=False): put the
         # original task back on the queue instead, so the message is not lost.
         log.error("mailcore.deliver: could not schedule the retry of %s; requeued: %s", msg.message_id, rejected)
-        requeue: BaseException = Reject(rejected.reason, requeue=True)
+        requeue: BaseException = Reject(getattr(rejected, "reason", None), requeue=True)
         return requeue
     return retry
 
