@@ -23,10 +23,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import trustme
-
 from mailcore import Message
 from mailcore.testing.http_sink import HTTPSink, sendgrid_reply
+from mailcore.testing.tls import local_tls
 
 API_KEY = "SG.benchmark-key"
 FROM = "shop@example.com"
@@ -138,14 +137,8 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
 
-    ca = trustme.CA()
-    import ssl
-
-    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1").configure_cert(server_context)
     with tempfile.TemporaryDirectory() as tmp:
-        cafile = str(Path(tmp) / "ca.pem")
-        ca.cert_pem.write_to_path(cafile)
+        server_context, cafile = local_tls(tmp)
         results: dict[str, dict[str, object]] = {}
         with HTTPSink(default=sendgrid_reply, ssl_context=server_context, record=False) as sink:
             for name, factory in CLIENTS.items():

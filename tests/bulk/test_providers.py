@@ -2,17 +2,16 @@
 an SES-shaped HTTP sink, and aiosmtpd for pooled SMTP sessions."""
 
 import json
-import ssl
 import threading
 import uuid
 
 import pytest
-import trustme
 from aiosmtpd.controller import Controller
 
 from mailcore import Mailer
 from mailcore.bulk import bulk_template
 from mailcore.testing.http_sink import HTTPSink, Reply, mailgun_reply, sendgrid_reply
+from mailcore.testing.tls import local_tls
 
 KEY = "SG.bulk-test-key-0123456789"
 TEMPLATE = bulk_template(
@@ -31,12 +30,7 @@ def people(n, start=0):
 
 @pytest.fixture(scope="module")
 def tls(tmp_path_factory):
-    ca = trustme.CA()
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1").configure_cert(context)
-    cafile = tmp_path_factory.mktemp("ca") / "ca.pem"
-    ca.cert_pem.write_to_path(str(cafile))
-    return context, str(cafile)
+    return local_tls(tmp_path_factory.mktemp("ca"))
 
 
 def fast(**extra):

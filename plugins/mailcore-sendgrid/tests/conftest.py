@@ -3,10 +3,10 @@
 from pathlib import Path
 
 import pytest
-import trustme
 
 from mailcore.testing.http_sink import HTTPSink, sendgrid_reply
 from mailcore.testing.specs import require_spec, sendgrid_mail_send_validator
+from mailcore.testing.tls import local_tls
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 SPECS = REPO_ROOT.parent / "shared" / "specs"
@@ -54,12 +54,5 @@ def sink(validate_request):
 
 @pytest.fixture(scope="session")
 def tls_pair(tmp_path_factory):
-    """A trustme CA, a server SSL context for 127.0.0.1, and the CA's PEM path for clients."""
-    import ssl
-
-    ca = trustme.CA()
-    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1", "localhost").configure_cert(server_context)
-    cafile = tmp_path_factory.mktemp("ca") / "ca.pem"
-    ca.cert_pem.write_to_path(str(cafile))
-    return server_context, str(cafile)
+    """A server SSL context for 127.0.0.1 and the CA's PEM path for clients."""
+    return local_tls(tmp_path_factory.mktemp("ca"))
