@@ -15,7 +15,7 @@ __all__ = ["local_tls"]
 
 def local_tls(directory: Path | str) -> tuple[ssl.SSLContext, str]:
     """``(server_context, cafile)`` for a local HTTPS or SMTPS peer; writes ``ca.pem`` in ``directory``."""
-    import trustme
+    import trustme  # type: ignore[import-not-found,unused-ignore]
 
     authority = trustme.CA()
     server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
