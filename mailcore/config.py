@@ -14,11 +14,13 @@ secrets.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
+from mailcore.budget import positive_seconds
 from mailcore.errors import ConfigurationError
 from mailcore.redact import MASK, Secret
 
@@ -64,9 +66,17 @@ class TransportURL:
             value = float(raw)
         except ValueError:
             raise ConfigurationError(f"{self.masked()}: {name}={raw!r} is not a number") from None
+        if not math.isfinite(value):
+            raise ConfigurationError(f"{self.masked()}: {name}={raw!r} must be a finite number")
         if value < 0:
             raise ConfigurationError(f"{self.masked()}: {name} must not be negative")
         return value
+
+    def get_seconds(self, name: str, default: float) -> float:
+        """A timeout-like parameter: a finite number of seconds above 0 (``nan``, ``inf``, ``0``
+        and negatives are a :class:`ConfigurationError`, since each would switch a bound off)."""
+        raw = self.params.get(name)
+        return default if raw is None else positive_seconds(raw, name, self.masked())
 
     def get_int(self, name: str, default: int | None = None) -> int | None:
         raw = self.params.get(name)

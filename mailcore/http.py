@@ -15,20 +15,50 @@ Example, in a plugin's ``classify_response``::
     if status == 429:
         return RateLimited(message, retry_after=retry_after_seconds(headers, now=now))
 
-Pure functions over the standard library: importing this module is cheap.
+* :class:`ConnectionPool` is the one HTTP/1.1 client of the HTTP transports (SendGrid and
+  Mailgun call it, SES routes botocore's requests through it): keep-alive connections, exactly
+  one request per call (never a retry), every attempt bounded by the wall clock — connect, TLS,
+  request and answer together take at most ``min(timeout, time left before the message
+  deadline)`` (see :mod:`mailcore.budget`), however slowly a server drips its answer — and
+  answers read with a size cap. A failed request says whether the whole request had been
+  written (:class:`RequestFailed`), which decides "nothing sent" versus "maybe sent".
+
+Standard library only: importing this module is cheap.
 """
 
 from __future__ import annotations
 
+import http.client
+import io
+import select
+import socket
 import ssl
+import threading
+import time
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
 
+from mailcore.budget import attempt_seconds
 from mailcore.errors import ConfigurationError, ConnectionFailed, SendError, SendTimeout, TransportRejected
 from mailcore.redact import Secret, mask_secrets
 
-__all__ = ["api_base_url", "classify_connection_failure", "retry_after_seconds"]
+__all__ = [
+    "CONNECT_TIMEOUT",
+    "MAX_BODY",
+    "ConnectionPool",
+    "HTTPAnswer",
+    "RequestFailed",
+    "api_base_url",
+    "classify_connection_failure",
+    "retry_after_seconds",
+]
+
+#: Bytes of an answer's body that are read; provider ids and error texts are far smaller.
+MAX_BODY = 64 * 1024
+#: Default sub-bound, in seconds, on connecting (TCP and TLS) within an attempt.
+CONNECT_TIMEOUT = 10.0
 
 #: An ``X-RateLimit-Reset`` above this is in milliseconds since the epoch, not seconds.
 _EPOCH_MILLISECONDS = 1e11
@@ -90,16 +120,319 @@ def classify_connection_failure(
     """Map a request to ``provider`` (a display name, e.g. ``"SendGrid"``) that got no answer.
 
     An untrusted certificate is configuration (``TransportRejected``). Before the body was sent
-    the provider cannot have the message (``ConnectionFailed``); once ``body_sent`` is true a
-    timeout or reset is ``SendTimeout(maybe_sent=True)``. Secrets are masked in every text.
+    the provider cannot have the message: a refusal or reset is ``ConnectionFailed``, a hang is
+    ``SendTimeout(maybe_sent=False)`` (the policy fails over). Once ``body_sent`` is true, a
+    timeout, a reset or an unreadable answer (garbage status line, too many headers) is
+    ``SendTimeout(maybe_sent=True)``: never a blind retry. Secrets are masked in every text.
     """
-    detail = mask_secrets(f"{type(error).__name__}: {error}", tuple(secrets))
+    detail = mask_secrets(f"{type(error).__name__}: {error}", tuple(secrets))[:500]
     if isinstance(error, ssl.SSLCertVerificationError):
-        return TransportRejected(f"TLS certificate verification failed: {detail} (set cafile=… to trust a CA)")
+        return TransportRejected(f"{provider}: TLS verification failed: {detail} (set cafile=… to trust a CA)")
     if body_sent:
         if isinstance(error, TimeoutError):
-            return SendTimeout(f"no answer from {provider} before the timeout: {detail}", maybe_sent=True)
+            return SendTimeout(
+                f"no complete answer from {provider} within the attempt's time ({detail}); "
+                "the request was sent, so it may have been accepted",
+                maybe_sent=True,
+            )
+        if isinstance(error, http.client.HTTPException | ValueError):
+            return SendTimeout(
+                f"{provider}'s answer was unreadable ({detail}); the request was sent, so it may have been accepted",
+                maybe_sent=True,
+            )
         return SendTimeout(f"connection lost after the request was sent: {detail}", maybe_sent=True)
     if isinstance(error, TimeoutError):
-        return ConnectionFailed(f"timed out before the request was sent: {detail}")
+        # a hang before hand-over: nothing was sent; the policy fails over instead of waiting again
+        return SendTimeout(f"{provider} did not take the request in time: {detail}", maybe_sent=False)
     return ConnectionFailed(f"cannot reach {provider}: {detail}")
+
+
+# -- the shared HTTP/1.1 client ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class HTTPAnswer:
+    """An HTTP answer: lower-cased header names; ``body`` is ``None`` when it could not be read.
+
+    ``body`` holds at most :data:`MAX_BODY` bytes; ``truncated`` says the server sent more.
+    """
+
+    status: int
+    headers: dict[str, str]
+    body: bytes | None
+    truncated: bool = False
+
+
+class RequestFailed(Exception):
+    """No (readable) HTTP answer arrived. ``body_sent`` says whether the full request was written."""
+
+    def __init__(self, error: BaseException, *, body_sent: bool) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.body_sent = body_sent
+
+
+class AttemptTimeout(TimeoutError):
+    """The attempt's wall-clock time ran out."""
+
+
+class _DeadlineSocket:
+    """A socket whose every write and read gets only the time left before ``end``.
+
+    ``http.client`` sets one timeout per ``recv``; a server dripping a byte at a time would
+    never hit it. Here each ``recv_into`` and ``sendall`` is given what remains of the attempt,
+    so the attempt as a whole ends on time.
+    """
+
+    def __init__(self, sock: socket.socket, end: float) -> None:
+        self.sock = sock
+        self.end = end
+        self._readers = 0  # like socket.makefile: the fd stays open while a reader uses it
+        self._closing = False
+
+    def _left(self) -> float:
+        left = self.end - time.monotonic()
+        if left <= 0:
+            raise AttemptTimeout("the attempt's time ran out")
+        return left
+
+    def sendall(self, data: bytes) -> None:
+        self.sock.settimeout(self._left())
+        self.sock.sendall(data)
+
+    def recv_into(self, buffer: memoryview) -> int:
+        self.sock.settimeout(self._left())
+        return self.sock.recv_into(buffer)
+
+    def makefile(self, mode: str = "rb", *_args: object, **_kwargs: object) -> io.BufferedReader:
+        self._readers += 1
+        return io.BufferedReader(_DeadlineReader(self))
+
+    def reader_closed(self) -> None:
+        self._readers -= 1
+        if self._closing and self._readers <= 0:
+            self.sock.close()
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def settimeout(self, value: float | None) -> None:
+        self.sock.settimeout(value)
+
+    def close(self) -> None:
+        """Close now, or when the last reader (an answer still being read) is closed."""
+        self._closing = True
+        if self._readers <= 0:
+            self.sock.close()
+
+
+class _DeadlineReader(io.RawIOBase):
+    def __init__(self, sock: _DeadlineSocket) -> None:
+        self._sock = sock
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        if not self.closed:
+            self._sock.reader_closed()
+        super().close()
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        return self._sock.recv_into(buffer)
+
+
+class _Connection(http.client.HTTPConnection):
+    """``HTTPConnection`` that connects within a wall clock and reads through a deadline socket."""
+
+    def __init__(self, host: str, port: int, *, ssl_context: ssl.SSLContext | None, connect_timeout: float) -> None:
+        super().__init__(host, port)
+        self.ssl_context = ssl_context
+        self.connect_timeout = connect_timeout
+        self.end = 0.0
+
+    def begin(self, end: float) -> None:
+        """Bound everything this connection does from now on by ``end`` (``time.monotonic``)."""
+        self.end = end
+        if isinstance(self.sock, _DeadlineSocket):
+            self.sock.end = end
+
+    def connect(self) -> None:
+        connect_end = min(self.end, time.monotonic() + self.connect_timeout)
+        sock = _tcp_connect(self.host, self.port, connect_end)
+        try:
+            if self.ssl_context is not None:
+                sock = _tls_handshake(sock, self.ssl_context, self.host, connect_end)
+        except BaseException:
+            sock.close()
+            raise
+        self.sock = _DeadlineSocket(sock, self.end)  # type: ignore[assignment]
+
+
+def _tcp_connect(host: str, port: int, end: float) -> socket.socket:
+    """TCP to the first address of ``host`` that answers before ``end``."""
+    last: OSError = AttemptTimeout(f"could not connect to {host} port {port} in time")
+    for family, kind, proto, _, address in socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM):
+        left = end - time.monotonic()
+        if left <= 0:
+            break
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.settimeout(left)
+            sock.connect(address)
+        except TimeoutError:
+            sock.close()
+            last = AttemptTimeout(f"connecting to {host} port {port} timed out")
+        except OSError as error:
+            sock.close()
+            last = error
+        else:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            return sock
+    raise last
+
+
+def _tls_handshake(sock: socket.socket, context: ssl.SSLContext, host: str, end: float) -> ssl.SSLSocket:
+    """The TLS handshake, bounded by ``end`` as a whole (a dripped handshake cannot stretch it)."""
+    tls = context.wrap_socket(sock, server_hostname=host, do_handshake_on_connect=False)
+    tls.setblocking(False)
+    while True:
+        try:
+            tls.do_handshake()
+            break
+        except ssl.SSLWantReadError:
+            wanted: tuple[list[ssl.SSLSocket], list[ssl.SSLSocket]] = ([tls], [])
+        except ssl.SSLWantWriteError:
+            wanted = ([], [tls])
+        left = end - time.monotonic()
+        if left <= 0 or not any(select.select(*wanted, [], left)):
+            raise AttemptTimeout(f"the TLS handshake with {host} did not finish in time")
+    tls.setblocking(True)
+    return tls
+
+
+class ConnectionPool:
+    """Keeps up to ``max_idle`` idle keep-alive connections to ``base_url``'s host; thread-safe.
+
+    ``timeout`` bounds each request by the wall clock (and never past the message deadline);
+    ``connect_timeout`` is the shorter sub-bound on TCP connect plus TLS handshake. A connection
+    whose request failed in any way, or whose answer was cut, is closed, never reused.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout: float,
+        connect_timeout: float | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        max_idle: int = 32,
+        max_body: int = MAX_BODY,
+    ) -> None:
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{base_url!r} is not an http(s):// URL")
+        self.scheme = parts.scheme
+        self.host = parts.hostname
+        self.port = parts.port or (443 if parts.scheme == "https" else 80)
+        self.base_path = parts.path.rstrip("/")
+        self.timeout = timeout
+        self.connect_timeout = min(timeout, connect_timeout or CONNECT_TIMEOUT)
+        self.ssl_context = ssl_context if parts.scheme == "https" else None
+        if parts.scheme == "https" and self.ssl_context is None:
+            self.ssl_context = ssl.create_default_context()
+        self.max_idle = max_idle
+        self.max_body = max_body
+        self._idle: list[_Connection] = []
+        self._lock = threading.Lock()
+
+    def request(self, method: str, path: str, body: bytes | None, headers: Mapping[str, str]) -> HTTPAnswer:
+        """Send exactly one request and read its answer within the attempt's time.
+
+        ``path`` is appended to the base URL's path; an absolute URL's path and query are used
+        as they are (it must point at this pool's host).
+        """
+        seconds = attempt_seconds(self.timeout)
+        connection = self._acquire()
+        connection.begin(time.monotonic() + seconds)
+        reusable = False
+        try:
+            try:
+                if connection.sock is None:
+                    connection.connect()
+                connection.request(method, self._target(path), body=body, headers=dict(headers))
+            except (OSError, http.client.HTTPException, ValueError) as error:
+                raise RequestFailed(error, body_sent=False) from error
+            try:
+                response = connection.getresponse()
+            except (OSError, http.client.HTTPException, ValueError) as error:
+                raise RequestFailed(error, body_sent=True) from error
+            answer_headers = {name.lower(): value for name, value in response.getheaders()}
+            data, truncated = self._read_body(response)
+            reusable = data is not None and not truncated and not response.will_close
+            return HTTPAnswer(response.status, answer_headers, data, truncated)
+        finally:
+            self._release(connection, reusable)
+
+    def _read_body(self, response: http.client.HTTPResponse) -> tuple[bytes | None, bool]:
+        """At most ``max_body`` bytes of the body and whether there was more; ``None`` if cut off."""
+        try:
+            data = response.read(self.max_body + 1)
+        except (OSError, http.client.HTTPException, ValueError):
+            return None, False
+        if len(data) > self.max_body:
+            return data[: self.max_body], True
+        try:
+            rest = response.read(1) if not response.isclosed() else b""
+        except (OSError, http.client.HTTPException, ValueError):
+            return data, False
+        return data, bool(rest)
+
+    def _target(self, path: str) -> str:
+        if path.startswith(("http://", "https://")):
+            parts = urlsplit(path)
+            return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        return self.base_path + path
+
+    def close(self) -> None:
+        """Close every idle connection; the pool stays usable and reconnects on demand."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for connection in idle:
+            connection.close()
+
+    def _acquire(self) -> _Connection:
+        while True:
+            with self._lock:
+                connection = self._idle.pop() if self._idle else None
+            if connection is None:
+                return _Connection(
+                    self.host, self.port, ssl_context=self.ssl_context, connect_timeout=self.connect_timeout
+                )
+            if not _dropped(connection):
+                return connection
+            connection.close()
+
+    def _release(self, connection: _Connection, reusable: bool) -> None:
+        if reusable:
+            with self._lock:
+                if len(self._idle) < self.max_idle:
+                    self._idle.append(connection)
+                    return
+        connection.close()
+
+
+def _dropped(connection: http.client.HTTPConnection) -> bool:
+    """True when an idle keep-alive connection was closed by the peer (readable means EOF)."""
+    sock = connection.sock
+    if sock is None:
+        return False
+    try:
+        if hasattr(select, "poll"):  # no FD_SETSIZE limit, unlike select()
+            poller = select.poll()
+            poller.register(sock.fileno(), select.POLLIN | select.POLLERR | select.POLLHUP)
+            return bool(poller.poll(0))
+        readable, _, _ = select.select([sock.fileno()], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    return bool(readable)

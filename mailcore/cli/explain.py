@@ -9,7 +9,7 @@ from mailcore.mailer import URL_ENV
 from mailcore.policy.state import STATE_ENV
 from mailcore.transport import Transport
 
-__all__ = ["command", "render_tree"]
+__all__ = ["budget_line", "command", "message_deadline", "render_tree"]
 
 
 def _label(transport: Transport) -> str:
@@ -17,7 +17,39 @@ def _label(transport: Transport) -> str:
 
     if isinstance(transport, Policy):
         return transport.describe()
-    return f"{transport.name}  [{type(transport).__name__}]"
+    label = f"{transport.name}  [{type(transport).__name__}]"
+    timeout = getattr(transport, "timeout", None)
+    if isinstance(timeout, int | float):
+        label += f"  each attempt ≤ {timeout:g}s"
+        connect = getattr(transport, "connect_timeout", None)
+        if isinstance(connect, int | float) and connect < timeout:
+            label += f" (connecting ≤ {connect:g}s)"
+    return label
+
+
+def message_deadline(stack: Transport) -> float | None:
+    """The per-message deadline of ``stack``: the one its outermost deadline-aware layer starts."""
+    from mailcore.policy.failover import Combinator
+    from mailcore.policy.retry import Retrying
+
+    if isinstance(stack, Combinator) and stack.deadline is not None:
+        return stack.deadline
+    if isinstance(stack, Retrying) and stack.policy.deadline is not None:
+        return stack.policy.deadline
+    for child in stack.children():
+        found = message_deadline(child)
+        if found is not None:
+            return found
+    return None
+
+
+def budget_line(stack: Transport) -> str:
+    """One line stating both time budgets, so neither reads as the other."""
+    deadline = message_deadline(stack)
+    per_attempt = "each attempt ≤ its transport's timeout"
+    if deadline is None:
+        return f"time budget: no message deadline; {per_attempt}"
+    return f"time budget: each message ≤ {deadline:g}s in total (every attempt, retry and failover); {per_attempt} and never past that"
 
 
 def render_tree(stack: Transport) -> object:
@@ -46,7 +78,8 @@ def command(url: str | None, state: str | None) -> None:
     """Print the policy stack URL (default: $MAILCORE_URL) builds, and where a message goes now.
 
     Each layer shows its settings and live state: breakers (closed / OPEN / HALF-OPEN), rate
-    limits (slots left), retry budget and deadline. Secrets are masked. Nothing is sent.
+    limits (slots left), retry budget, each transport's per-attempt timeout, and the
+    message deadline (once, for the whole stack). Secrets are masked. Nothing is sent.
     """
     from rich.console import Console
     from rich.markup import escape
@@ -61,6 +94,7 @@ def command(url: str | None, state: str | None) -> None:
     console = Console(highlight=False)
     console.print(f"[bold]{escape(mask_url(url))}[/bold]")
     console.print(f"state: {escape(store.describe())}")
+    console.print(escape(budget_line(stack)))
     console.print(render_tree(stack))
     route = stack.route() if isinstance(stack, Policy) else stack.name
     if route is None:

@@ -1,10 +1,10 @@
 """Shared pieces of the policy layer: the :class:`Policy` base, the per-message deadline, logs.
 
-The per-message deadline lives in a :mod:`contextvars` variable. The outermost policy layer
-that knows a deadline starts it when a message enters the stack; inner layers (each
-transport's retry loop, a rate limit that may wait) read the same deadline, so a message never
-spends more than ``RetryPolicy.deadline`` seconds in the whole stack, however it is nested.
-``asyncio.to_thread`` copies the context, so ``asend`` sees it too.
+The per-message deadline lives in :mod:`mailcore.budget` (a :mod:`contextvars` variable). The
+outermost policy layer that knows a deadline starts it when a message enters the stack; inner
+layers (each transport's retry loop, a rate limit that may wait) and the provider transports
+themselves (each attempt gets ``min(timeout, time left)``) read the same deadline, so a message
+never spends more than ``RetryPolicy.deadline`` seconds in the whole stack, however it is nested.
 """
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextvars import ContextVar, Token
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from mailcore.budget import end_deadline, start_deadline
+from mailcore.budget import remaining_time as _remaining_time
 from mailcore.errors import ConfigurationError
 from mailcore.message import Message
 from mailcore.result import Attempt, SendResult
@@ -23,7 +24,17 @@ from mailcore.transport import CheckStep, Transport, close_all
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
-__all__ = ["Clock", "Policy", "Sleep", "Wrapper", "coerce_policy", "is_available", "remaining_time"]
+__all__ = [
+    "Clock",
+    "Policy",
+    "Sleep",
+    "Wrapper",
+    "coerce_policy",
+    "end_deadline",
+    "is_available",
+    "remaining_time",
+    "start_deadline",
+]
 
 log = logging.getLogger("mailcore")
 
@@ -32,26 +43,9 @@ Sleep = Callable[[float], None]
 
 _Options = TypeVar("_Options", bound="DataclassInstance")
 
-_deadline: ContextVar[float | None] = ContextVar("mailcore_deadline", default=None)
-
-
-def start_deadline(seconds: float | None, clock: Clock) -> Token[float | None] | None:
-    """Start the message's deadline unless an outer layer already did; pass the token to
-    :func:`end_deadline`."""
-    if seconds is None or _deadline.get() is not None:
-        return None
-    return _deadline.set(clock() + seconds)
-
-
-def end_deadline(token: Token[float | None] | None) -> None:
-    if token is not None:
-        _deadline.reset(token)
-
-
 def remaining_time(clock: Clock) -> float | None:
     """Seconds left before the current message's deadline, or ``None`` without a deadline."""
-    deadline = _deadline.get()
-    return None if deadline is None else deadline - clock()
+    return _remaining_time(clock)
 
 
 def is_available(transport: Transport) -> bool:

@@ -80,7 +80,7 @@ def build(
     """Compose ``spec`` into one transport; a list is combined with ``strategy``.
 
     :param retry: a :class:`RetryPolicy` (or a dict of its fields) for every leaf; ``None``
-        for no retries. Default: ``RetryPolicy()`` (3 attempts, 0.5 s ×2 ≤ 30 s, deadline 60 s).
+        for no retries. Default: ``RetryPolicy()`` (3 attempts, 0.5 s ×2 ≤ 30 s, deadline 30 s).
     :param breaker: a :class:`BreakerPolicy` (or dict); ``None`` for no breakers. Default:
         ``BreakerPolicy()`` (opens after 5 failures, 30 s cooldown). Added only when the stack
         has more than one transport: with nowhere else to go, skipping the only one would just

@@ -6,6 +6,8 @@ error                                    action       circuit breaker
 TransientError (ConnectionFailed, …)     RETRY        counts one failure
 RateLimited (provider)                   RETRY        counts one failure
   ↳ waits ``retry_after`` when it fits the deadline, else moves on
+SendTimeout(maybe_sent=False)            NEXT         counts one failure
+  ↳ a hang before hand-over: fail over now instead of waiting a second timeout
 SendTimeout(maybe_sent=True)             STOP         counts one failure
   ↳ RETRY when ``on_ambiguous="retry"``; the outcome is ``"unknown"``
 TransportRejected                        NEXT         opens at once
@@ -69,7 +71,9 @@ def decide(error: BaseException | None, on_ambiguous: str = "fail") -> Action:
         return Action.NEXT
     if isinstance(error, MessageRejected):
         return Action.STOP
-    if isinstance(error, SendTimeout) and error.maybe_sent:
+    if isinstance(error, SendTimeout):
+        if not error.maybe_sent:
+            return Action.NEXT  # a provider that hangs seldom answers a second later: fail over
         return Action.RETRY if on_ambiguous == "retry" else Action.STOP
     if isinstance(error, RouteSkipped):
         return Action.NEXT

@@ -9,6 +9,7 @@ transport that applies it to one inner transport::
 from __future__ import annotations
 
 import dataclasses
+import math
 import random as _random
 import time
 from collections.abc import Callable, Mapping
@@ -49,7 +50,8 @@ class RetryPolicy:
         workers do not retry in lock step.
     :param deadline: overall seconds a message may spend in the whole policy stack (every
         transport, retry and wait included); ``None`` for no deadline. No retry and no wait
-        starts that would end past it, and no transport is tried once it has passed.
+        starts that would end past it, no transport is tried once it has passed, and each
+        attempt gets at most the time left (see :mod:`mailcore.budget`).
     """
 
     attempts: int = 3
@@ -57,7 +59,7 @@ class RetryPolicy:
     multiplier: float = 2.0
     cap: float = 30.0
     jitter: bool = True
-    deadline: float | None = 60.0
+    deadline: float | None = 30.0
 
     def __post_init__(self) -> None:
         if self.attempts < 1:
@@ -66,8 +68,14 @@ class RetryPolicy:
             raise ConfigurationError("retry delays must not be negative")
         if self.multiplier < 1:
             raise ConfigurationError(f"retry multiplier must be at least 1, not {self.multiplier}")
-        if self.deadline is not None and self.deadline <= 0:
-            raise ConfigurationError(f"retry deadline must be positive, not {self.deadline}")
+        for name in ("first_delay", "multiplier", "cap"):
+            if not math.isfinite(getattr(self, name)):
+                raise ConfigurationError(f"retry {name} must be a finite number, not {getattr(self, name)}")
+        if self.deadline is not None and not (math.isfinite(self.deadline) and self.deadline > 0):
+            raise ConfigurationError(
+                f"retry deadline must be a finite number of seconds above 0, not {self.deadline} "
+                "(use deadline=None for no deadline)"
+            )
 
     @classmethod
     def coerce(cls, value: RetryPolicy | Mapping[str, Any] | bool | None) -> RetryPolicy | None:
@@ -98,9 +106,10 @@ class RetryPolicy:
         return ceiling * random() if self.jitter else ceiling
 
     def describe(self) -> str:
-        deadline = f", deadline {self.deadline:g}s" if self.deadline is not None else ", no deadline"
+        """The retry budget of one transport; the message deadline is shown once, at the top
+        (``mailcore explain``), because it bounds the whole stack, not each transport."""
         jitter = " jittered" if self.jitter else ""
-        return f"×{self.attempts}, backoff {self.first_delay:g}s, ×{self.multiplier:g} each, ≤ {self.cap:g}s{jitter}{deadline}"
+        return f"×{self.attempts}, backoff {self.first_delay:g}s, ×{self.multiplier:g} each, ≤ {self.cap:g}s{jitter}"
 
 
 class Retrying(Wrapper):

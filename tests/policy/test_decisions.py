@@ -95,10 +95,12 @@ def test_ambiguous_timeout_is_retried_and_failed_over_when_opted_in(clock, store
     assert len(a.calls) == 3
 
 
-def test_timeout_before_hand_over_is_an_ordinary_transient_error(clock, store, message):
+def test_timeout_before_hand_over_fails_over_at_once(clock, store, message):
+    """A hang is not retried on the same transport: the backup gets the message now."""
     a = Scripted("a", [SendTimeout("connect timed out", maybe_sent=False)])
     result = stack(clock, store, a, Scripted("b")).send(message)
-    assert kinds(result.attempts) == [("a", "SendTimeout"), ("a", "ok")]
+    assert kinds(result.attempts) == [("a", "SendTimeout"), ("b", "ok")]
+    assert len(a.calls) == 1
 
 
 def test_configuration_error_is_raised_and_never_retried(clock, store, message):
@@ -191,7 +193,7 @@ def test_nested_failover_stops_the_outer_one_on_message_rejected(clock, store, m
         (TransientError("x"), "fail", Action.RETRY),
         (ConnectionFailed("x"), "fail", Action.RETRY),
         (RateLimited("x"), "fail", Action.RETRY),
-        (SendTimeout("x"), "fail", Action.RETRY),
+        (SendTimeout("x"), "fail", Action.NEXT),
         (SendTimeout("x", maybe_sent=True), "fail", Action.STOP),
         (SendTimeout("x", maybe_sent=True), "retry", Action.RETRY),
         (TransportRejected("x"), "fail", Action.NEXT),

@@ -1,7 +1,7 @@
 """The pure Mailgun answer → outcome classification, table-driven."""
 
 import json
-from http.client import RemoteDisconnected
+from http.client import BadStatusLine, RemoteDisconnected
 
 import pytest
 
@@ -91,7 +91,8 @@ def test_api_key_is_masked():
     ("error", "body_sent", "expected", "maybe_sent"),
     [
         (ConnectionRefusedError(111, "refused"), False, ConnectionFailed, None),
-        (TimeoutError("connect timed out"), False, ConnectionFailed, None),
+        (TimeoutError("connect timed out"), False, SendTimeout, False),  # a hang before hand-over: fail over
+        (BadStatusLine("garbage"), True, SendTimeout, True),  # unreadable answer after the request
         (TimeoutError("read timed out"), True, SendTimeout, True),
         (RemoteDisconnected("closed"), True, SendTimeout, True),
     ],

@@ -2,7 +2,7 @@
 
 import json
 import ssl
-from http.client import RemoteDisconnected
+from http.client import BadStatusLine, RemoteDisconnected
 
 import pytest
 
@@ -91,7 +91,8 @@ def test_api_key_is_masked_in_error_text_and_response():
     ("error", "body_sent", "expected", "maybe_sent"),
     [
         (ConnectionRefusedError(111, "Connection refused"), False, ConnectionFailed, None),
-        (TimeoutError("timed out"), False, ConnectionFailed, None),
+        (TimeoutError("timed out"), False, SendTimeout, False),  # a hang before hand-over: fail over
+        (BadStatusLine("garbage"), True, SendTimeout, True),  # unreadable answer after the request
         (BrokenPipeError(32, "Broken pipe"), False, ConnectionFailed, None),
         (TimeoutError("timed out"), True, SendTimeout, True),
         (RemoteDisconnected("closed"), True, SendTimeout, True),

@@ -21,6 +21,7 @@ The result is a list of ``(name, value)`` form fields (names repeat for ``to``, 
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,7 +30,15 @@ from mailcore.addresses import Address
 from mailcore.errors import InvalidMessage
 from mailcore.message import CORRELATION_HEADER, Message
 
-__all__ = ["CORRELATION_VAR", "MAX_MESSAGE_BYTES", "MAX_OPTIONS_BYTES", "MAX_RECIPIENTS", "MailgunForm", "build_form"]
+__all__ = [
+    "CORRELATION_VAR",
+    "MAX_MESSAGE_BYTES",
+    "MAX_OPTIONS_BYTES",
+    "MAX_RECIPIENTS",
+    "MailgunForm",
+    "build_form",
+    "encode_form",
+]
 
 PROVIDER = "mailgun"
 MAX_RECIPIENTS = 1000
@@ -56,6 +65,36 @@ class MailgunForm:
     def size(self) -> int:
         """Bytes of content (fields and files), the figure Mailgun's 25 MB limit applies to."""
         return sum(len(k) + len(v.encode("utf-8")) for k, v in self.fields) + sum(len(f[1][1]) for f in self.files)
+
+
+def encode_form(form: MailgunForm, boundary: str | None = None) -> tuple[bytes, str]:
+    """The ``multipart/form-data`` body (RFC 7578) for ``form`` and its ``Content-Type``.
+
+    Field values are UTF-8; file names are sent UTF-8 with ``"``, CR and LF percent-encoded,
+    as browsers do. ``boundary`` is random unless given (tests).
+    """
+    boundary = boundary or secrets.token_hex(16)
+    chunks: list[bytes] = []
+    for name, value in form.fields:
+        chunks.append(_part_head(boundary, name, None, None) + value.encode("utf-8") + b"\r\n")
+    for name, (filename, content, mimetype) in form.files:
+        chunks.append(_part_head(boundary, name, filename, mimetype) + content + b"\r\n")
+    chunks.append(f"--{boundary}--\r\n".encode("ascii"))
+    return b"".join(chunks), f"multipart/form-data; boundary={boundary}"
+
+
+def _part_head(boundary: str, name: str, filename: str | None, mimetype: str | None) -> bytes:
+    disposition = f'form-data; name="{_quote(name)}"'
+    if filename is not None:
+        disposition += f'; filename="{_quote(filename)}"'
+    lines = [f"--{boundary}", f"Content-Disposition: {disposition}"]
+    if mimetype:
+        lines.append(f"Content-Type: {mimetype}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8")
+
+
+def _quote(value: str) -> str:
+    return value.replace('"', "%22").replace("\r", "%0D").replace("\n", "%0A")
 
 
 def build_form(message: Message, *, ignore_unsupported: bool = False) -> MailgunForm:

@@ -1,35 +1,35 @@
 """The Mailgun transport: ``mailgun://API_KEY@example.com?region=eu`` (host = sending domain).
 
-One ``requests.Session`` per transport keeps connections alive across sends and threads; its
-adapter never retries (``max_retries=0``), so each attempt is exactly one
-``POST /v3/{domain}/messages``. ``requests`` is imported here, not in the entry module.
+Each attempt is exactly one ``POST /v3/{domain}/messages`` (``multipart/form-data`` built by the
+pure :func:`~mailcore_mailgun.payload.encode_form`) over the shared keep-alive pool
+:class:`mailcore.http.ConnectionPool`: never a retry, the whole attempt (connect, TLS, request,
+answer) bounded by ``timeout`` seconds of wall clock and by the message deadline, the answer read
+with a size cap. Once the request was written, an unreadable answer (a garbage status line, too
+many headers, a cut connection) is "maybe sent", never a blind retry.
 """
 
 from __future__ import annotations
 
-import http.client
+import base64
 import json
 import os
-import threading
+import ssl
 import time
 from collections.abc import Iterator
-from typing import Any
 from urllib.parse import quote
 
-import requests
-from requests.adapters import HTTPAdapter
-
+from mailcore.budget import positive_seconds
 from mailcore.bulk.model import Batch, RecipientResult
 from mailcore.checks import endpoint_steps
 from mailcore.config import TransportURL
 from mailcore.errors import ConfigurationError, SendError
-from mailcore.http import api_base_url
+from mailcore.http import ConnectionPool, RequestFailed, api_base_url
 from mailcore.message import Message
 from mailcore.redact import Secret, mask_secrets
 from mailcore.result import Delivery
 from mailcore.transport import CheckStep, ProviderTransport
 from mailcore_mailgun.errors import classify_failure, classify_response
-from mailcore_mailgun.payload import MailgunForm, build_form
+from mailcore_mailgun.payload import MailgunForm, build_form, encode_form
 
 __all__ = ["ENV_API_KEY", "ENV_DOMAIN", "REGIONS", "MailgunTransport"]
 
@@ -61,8 +61,7 @@ class MailgunTransport(ProviderTransport):
         domain = domain or os.environ.get(ENV_DOMAIN) or None
         if not domain:
             raise ConfigurationError("mailgun:// needs the sending domain as host: mailgun://API_KEY@mg.example.com")
-        if timeout <= 0:
-            raise ConfigurationError("mailgun:// timeout must be positive")
+        timeout = positive_seconds(timeout, "timeout", "mailgun://")
         base_url = api_base_url("mailgun", region=region, regions=REGIONS, endpoint_url=endpoint_url)
         self._api_key = api_key if isinstance(api_key, Secret) else Secret(api_key)
         self.domain = domain
@@ -71,11 +70,13 @@ class MailgunTransport(ProviderTransport):
         self.timeout = timeout
         self.cafile = cafile
         self.ignore_unsupported = ignore_unsupported
-        # Passed per request (see post_form): a session-level verify loses to $REQUESTS_CA_BUNDLE.
-        self._verify: str | bool = cafile or True
-        self._messages_url = f"{base_url}/v3/{quote(domain, safe='')}/messages"
-        self._session: requests.Session | None = None
-        self._session_lock = threading.Lock()
+        context = ssl.create_default_context(cafile=cafile) if base_url.startswith("https") else None
+        self._pool = ConnectionPool(base_url, timeout=timeout, ssl_context=context)
+        self.connect_timeout = self._pool.connect_timeout
+        self._messages_path = f"/v3/{quote(domain, safe='')}/messages"
+        token = base64.b64encode(f"api:{self._api_key.reveal()}".encode()).decode("ascii")
+        self._auth = Secret(token)
+        self._headers = {"Authorization": f"Basic {token}", "User-Agent": "mailcore-mailgun/0.1"}
         query = f"?endpoint_url={base_url}" if endpoint_url else ("" if region == "us" else f"?region={region}")
         self.name = f"mailgun://{domain}{query}"
 
@@ -89,31 +90,15 @@ class MailgunTransport(ProviderTransport):
             url.host,
             region=url.get_choice("region", tuple(REGIONS), "us"),
             endpoint_url=url.get("endpoint_url"),
-            timeout=url.get_float("timeout", DEFAULT_TIMEOUT) or DEFAULT_TIMEOUT,
+            timeout=url.get_seconds("timeout", DEFAULT_TIMEOUT),
             cafile=url.get("cafile"),
             ignore_unsupported=url.get_bool("ignore_unsupported"),
         )
 
     # -- sending ---------------------------------------------------------------------------
 
-    @property
-    def session(self) -> requests.Session:
-        """The shared session, created on first use (requests sessions are safe to share for sends)."""
-        with self._session_lock:
-            return self._session or self._new_session()
-
-    def _new_session(self) -> requests.Session:
-        session = requests.Session()
-        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=32, max_retries=0)
-        session.mount("https://", adapter)
-        session.mount("http://", adapter)
-        session.auth = ("api", self._api_key.reveal())
-        session.headers["User-Agent"] = "mailcore-mailgun/0.1"
-        self._session = session
-        return session
-
-    def open(self) -> None:
-        self.session  # noqa: B018 - build the session (and its pool) before a batch
+    def _secrets(self) -> tuple[Secret, ...]:
+        return (self._api_key, self._auth)
 
     def deliver(self, message: Message) -> Delivery:
         return self.post_form(build_form(message, ignore_unsupported=self.ignore_unsupported))
@@ -121,26 +106,16 @@ class MailgunTransport(ProviderTransport):
     def post_form(self, form: MailgunForm) -> Delivery:
         """POST ``form`` to the messages endpoint: exactly one request, classified.
 
-        ``verify`` goes with each request: a session-level one would lose to
-        ``$REQUESTS_CA_BUNDLE``. The body is streamed and read separately, so a 2xx whose body
-        breaks off is still a success (id unknown), never a timeout that invites a resend.
+        A 2xx whose body breaks off or is oversized is still a success (id unknown), never a
+        timeout that invites a resend.
         """
-        multipart: list[Any] = [(name, (None, value)) for name, value in form.fields] + list(form.files)
+        body, content_type = encode_form(form)
+        headers = {**self._headers, "Content-Type": content_type}
         try:
-            response = self.session.post(
-                self._messages_url,
-                files=multipart,
-                timeout=(min(self.timeout, 10.0), self.timeout),
-                verify=self._verify,
-                stream=True,
-            )
-        except requests.RequestException as error:
-            cause, body_sent = _failure_stage(error)
-            raise classify_failure(cause, body_sent=body_sent, secrets=(self._api_key,)) from None
-        with response:
-            body = _body(response)
-        headers = {name.lower(): value for name, value in response.headers.items()}
-        outcome = classify_response(response.status_code, headers, body, now=time.time(), secrets=(self._api_key,))
+            answer = self._pool.request("POST", self._messages_path, body, headers)
+        except RequestFailed as failed:
+            raise classify_failure(failed.error, body_sent=failed.body_sent, secrets=self._secrets()) from None
+        outcome = classify_response(answer.status, answer.headers, answer.body, now=time.time(), secrets=self._secrets())
         if isinstance(outcome, SendError):
             outcome.transport = self.name
             raise outcome
@@ -156,10 +131,7 @@ class MailgunTransport(ProviderTransport):
         return send_batch(self, batch)
 
     def close(self) -> None:
-        with self._session_lock:
-            session, self._session = self._session, None
-        if session is not None:
-            session.close()
+        self._pool.close()
 
     # -- diagnostics -----------------------------------------------------------------------
 
@@ -170,19 +142,18 @@ class MailgunTransport(ProviderTransport):
             yield self._check_credentials()
 
     def _check_credentials(self) -> CheckStep:
-        url = f"{self.endpoint_url}/v3/domains/{quote(self.domain, safe='')}"
+        path = f"/v3/domains/{quote(self.domain, safe='')}"
         started = time.perf_counter()
         try:
-            response = self.session.get(url, timeout=self.timeout, verify=self._verify)
-        except requests.RequestException as error:
-            cause, body_sent = _failure_stage(error)
-            failure = classify_failure(cause, body_sent=body_sent, secrets=(self._api_key,))
+            answer = self._pool.request("GET", path, None, self._headers)
+        except RequestFailed as failed:
+            failure = classify_failure(failed.error, body_sent=failed.body_sent, secrets=self._secrets())
             return CheckStep("credentials", False, str(failure), time.perf_counter() - started)
         elapsed = time.perf_counter() - started
-        status = response.status_code
+        status = answer.status
         if status == 200:
             try:
-                state = json.loads(response.content)["domain"].get("state", "unknown")
+                state = json.loads(answer.body or b"")["domain"].get("state", "unknown")
             except (ValueError, KeyError, TypeError, AttributeError):
                 state = "unknown"
             ok = state in ("active", "unknown")
@@ -193,42 +164,5 @@ class MailgunTransport(ProviderTransport):
             403: "the API key is wrong or may not read this domain",
             404: f"no domain {self.domain} in this region; an EU domain needs region=eu",
         }
-        detail = mask_secrets(f"GET /v3/domains/{self.domain} answered {status}", (self._api_key,))
+        detail = mask_secrets(f"GET /v3/domains/{self.domain} answered {status}", self._secrets())
         return CheckStep("credentials", False, detail, elapsed, hints.get(status))
-
-
-def _body(response: requests.Response) -> bytes | None:
-    """The answer's body, or ``None`` when it broke off (the status line already arrived)."""
-    try:
-        return response.content
-    except (requests.RequestException, OSError):
-        return None
-
-
-def _failure_stage(error: requests.RequestException) -> tuple[BaseException, bool]:
-    """The root cause of a failed request, and whether the request may have reached Mailgun."""
-    cause = _root_cause(error)
-    if isinstance(error, requests.ConnectTimeout):
-        return TimeoutError(str(cause)), False
-    if isinstance(error, requests.ReadTimeout):
-        return TimeoutError(str(cause)), True
-    if isinstance(error, requests.exceptions.SSLError):
-        return cause, False
-    if isinstance(error, requests.ConnectionError):
-        if isinstance(cause, http.client.RemoteDisconnected | ConnectionResetError):
-            return cause, True  # the request went out; the answer never came
-        return cause, False  # refused, DNS, unreachable, broken pipe while writing
-    return cause, True
-
-
-def _root_cause(error: BaseException) -> BaseException:
-    """Walk requests/urllib3 wrappers down to the socket-level error."""
-    seen = {id(error)}
-    current = error
-    while True:
-        nested = next((a for a in getattr(current, "args", ()) if isinstance(a, BaseException)), None)
-        nested = nested or getattr(current, "reason", None) or current.__cause__ or current.__context__
-        if not isinstance(nested, BaseException) or id(nested) in seen:
-            return current
-        seen.add(id(nested))
-        current = nested

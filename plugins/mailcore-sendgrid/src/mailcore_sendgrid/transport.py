@@ -1,7 +1,8 @@
 """The SendGrid transport: ``sendgrid://API_KEY@?region=eu&timeout=10``.
 
 Each attempt is exactly one ``POST /v3/mail/send`` over a pooled keep-alive connection
-(:mod:`mailcore_sendgrid.connection`), bounded by ``timeout`` seconds. The body comes from the
+(:class:`mailcore.http.ConnectionPool`), bounded by the wall clock: connect, TLS, request and
+answer together take at most ``timeout`` seconds, and never run past the message deadline. The body comes from the
 pure :func:`~mailcore_sendgrid.payload.build_payload`, the outcome from the pure
 :func:`~mailcore_sendgrid.errors.classify_response`.
 """
@@ -18,12 +19,12 @@ from mailcore.bulk.model import Batch, RecipientResult
 from mailcore.checks import network_steps
 from mailcore.config import TransportURL
 from mailcore.errors import ConfigurationError, SendError
-from mailcore.http import api_base_url
+from mailcore.budget import positive_seconds
+from mailcore.http import ConnectionPool, RequestFailed, api_base_url
 from mailcore.message import Message
 from mailcore.redact import Secret, mask_secrets
 from mailcore.result import Delivery
 from mailcore.transport import CheckStep, ProviderTransport
-from mailcore_sendgrid.connection import ConnectionPool, RequestFailed
 from mailcore_sendgrid.errors import classify_failure, classify_response
 from mailcore_sendgrid.payload import build_payload, encode_payload
 
@@ -55,8 +56,7 @@ class SendGridTransport(ProviderTransport):
         if not api_key:
             raise ConfigurationError(f"sendgrid:// needs an API key: sendgrid://API_KEY@ or ${ENV_API_KEY}")
         self._api_key = api_key if isinstance(api_key, Secret) else Secret(api_key)
-        if timeout <= 0:
-            raise ConfigurationError("sendgrid:// timeout must be positive")
+        timeout = positive_seconds(timeout, "timeout", "sendgrid://")
         base_url = api_base_url("sendgrid", region=region, regions=REGIONS, endpoint_url=endpoint_url)
         self.region = region
         self.endpoint_url = base_url
@@ -64,6 +64,7 @@ class SendGridTransport(ProviderTransport):
         self.ignore_unsupported = ignore_unsupported
         context = ssl.create_default_context(cafile=cafile) if base_url.startswith("https") else None
         self._pool = ConnectionPool(base_url, timeout=timeout, ssl_context=context)
+        self.connect_timeout = self._pool.connect_timeout
         key = self._api_key.reveal()
         self._headers = {
             "Authorization": f"Bearer {key}",
@@ -89,7 +90,7 @@ class SendGridTransport(ProviderTransport):
             api_key or None,
             region=url.get_choice("region", tuple(REGIONS), "global"),
             endpoint_url=url.get("endpoint_url"),
-            timeout=url.get_float("timeout", DEFAULT_TIMEOUT) or DEFAULT_TIMEOUT,
+            timeout=url.get_seconds("timeout", DEFAULT_TIMEOUT),
             cafile=url.get("cafile"),
             ignore_unsupported=url.get_bool("ignore_unsupported"),
         )

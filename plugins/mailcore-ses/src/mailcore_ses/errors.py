@@ -38,6 +38,7 @@ from mailcore.errors import (
     TransientError,
     TransportRejected,
 )
+from mailcore.http import RequestFailed, classify_connection_failure
 from mailcore.redact import Secret, mask_secrets
 from mailcore.result import Delivery
 
@@ -161,6 +162,8 @@ def classify_exception(error: BaseException, secrets: Iterable[str | Secret | No
 
     if isinstance(error, boto_errors.ClientError):
         return classify_answer(_answer_from(error.response, masked))
+    if isinstance(error, RequestFailed):  # mailcore's HTTP client got no readable answer
+        return classify_connection_failure(error.error, body_sent=error.body_sent, provider="SES", secrets=secret_list)
     if isinstance(error, boto_errors.NoCredentialsError | boto_errors.PartialCredentialsError):
         return ConfigurationError(
             f"SES: {masked(str(error))}; give ses://KEY:SECRET@?region=… or configure the AWS credential chain"

@@ -3,12 +3,14 @@
 ``ses://?region=eu-west-1`` uses the boto3 credential chain (environment, shared files, SSO,
 instance roles); ``ses://KEY:SECRET@?region=…`` gives the keys in the URL (percent-encode
 ``/`` and ``+`` in the secret). Parameters: ``region``, ``endpoint_url`` (tests, VPC
-endpoints), ``timeout`` (seconds; bounds the connect and each read), ``configuration_set``,
-``ignore_unsupported``, ``cafile``.
+endpoints), ``timeout`` (seconds of wall clock for a whole attempt: connect, TLS, request and
+answer), ``configuration_set``, ``ignore_unsupported``, ``cafile``.
 
 The client is created lazily under a lock, so building a transport never touches the network
 and many threads can share it (botocore clients are thread-safe). botocore's own retries are
-off (``total_max_attempts=1``): retries belong to mailcore's policy.
+off (``total_max_attempts=1``): retries belong to mailcore's policy. botocore signs and parses;
+the HTTP exchange itself goes through mailcore's shared client (:mod:`mailcore_ses.sender`), so
+an attempt ends on time however slowly the endpoint answers.
 """
 
 from __future__ import annotations
@@ -19,22 +21,25 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
+from mailcore.budget import positive_seconds
 from mailcore.bulk.model import Batch, RecipientResult
 from mailcore.config import TransportURL
 from mailcore.errors import ConfigurationError
+from mailcore.http import CONNECT_TIMEOUT
 from mailcore.message import Message
 from mailcore.redact import MASK, Secret
 from mailcore.result import Delivery
 from mailcore.transport import CheckStep, ProviderTransport
 from mailcore_ses.errors import classify_exception, delivery_from_response
 from mailcore_ses.payload import SesOptions, build_send_email
+from mailcore_ses.sender import PooledSender
 
 #: boto3 builds client classes at run time; the ``sesv2`` client is typed loosely here.
 SESV2Client = Any
 
 __all__ = ["DEFAULT_TIMEOUT", "SesTransport"]
 
-#: Seconds allowed to connect and for each read when the URL gives no ``timeout``.
+#: Seconds of wall clock per attempt when the URL gives no ``timeout``.
 DEFAULT_TIMEOUT = 30.0
 #: Keep-alive connections kept per transport (botocore's default of 10 is below common
 #: ``send_many(concurrency=…)`` values; extra threads would open and discard connections).
@@ -63,8 +68,7 @@ class SesTransport(ProviderTransport):
             raise ConfigurationError("ses:// needs both the access key id and the secret (ses://KEY:SECRET@?region=…)")
         if endpoint_url is not None and not endpoint_url.startswith(("http://", "https://")):
             raise ConfigurationError(f"ses:// endpoint_url={endpoint_url!r} must start with http:// or https://")
-        if timeout <= 0:
-            raise ConfigurationError("ses:// timeout must be a positive number of seconds")
+        timeout = positive_seconds(timeout, "timeout", "ses://")
         self.region = region
         self.endpoint_url = endpoint_url
         self.timeout = timeout
@@ -73,6 +77,8 @@ class SesTransport(ProviderTransport):
         self._access_key_id = access_key_id
         self._secret_access_key = secret_access_key
         self._client: SESV2Client | None = None
+        self._sender = PooledSender(timeout=timeout, cafile=cafile)
+        self.connect_timeout = min(timeout, CONNECT_TIMEOUT)
         self._lock = threading.Lock()
         self.name = self._display_name()
 
@@ -136,9 +142,11 @@ class SesTransport(ProviderTransport):
                 aws_secret_access_key=self._secret_access_key.reveal() if self._secret_access_key else None,
                 region_name=self.region,
             )
-            return session.client("sesv2", endpoint_url=self.endpoint_url, config=config, verify=self.cafile)
+            client = session.client("sesv2", endpoint_url=self.endpoint_url, config=config, verify=self.cafile)
         except BotoCoreError as error:
             raise ConfigurationError(f"{self.name}: {classify_exception(error, self.secrets())}") from None
+        client.meta.events.register("before-send.sesv2", self._sender)
+        return client
 
     def secrets(self) -> tuple[str | Secret | None, ...]:
         """Everything that must never appear in an error text."""
@@ -152,6 +160,7 @@ class SesTransport(ProviderTransport):
             client, self._client = self._client, None
         if client is not None:
             client.close()
+        self._sender.close()
 
     # -- sending ---------------------------------------------------------------------------
 
@@ -214,5 +223,4 @@ def _botocore_session() -> Any:
 
 
 def _timeout(url: TransportURL) -> float:
-    value = url.get_float("timeout")
-    return DEFAULT_TIMEOUT if value is None else value
+    return url.get_seconds("timeout", DEFAULT_TIMEOUT)

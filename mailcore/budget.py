@@ -1,0 +1,103 @@
+"""The time budget: a wall-clock bound per attempt and a deadline per message.
+
+Two numbers bound every send (docs/policies.md, "Time budget"):
+
+* ``timeout`` — a transport's URL parameter: the wall-clock bound on **one attempt** (connect,
+  TLS, request, response), on every transport alike;
+* ``deadline`` — ``RetryPolicy.deadline``: the bound on **the whole message** in the policy stack
+  (every attempt, retry, wait and failover). No attempt runs past it.
+
+The deadline lives in a :mod:`contextvars` variable. The outermost policy layer that knows a
+deadline starts it (:func:`start_deadline`) when a message enters the stack; everything below it
+reads the same one. A provider transport asks :func:`attempt_seconds` at the start of each
+attempt and gets ``min(timeout, time left)``; it then bounds its whole attempt by that many
+seconds. ``asyncio.to_thread`` copies the context, so ``asend`` sees the deadline too; a
+transport that starts threads of its own passes it on with ``contextvars.copy_context()``.
+
+Plugin authors: call ``seconds = attempt_seconds(self.timeout)`` first thing in ``deliver`` and
+never wait longer than that in total. Validate timeout-like settings with :func:`positive_seconds`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from contextvars import ContextVar, Token
+from dataclasses import dataclass
+
+from mailcore.errors import ConfigurationError, SendTimeout
+
+__all__ = [
+    "Clock",
+    "attempt_seconds",
+    "end_deadline",
+    "positive_seconds",
+    "remaining_time",
+    "start_deadline",
+]
+
+Clock = Callable[[], float]
+
+
+@dataclass(frozen=True, slots=True)
+class _Deadline:
+    at: float
+    clock: Clock
+
+
+_deadline: ContextVar[_Deadline | None] = ContextVar("mailcore_deadline", default=None)
+
+
+def start_deadline(seconds: float | None, clock: Clock = time.monotonic) -> Token[_Deadline | None] | None:
+    """Start the message's deadline unless an outer layer already did; pass the token to
+    :func:`end_deadline`. ``clock`` is the one the deadline is measured with (tests fake it)."""
+    if seconds is None or _deadline.get() is not None:
+        return None
+    return _deadline.set(_Deadline(clock() + seconds, clock))
+
+
+def end_deadline(token: Token[_Deadline | None] | None) -> None:
+    """End the deadline a matching :func:`start_deadline` started (``None``: nothing to do)."""
+    if token is not None:
+        _deadline.reset(token)
+
+
+def remaining_time(clock: Clock | None = None) -> float | None:
+    """Seconds left before the current message's deadline, or ``None`` without a deadline.
+
+    Measured with the deadline's own clock unless ``clock`` is given.
+    """
+    deadline = _deadline.get()
+    if deadline is None:
+        return None
+    return deadline.at - (clock or deadline.clock)()
+
+
+def attempt_seconds(timeout: float) -> float:
+    """The wall-clock seconds the attempt starting now may take: ``min(timeout, time left)``.
+
+    Raises :class:`~mailcore.errors.SendTimeout` (``maybe_sent=False``: nothing was sent) when
+    the message's deadline has already passed, so no attempt starts that could not finish.
+    """
+    left = remaining_time()
+    if left is None:
+        return timeout
+    if left <= 0:
+        raise SendTimeout("the message's deadline passed before this attempt could start", maybe_sent=False)
+    return min(timeout, left)
+
+
+def positive_seconds(value: object, name: str, where: str) -> float:
+    """``value`` as a finite number of seconds above zero, else a :class:`ConfigurationError`.
+
+    ``nan`` and ``inf`` are refused: either would switch the bound off without saying so.
+    ``where`` (a masked URL or a transport name) tells the user which setting is wrong.
+    """
+    try:
+        seconds = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ConfigurationError(f"{where}: {name}={value!r} is not a number of seconds") from None
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ConfigurationError(f"{where}: {name}={value!r} must be a positive, finite number of seconds")
+    return seconds

@@ -1,0 +1,77 @@
+"""botocore's requests sent through mailcore's shared HTTP client (wall-clock bounded, capped).
+
+botocore signs and parses; its own HTTP layer sets a socket timeout per read, so a server that
+drips its answer could hold an attempt far past ``timeout``. A ``before-send`` handler (the
+hook botocore offers for replacing the HTTP layer) hands each signed request to a
+:class:`mailcore.http.ConnectionPool` instead: one request, no retry, the whole attempt bounded
+by ``min(timeout, time left before the message deadline)``, the answer read with a size cap.
+
+A request that got no readable answer raises :class:`~mailcore.http.RequestFailed` out of
+``send_email``; :func:`mailcore_ses.errors.classify_exception` maps it (maybe sent once the
+request was written). Proxies configured for botocore are not used on this path.
+"""
+
+from __future__ import annotations
+
+import ssl
+import threading
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+from mailcore.http import ConnectionPool
+
+__all__ = ["PooledSender"]
+
+
+class _Body:
+    """The ``raw`` object botocore's ``AWSResponse`` reads the (already read) body from."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    def stream(self, **_kwargs: Any) -> Iterator[bytes]:
+        yield self._data
+
+
+class PooledSender:
+    """A ``before-send`` handler: send botocore's prepared request over pooled connections."""
+
+    def __init__(self, *, timeout: float, cafile: str | None = None) -> None:
+        self.timeout = timeout
+        self.cafile = cafile
+        self._pools: dict[tuple[str, str, int | None], ConnectionPool] = {}
+        self._lock = threading.Lock()
+
+    def pool(self, url: str) -> ConnectionPool:
+        """The pool for ``url``'s scheme, host and port (made on first use)."""
+        parts = urlsplit(url)
+        key = (parts.scheme, parts.hostname or "", parts.port)
+        with self._lock:
+            pool = self._pools.get(key)
+            if pool is None:
+                context = ssl.create_default_context(cafile=self.cafile) if parts.scheme == "https" else None
+                pool = ConnectionPool(f"{parts.scheme}://{parts.netloc}", timeout=self.timeout, ssl_context=context)
+                self._pools[key] = pool
+            return pool
+
+    def __call__(self, request: Any, **_kwargs: Any) -> Any:
+        from botocore.awsrequest import AWSResponse
+
+        body = request.body
+        if hasattr(body, "read"):
+            body = body.read()
+        if isinstance(body, str):
+            body = body.encode("utf-8")
+        headers = {
+            str(name): value.decode("latin-1") if isinstance(value, bytes) else str(value)
+            for name, value in request.headers.items()
+        }
+        answer = self.pool(request.url).request(request.method, request.url, body or None, headers)
+        return AWSResponse(request.url, answer.status, answer.headers, _Body(answer.body or b""))
+
+    def close(self) -> None:
+        with self._lock:
+            pools = list(self._pools.values())
+        for pool in pools:
+            pool.close()
