@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from mailcore import Mailer, Message, TransportRejected
+from mailcore import Mailer, Message, TransientError
 from mailcore.adapters.logging import MailHandler
 from mailcore.testing import clear_outboxes, outbox
 from mailcore.transports.memory import MemoryTransport
@@ -121,7 +121,7 @@ def test_bad_configuration_never_raises_from_emit(logger, monkeypatch):
 
 
 def test_failed_mail_is_counted_in_the_next_summary(sent, logger, monkeypatch):
-    transport = MemoryTransport("alerts", errors=[TransportRejected("down")])
+    transport = MemoryTransport("alerts", errors=[TransientError("down")])
     handler = make(Mailer(transport, retry=False))
     monkeypatch.setattr(handler, "handleError", lambda record: None)
     logger.addHandler(handler)

@@ -43,6 +43,7 @@ Sleep = Callable[[float], None]
 
 _Options = TypeVar("_Options", bound="DataclassInstance")
 
+
 def remaining_time(clock: Clock) -> float | None:
     """Seconds left before the current message's deadline, or ``None`` without a deadline."""
     return _remaining_time(clock)

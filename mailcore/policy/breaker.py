@@ -58,7 +58,14 @@ class BreakerPolicy:
 
 
 class CircuitBreaker(Wrapper):
-    """Skips ``inner`` while its circuit is open; see the module docstring."""
+    """Skips ``inner`` while its circuit is open; see the module docstring.
+
+    With ``rejections_only`` (what :func:`~mailcore.policy.build` gives a lone transport) only a
+    :class:`~mailcore.errors.TransportRejected` (refused credentials, missing STARTTLS, an
+    untrusted certificate) opens it: the next messages fail fast for ``cooldown`` seconds
+    instead of presenting a wrong password once per message (a pattern that gets accounts
+    locked), while ordinary failures are left to the retry loop and the outbox.
+    """
 
     def __init__(
         self,
@@ -68,9 +75,11 @@ class CircuitBreaker(Wrapper):
         store: StateStore | None = None,
         clock: Clock = time.time,
         key: str | None = None,
+        rejections_only: bool = False,
     ) -> None:
         super().__init__(inner)
         self.policy = policy or BreakerPolicy()
+        self.rejections_only = rejections_only
         if store is None:
             from mailcore.policy.state import open_state
 
@@ -101,13 +110,16 @@ class CircuitBreaker(Wrapper):
             detail = "HALF-OPEN, next message probes it"
         else:
             detail = f"closed, {state.failures}/{self.policy.failures} failures"
+        if self.rejections_only and status == "closed":
+            detail = "closed, opens when the transport is rejected (credentials, TLS)"
         return f"breaker {detail} (cooldown {self.policy.cooldown:g}s)"
 
     def send(self, message: Message) -> SendResult:
         decision, state = self.store.breaker_acquire(self.key, self.clock(), self.policy.probe_timeout)
         if decision == "open":
+            reason = "the transport was rejected" if self.rejections_only else f"{state.failures} failure(s)"
             raise CircuitOpen(
-                f"circuit open after {state.failures} failure(s); resting until the cooldown ends",
+                f"circuit open after {reason}; resting until the cooldown ends (nothing was sent)",
                 retry_at=state.opened_until,
                 transport=self.name,
             )
@@ -131,7 +143,7 @@ class CircuitBreaker(Wrapper):
                 if decision == "probe":
                     log.info("circuit for %s closed: the probe succeeded", self.name, extra={"transport": self.name})
             return
-        if verdict is Verdict.NEUTRAL:
+        if verdict is Verdict.NEUTRAL or (self.rejections_only and verdict is Verdict.FAILURE):
             if decision == "probe":
                 self.store.breaker_release(self.key)
             return

@@ -3,10 +3,14 @@
 ``Mailer(...)`` and ``Mailer.from_url(...)`` both end here, so a list with ``strategy=`` and a
 composite URL build the same stack. Each leaf transport gets::
 
-    CircuitBreaker(          only when the stack has more than one transport
+    CircuitBreaker(          when the stack has more than one transport
       Retrying(              unless retry=None
         RateLimit(           only with ?rate=N/s|m|h|d on the URL
           leaf)))
+
+A lone transport gets ``Retrying(CircuitBreaker(RateLimit(leaf)))`` with a breaker that opens
+only when the transport is rejected (credentials, TLS), so a wrong password is presented once,
+not once per message.
 
 and the leaves are combined by ``failover(...)``, ``roundrobin(...)`` or ``weighted(...)``
 (nested as written). ``?weight`` and ``?rate`` are taken off a URL before its transport factory
@@ -82,9 +86,10 @@ def build(
     :param retry: a :class:`RetryPolicy` (or a dict of its fields) for every leaf; ``None``
         for no retries. Default: ``RetryPolicy()`` (3 attempts, 0.5 s ×2 ≤ 30 s, deadline 30 s).
     :param breaker: a :class:`BreakerPolicy` (or dict); ``None`` for no breakers. Default:
-        ``BreakerPolicy()`` (opens after 5 failures, 30 s cooldown). Added only when the stack
-        has more than one transport: with nowhere else to go, skipping the only one would just
-        turn a slow failure into a fast one.
+        ``BreakerPolicy()`` (opens after 5 failures, 30 s cooldown). A lone transport's breaker
+        opens only when the transport is rejected (credentials, TLS): with nowhere else to go,
+        skipping it after ordinary failures would just turn a slow failure into a fast one, but
+        a refused password must not be presented again for every message.
     :param on_ambiguous: ``"fail"`` (default) stops on a timeout after hand-over, outcome
         ``"unknown"``; ``"retry"`` retries and fails over anyway (duplicates possible).
     :param state: where breakers and limits live: a URL (``redis://…``, ``memory://NAME`` for a
@@ -194,6 +199,8 @@ def _wrap_leaf(leaf: Transport, rate: str | None, options: _Options) -> Transpor
             clock=options.clock,
             sleep=options.sleep,
         )
+    if options.single:  # the breaker inside: a skipped message still ends as DeliveryFailed
+        transport = _breaker(transport, options)
     if options.retry is not None:
         transport = Retrying(
             transport,
@@ -203,9 +210,15 @@ def _wrap_leaf(leaf: Transport, rate: str | None, options: _Options) -> Transpor
             sleep=options.sleep,
             random=options.random,
         )
-    if options.breaker is not None and not options.single:
-        transport = CircuitBreaker(transport, options.breaker, store=options.store, clock=options.wall_clock)
-    return transport
+    return transport if options.single else _breaker(transport, options)
+
+
+def _breaker(transport: Transport, options: _Options) -> Transport:
+    if options.breaker is None:
+        return transport
+    return CircuitBreaker(
+        transport, options.breaker, store=options.store, clock=options.wall_clock, rejections_only=options.single
+    )
 
 
 def _combine(kind: str, transports: list[Transport], weights: list[float], options: _Options) -> Combinator:

@@ -37,9 +37,10 @@ def test_default_stack_of_a_failover_url():
     assert stack.name == "failover(memory://a memory://b)"
 
 
-def test_a_lone_url_gets_retries_but_no_breaker():
+def test_a_lone_url_gets_retries_and_a_breaker_that_opens_only_on_rejection():
     stack = build("memory://only", state="memory://")
-    assert isinstance(stack, Retrying) and isinstance(stack.inner, MemoryTransport)
+    assert isinstance(stack, Retrying) and isinstance(stack.inner, CircuitBreaker) and stack.inner.rejections_only
+    assert isinstance(stack.inner.inner, MemoryTransport)
 
 
 def test_rate_adds_a_rate_limit_inside_the_retry_loop():

@@ -132,7 +132,7 @@ def test_without_wait_the_limit_moves_on_immediately(clock):
 def test_build_makes_only_a_lone_transport_wait():
     lone = build("memory://lone?rate=5/s", state="memory://")
     shared = build("failover(memory://a?rate=5/s memory://b)", state="memory://")
-    assert lone.inner.wait is True
+    assert lone.inner.inner.wait is True
     assert shared.transports[0].inner.inner.wait is False
 
 

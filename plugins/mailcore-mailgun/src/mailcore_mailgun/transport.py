@@ -115,7 +115,9 @@ class MailgunTransport(ProviderTransport):
             answer = self._pool.request("POST", self._messages_path, body, headers)
         except RequestFailed as failed:
             raise classify_failure(failed.error, body_sent=failed.body_sent, secrets=self._secrets()) from None
-        outcome = classify_response(answer.status, answer.headers, answer.body, now=time.time(), secrets=self._secrets())
+        outcome = classify_response(
+            answer.status, answer.headers, answer.body, now=time.time(), secrets=self._secrets()
+        )
         if isinstance(outcome, SendError):
             outcome.transport = self.name
             raise outcome

@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 from mailcore.bulk import Batch, BatchItem, RecipientResult
 from mailcore.errors import SendError
-from mailcore.message import CORRELATION_HEADER
 from mailcore.http import RequestFailed
+from mailcore.message import CORRELATION_HEADER
 from mailcore_sendgrid.errors import classify_failure, classify_response
 from mailcore_sendgrid.payload import (
     CORRELATION_ARG,

@@ -15,11 +15,11 @@ import ssl
 import time
 from collections.abc import Iterator
 
+from mailcore.budget import positive_seconds
 from mailcore.bulk.model import Batch, RecipientResult
 from mailcore.checks import network_steps
 from mailcore.config import TransportURL
 from mailcore.errors import ConfigurationError, SendError
-from mailcore.budget import positive_seconds
 from mailcore.http import ConnectionPool, RequestFailed, api_base_url
 from mailcore.message import Message
 from mailcore.redact import Secret, mask_secrets

@@ -75,13 +75,20 @@ class Deadline:
 
 
 class ConnectFailure(OSError):
-    """No address could be reached; ``tried`` holds ``(address, reason)`` for each one."""
+    """No address could be reached; ``tried`` holds ``(address, reason)`` for each one.
 
-    def __init__(self, host: str, port: int, tried: Sequence[tuple[str, str]], *, dns: bool = False) -> None:
+    ``timed_out`` is true when an address (or the DNS lookup) hung instead of refusing: the
+    transport then reports a timeout, which the policy answers by failing over.
+    """
+
+    def __init__(
+        self, host: str, port: int, tried: Sequence[tuple[str, str]], *, dns: bool = False, timed_out: bool = False
+    ) -> None:
         self.host = host
         self.port = port
         self.tried = tuple(tried)
         self.dns = dns
+        self.timed_out = timed_out  # an address (or DNS) hung rather than refused
         if dns:
             text = f"cannot resolve {host}: {tried[0][1] if tried else 'no address'}"
         else:
@@ -127,7 +134,9 @@ def resolve(host: str, port: int, family: str, deadline: Deadline, resolver: Res
         else:
             found = _dns_executor().submit(system_resolver, host, port, af).result(timeout=deadline.budget())
     except FutureTimeout:  # also DeadlineReached: both are TimeoutError
-        raise ConnectFailure(host, port, [(host, "DNS lookup did not answer before the deadline")], dns=True) from None
+        raise ConnectFailure(
+            host, port, [(host, "DNS lookup did not answer before the deadline")], dns=True, timed_out=True
+        ) from None
     except (OSError, UnicodeError) as error:  # gaierror; UnicodeError for a label the IDNA codec refuses
         reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
         raise ConnectFailure(host, port, [(host, reason)], dns=True) from None
@@ -209,6 +218,7 @@ class _Race:
         self.pending: dict[socket.socket, tuple[Address, float]] = {}
         self.selector = selectors.DefaultSelector()
         self.next_start = time.monotonic()
+        self.timed_out = False
 
     def run(self) -> tuple[socket.socket, Address]:
         try:
@@ -229,7 +239,7 @@ class _Race:
             for sock in self.pending:  # only left here when an exception interrupted the race
                 sock.close()
             self.selector.close()
-        raise ConnectFailure(self.host, self.port, self.tried)
+        raise ConnectFailure(self.host, self.port, self.tried, timed_out=self.timed_out)
 
     def _start(self, address: Address) -> tuple[socket.socket, Address] | None:
         try:
@@ -277,6 +287,7 @@ class _Race:
     def _expire(self, now: float) -> None:
         for sock, (address, started) in list(self.pending.items()):
             if now - started >= self.connect_timeout:
+                self.timed_out = True
                 self._forget(sock)
                 sock.close()
                 self.tried.append((show(address), f"timed out after {self.connect_timeout:g} s"))
@@ -287,6 +298,7 @@ class _Race:
         return self.pending.pop(sock)
 
     def _give_up_pending(self, reason: str) -> None:
+        self.timed_out = True
         for sock in list(self.pending):
             address, _ = self._forget(sock)
             sock.close()

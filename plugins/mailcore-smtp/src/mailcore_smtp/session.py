@@ -10,7 +10,7 @@ import socket
 import ssl
 from collections.abc import Callable
 
-from mailcore.errors import ConnectionFailed, SendError, TransientError, TransportRejected
+from mailcore.errors import ConnectionFailed, SendError, SendTimeout, TransientError, TransportRejected
 from mailcore.redact import Secret, mask_secrets
 from mailcore_smtp import classify
 from mailcore_smtp.classify import Reply, Stage
@@ -46,6 +46,8 @@ def ehlo_name(sock: socket.socket) -> str:
 def wire_error(stage: Stage, error: BaseException, host: str) -> SendError:
     """Map a failure on the wire to the core error for the stage it happened at."""
     if isinstance(error, ConnectFailure):
+        if error.timed_out:  # a hang, not a refusal: the policy fails over instead of waiting again
+            return SendTimeout(f"{error} (nothing was sent)", maybe_sent=False, response=list(error.tried))
         return ConnectionFailed(str(error), response=list(error.tried))
     if isinstance(error, CertificateFailure):
         return classify.certificate_failed(host, str(error))
@@ -85,17 +87,27 @@ class Opener:
         )
 
     def open(self, deadline: Deadline) -> SMTPConnection:
-        """Connect, read the greeting, EHLO, secure and authenticate; close on any failure."""
-        connection = self.connect(deadline)
+        """Connect, read the greeting, EHLO, secure and authenticate; close on any failure.
+
+        All of it has the sub-bound ``connect_timeout`` (never past ``deadline``): a server that
+        accepts and never greets costs seconds, not the whole attempt. A refusal the server
+        answered (AUTH refused, STARTTLS missing) ends the session politely with QUIT.
+        """
+        setup = Deadline(max(0.0, min(self.settings.connect_timeout, deadline.remaining())))
+        connection = self.connect(setup)
         try:
             self.handshake(connection)
             self.authenticate(connection)
         except WIRE_ERRORS as error:
             connection.close()
             raise wire_error(connection.stage, error, self.settings.host) from None
-        except BaseException:  # a SendError, or an interrupt: the socket must not leak either way
+        except SendError:
+            connection.quit()
+            raise
+        except BaseException:  # an interrupt: the socket must not leak
             connection.close()
             raise
+        connection.deadline = deadline
         return connection
 
     def handshake(self, connection: SMTPConnection) -> None:

@@ -10,6 +10,7 @@ import ipaddress
 from dataclasses import dataclass, replace
 from typing import Literal
 
+from mailcore.budget import positive_seconds
 from mailcore.config import TransportURL
 from mailcore.errors import ConfigurationError
 from mailcore.redact import Secret
@@ -141,6 +142,8 @@ class SMTPSettings:
     def validate(self, shown: str | None = None, *, has_token_provider: bool = False) -> None:
         """Check the combination of settings (also for settings built in Python)."""
         where = shown or self.name
+        for name in ("timeout", "connect_timeout", "read_timeout"):
+            positive_seconds(getattr(self, name), name, where)
         if self.scheme == "gmail" and self.tls == "none":
             raise ConfigurationError(f"{where}: Gmail requires TLS; remove tls=none")
         if self.password is not None and self.oauth_token is not None:
@@ -172,11 +175,7 @@ def _family(url: TransportURL) -> Family:
 
 
 def _positive(url: TransportURL, name: str, default: float) -> float:
-    value = url.get_float(name, default)
-    assert value is not None
-    if value <= 0:
-        raise ConfigurationError(f"{url.masked()}: {name} must be more than 0 seconds")
-    return value
+    return url.get_seconds(name, default)
 
 
 def _at_least_one(url: TransportURL, name: str, default: int) -> int:

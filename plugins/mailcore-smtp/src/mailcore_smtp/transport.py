@@ -1,13 +1,16 @@
 """The SMTP transport (``smtp://``, ``smtps://``, ``gmail://``).
 
-One :meth:`SMTPTransport.deliver` call is one attempt, bounded by the ``timeout`` wall-clock
-deadline from the first DNS lookup to the final reply. Sessions are pooled while the transport is
+One :meth:`SMTPTransport.deliver` call is one attempt, bounded by the wall clock from the first
+DNS lookup to the final reply: ``min(timeout, time left before the message deadline)``; opening
+a session (TCP, greeting, EHLO, STARTTLS, AUTH) has the shorter sub-bound ``connect_timeout``,
+so a server that accepts and never greets is given up on quickly and the policy fails over. Sessions are pooled while the transport is
 open (``with transport:``, ``with Mailer(...)``, ``send_many``); a send on a transport that is not
 open uses a session of its own and closes it (QUIT) afterwards, so no socket outlives a call
 nobody will close.
 
 Reuse rules: a completed transaction leaves the session clean (RFC 5321 §4.1.1.4), an unfinished
-one is ended with RSET; a session idle for more than :data:`IDLE_PROBE` seconds is probed with
+one is ended with RSET; a session that produced a transient error is closed (QUIT), never reused
+for the retry; a session idle for more than :data:`IDLE_PROBE` seconds is probed with
 NOOP; a reused session that turns out dead before any message byte was sent is replaced by a
 fresh one in the same attempt (nothing was handed over, so this cannot duplicate a message).
 """
@@ -21,6 +24,7 @@ import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
+from mailcore.budget import attempt_seconds
 from mailcore.config import TransportURL, parse_url
 from mailcore.errors import ConfigurationError, InvalidMessage, MessageRejected, SendError, SendTimeout, TransientError
 from mailcore.message import Message
@@ -139,8 +143,18 @@ class SMTPTransport(ProviderTransport):
         except SendError as error:
             return error
 
+    @property
+    def timeout(self) -> float:
+        """Wall-clock seconds one attempt may take (connect to final reply)."""
+        return self.settings.timeout
+
+    @property
+    def connect_timeout(self) -> float:
+        """The sub-bound on opening a session (TCP, greeting, EHLO, TLS, AUTH)."""
+        return min(self.settings.connect_timeout, self.settings.timeout)
+
     def deliver(self, message: Message) -> Delivery:
-        deadline = Deadline(self.settings.timeout)
+        deadline = Deadline(attempt_seconds(self.settings.timeout))
         slot = self._pool.acquire(deadline.remaining())
         if slot is None:
             raise SendTimeout(
@@ -151,8 +165,14 @@ class SMTPTransport(ProviderTransport):
             delivery = self._deliver_in(slot, message, deadline)
             keep = self.is_open
             return delivery
-        except SendError:
-            keep = self.is_open and slot.connection is not None and not slot.connection.closed
+        except SendError as error:
+            # a session that produced a transient error is never reused: the retry gets a fresh one
+            keep = (
+                self.is_open
+                and not isinstance(error, TransientError)
+                and slot.connection is not None
+                and not slot.connection.closed
+            )
             raise
         except BaseException:  # a bug or an interrupt mid-session: never QUIT into an open DATA
             if slot.connection is not None:

@@ -27,6 +27,8 @@ from mailcore_smtp.classify import Reply, Stage
 from mailcore_smtp.net import Address, Deadline, DeadlineReached
 
 __all__ = [
+    "MAX_REPLY_BYTES",
+    "MAX_REPLY_LINES",
     "CertificateFailure",
     "Disconnected",
     "ProtocolFailure",
@@ -37,6 +39,10 @@ __all__ = [
 ]
 
 MAX_LINE = 8192
+#: A reply longer than this many lines or bytes is refused (an endless ``250-`` continuation
+#: would otherwise grow the client without bound; EHLO replies have a dozen or two lines).
+MAX_REPLY_LINES = 200
+MAX_REPLY_BYTES = 64 * 1024
 _CRLF = b"\r\n"
 _LEADING_DOT = re.compile(rb"(?m)^\.")
 _BARE_LF = re.compile(rb"(?<!\r)\n")
@@ -160,12 +166,19 @@ class SMTPConnection:
         """Read one (possibly multi-line) reply; its text is masked of our secrets."""
         lines: list[str] = []
         code = 0
+        size = 0
         while True:
             raw = self._line()
             head = raw[:3]
             if not head.isdigit():
                 raise ProtocolFailure(mask_secrets(f"not an SMTP reply: {raw[:40]!r}", self.secrets))
             code = int(head)
+            size += len(raw)
+            if len(lines) >= MAX_REPLY_LINES or size > MAX_REPLY_BYTES:
+                raise ProtocolFailure(
+                    f"reply longer than {MAX_REPLY_LINES} lines or {MAX_REPLY_BYTES} bytes (code {code}); "
+                    "the server is not behaving like an SMTP server"
+                )
             lines.append(raw[4:].strip().decode("utf-8", "replace"))
             if raw[3:4] != b"-":
                 break
