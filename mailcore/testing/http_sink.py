@@ -11,7 +11,10 @@ request, counts requests and TCP connections, and answers each request with, in 
 
 A :class:`Reply` can also misbehave on purpose: ``action="close"`` reads the request and closes
 the connection without answering, ``action="hang"`` reads it and answers only after ``delay``
-seconds (longer than the client's timeout). Only the standard library is used, so this module
+seconds (longer than the client's timeout), ``action="drip"`` sends the answer one byte every
+``delay`` seconds, ``action="raw"`` sends the bytes ``raw`` verbatim (a garbage status line,
+too many headers, a huge body) and closes. :class:`SilentPeer` accepts TCP connections and
+never reads or writes a byte (a hung load balancer; with ``https://`` the TLS handshake hangs). Only the standard library is used, so this module
 imports without ``sendgrid`` or ``requests`` installed::
 
     with HTTPSink(default=sendgrid_reply) as sink:
@@ -41,6 +44,7 @@ __all__ = [
     "HTTPSink",
     "RecordedRequest",
     "Reply",
+    "SilentPeer",
     "mailgun_reply",
     "parse_multipart",
     "sendgrid_reply",
@@ -53,8 +57,9 @@ class Reply:
     """What the sink answers to one request.
 
     ``action`` is ``None`` (answer normally), ``"close"`` (read the request, then close the
-    connection without a response) or ``"hang"`` (read the request, wait ``delay`` seconds,
-    then close).
+    connection without a response), ``"hang"`` (read the request, wait ``delay`` seconds,
+    then close), ``"drip"`` (send the answer one byte every ``delay`` seconds) or ``"raw"``
+    (send ``raw`` verbatim, then close).
     """
 
     status: int = 200
@@ -62,6 +67,7 @@ class Reply:
     body: bytes | str | Mapping[str, Any] | list[Any] = b""
     action: str | None = None
     delay: float = 0.0
+    raw: bytes = b""
 
     def encoded_body(self) -> tuple[bytes, str | None]:
         """The body as bytes, and the content type it implies (JSON for dicts and lists)."""
@@ -183,6 +189,60 @@ class _Server(ThreadingHTTPServer):
         super().finish_request(request, client_address)
 
 
+def _response_bytes(reply: Reply) -> bytes:
+    """The whole HTTP/1.1 answer for ``reply``: status line, headers, body."""
+    payload, implied_type = reply.encoded_body()
+    headers = {k.lower(): (k, v) for k, v in reply.headers.items()}
+    if implied_type and "content-type" not in headers:
+        headers["content-type"] = ("Content-Type", implied_type)
+    headers["content-length"] = ("Content-Length", str(len(payload)))
+    lines = [f"HTTP/1.1 {reply.status} {_REASONS.get(reply.status, 'Answer')}"]
+    lines += [f"{name}: {value}" for name, value in headers.values()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + payload
+
+
+_REASONS = {200: "OK", 202: "Accepted", 400: "Bad Request", 401: "Unauthorized", 429: "Too Many Requests"}
+
+
+class SilentPeer:
+    """Accepts TCP connections on 127.0.0.1 and never reads or writes: a provider that hangs.
+
+    ``connections`` counts accepted connections. With an ``https://`` URL the client's TLS
+    handshake never completes, so nothing can have been handed over.
+    """
+
+    def __init__(self) -> None:
+        self._listener = socket.create_server(("127.0.0.1", 0), backlog=64)
+        self.port: int = self._listener.getsockname()[1]
+        self.connections = 0
+        self._held: list[socket.socket] = []
+        self._thread = threading.Thread(target=self._accept, name="silent-peer", daemon=True)
+        self._thread.start()
+
+    def url(self, scheme: str = "https") -> str:
+        return f"{scheme}://127.0.0.1:{self.port}"
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                sock, _ = self._listener.accept()
+            except OSError:
+                return
+            self.connections += 1
+            self._held.append(sock)
+
+    def close(self) -> None:
+        self._listener.close()
+        for sock in self._held:
+            sock.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _Server
@@ -206,10 +266,19 @@ class _Handler(BaseHTTPRequestHandler):
             body=body,
         )
         reply = self.server.sink._answer(request)
-        if reply.action in ("close", "hang"):
+        if reply.action in ("close", "hang", "raw"):
             if reply.action == "hang":
                 time.sleep(reply.delay)
+            if reply.action == "raw":
+                self._write_quietly(reply.raw)
             self.close_connection = True
+            return
+        if reply.action == "drip":
+            self.close_connection = True
+            for index in range(len(answer := _response_bytes(reply))):
+                if not self._write_quietly(answer[index : index + 1]):
+                    return
+                time.sleep(reply.delay)
             return
         payload, implied_type = reply.encoded_body()
         self.send_response(reply.status)
@@ -221,6 +290,15 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
         self.wfile.write(payload)
+
+    def _write_quietly(self, data: bytes) -> bool:
+        """Write ``data``; False once the client has gone (a fault test expects that)."""
+        try:
+            self.wfile.write(data)
+            self.wfile.flush()
+        except OSError:
+            return False
+        return True
 
     do_GET = do_POST = do_PUT = do_DELETE = _serve
 

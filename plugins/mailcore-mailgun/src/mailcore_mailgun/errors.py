@@ -92,7 +92,7 @@ def _message_id(body: bytes | None) -> str | None:
         return None
     try:
         parsed = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # a deeply nested body must not crash the send
         return None
     value = parsed.get("id") if isinstance(parsed, dict) else None
     return value if isinstance(value, str) and value else None
@@ -104,7 +104,7 @@ def _error_text(body: bytes | None, secrets: tuple[str | Secret | None, ...]) ->
     raw = mask_secrets(body.decode("utf-8", errors="replace"), secrets)
     try:
         parsed = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # a deeply nested body must not crash the send
         return raw.strip()[:500]
     if isinstance(parsed, dict) and isinstance(parsed.get("message"), str):
         return str(parsed["message"])

@@ -156,7 +156,7 @@ class MailgunTransport(ProviderTransport):
         if status == 200:
             try:
                 state = json.loads(answer.body or b"")["domain"].get("state", "unknown")
-            except (ValueError, KeyError, TypeError, AttributeError):
+            except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
                 state = "unknown"
             ok = state in ("active", "unknown")
             hint = None if ok else "finish the domain's DNS verification in Mailgun"

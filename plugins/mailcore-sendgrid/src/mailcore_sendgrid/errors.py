@@ -85,7 +85,7 @@ def _error_text(body: bytes | None, secrets: tuple[str | Secret | None, ...]) ->
     raw = mask_secrets(body.decode("utf-8", errors="replace"), secrets)
     try:
         parsed = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # a deeply nested body must not crash the send
         return [], raw[:500]
     items = parsed.get("errors") if isinstance(parsed, dict) else None
     if not isinstance(items, list):

@@ -146,7 +146,7 @@ class SendGridTransport(ProviderTransport):
             return CheckStep("credentials", False, detail, elapsed, hint)
         try:
             scopes = json.loads(answer.body or b"{}").get("scopes", [])
-        except (ValueError, AttributeError):
+        except (ValueError, AttributeError, RecursionError):
             scopes = []
         if "mail.send" not in scopes:
             hint = "give the API key the Mail Send permission"

@@ -13,13 +13,14 @@ request was written). Proxies configured for botocore are not used on this path.
 
 from __future__ import annotations
 
+import json
 import ssl
 import threading
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
-from mailcore.http import ConnectionPool
+from mailcore.http import ConnectionPool, HTTPAnswer
 
 __all__ = ["PooledSender"]
 
@@ -32,6 +33,24 @@ class _Body:
 
     def stream(self, **_kwargs: Any) -> Iterator[bytes]:
         yield self._data
+
+
+def _readable(answer: HTTPAnswer) -> bytes:
+    """The body botocore gets: a 2xx whose body is cut, oversized or not JSON becomes ``{}``.
+
+    The status says SES accepted the message; an unreadable body must turn into "accepted, id
+    unknown", never into a parser error that a policy would retry (a second copy).
+    """
+    body = answer.body or b""
+    if not 200 <= answer.status < 300:
+        return body
+    if answer.truncated:
+        return b"{}"
+    try:
+        json.loads(body or b"{}")
+    except (ValueError, RecursionError):
+        return b"{}"
+    return body
 
 
 class PooledSender:
@@ -68,7 +87,7 @@ class PooledSender:
             for name, value in request.headers.items()
         }
         answer = self.pool(request.url).request(request.method, request.url, body or None, headers)
-        return AWSResponse(request.url, answer.status, answer.headers, _Body(answer.body or b""))
+        return AWSResponse(request.url, answer.status, answer.headers, _Body(_readable(answer)))
 
     def close(self) -> None:
         with self._lock:
