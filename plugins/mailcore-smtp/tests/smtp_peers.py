@@ -159,7 +159,8 @@ class FakeSMTP:
     ``END``, ``NOOP``, ``RSET``) to a reply string, a list of replies used one per occurrence
     (the default answer once it is exhausted), or a callable ``(argument, server) -> str``
     that may sleep or raise :class:`Drop`. ``greeting=None`` never greets; ``drip`` sends the
-    greeting one byte every ``drip`` seconds.
+    greeting one byte every ``drip`` seconds; ``flood`` answers EHLO with ``250-`` continuation
+    lines that never end (a hostile or broken server, before STARTTLS).
     """
 
     def __init__(
@@ -170,12 +171,14 @@ class FakeSMTP:
         greeting: str | None = "220 fake.test ESMTP",
         drip: float | None = None,
         drop_data_after: int | None = None,
+        flood: bool = False,
     ) -> None:
         self.script = dict(script or {})
         self.extensions = extensions
         self.greeting = greeting
         self.drip = drip
         self.drop_data_after = drop_data_after
+        self.flood = flood
         self.connections = 0
         self.commands: list[str] = []
         self.messages: list[dict] = []
@@ -277,7 +280,11 @@ class FakeSMTP:
                 self.commands.append(line)
             verb, _, argument = line.partition(" ")
             verb = verb.upper()
-            if verb == "EHLO":
+            if verb == "EHLO" and self.flood:
+                line = b"250-" + b"X" * 60 + b"\r\n"
+                while not self.stopped.is_set():
+                    sock.sendall(line * 256)
+            elif verb == "EHLO":
                 lines = ["fake.test", *self.extensions]
                 reply = self._reply("EHLO", argument, "\n".join(f"250-{x}" for x in lines[:-1]) + f"\n250 {lines[-1]}")
                 self._send(sock, reply)
