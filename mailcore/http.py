@@ -266,7 +266,7 @@ class _Connection(http.client.HTTPConnection):
         except BaseException:
             sock.close()
             raise
-        self.sock = _DeadlineSocket(sock, self.end)  # type: ignore[assignment]
+        self.sock = _DeadlineSocket(sock, self.end)
 
 
 def _tcp_connect(host: str, port: int, end: float) -> socket.socket:

@@ -44,12 +44,15 @@ def message_deadline(stack: Transport) -> float | None:
 
 
 def budget_line(stack: Transport) -> str:
-    """One line stating both time budgets, so neither reads as the other."""
+    """Two lines stating both time budgets, so neither reads as the other."""
     deadline = message_deadline(stack)
-    per_attempt = "each attempt ≤ its transport's timeout"
-    if deadline is None:
-        return f"time budget: no message deadline; {per_attempt}"
-    return f"time budget: each message ≤ {deadline:g}s in total (every attempt, retry and failover); {per_attempt} and never past that"
+    message = (
+        "no deadline" if deadline is None else f"deadline {deadline:g}s for everything (attempts, retries, failover)"
+    )
+    return (
+        f"time budget per message: {message}\n"
+        "time budget per attempt: the transport's timeout (shown below), cut short by the deadline"
+    )
 
 
 def render_tree(stack: Transport) -> object:

@@ -48,3 +48,11 @@ def test_explain_shows_open_breakers_from_a_shared_store(redis_url):
 def test_explain_without_a_url_is_a_one_line_error():
     result = CliRunner().invoke(cli, ["explain"], env={"MAILCORE_URL": ""})
     assert result.exit_code != 0 and "no URL" in result.output
+
+
+def test_explain_shows_the_message_deadline_once_and_each_attempt_bound_per_transport():
+    """The deadline bounds the whole stack; it must not read as a per-transport figure (issue 12)."""
+    result = explain("failover(memory://a memory://b)", "--state", "memory://")
+    out = result.output
+    assert "time budget per message: deadline 30s" in out and out.count("deadline") == 2, out
+    assert "time budget per attempt" in out

@@ -75,7 +75,7 @@ class PooledSender:
             return pool
 
     def __call__(self, request: Any, **_kwargs: Any) -> Any:
-        from botocore.awsrequest import AWSResponse
+        from botocore.awsrequest import AWSResponse, HTTPHeaders
 
         body = request.body
         if hasattr(body, "read"):
@@ -87,7 +87,10 @@ class PooledSender:
             for name, value in request.headers.items()
         }
         answer = self.pool(request.url).request(request.method, request.url, body or None, headers)
-        return AWSResponse(request.url, answer.status, answer.headers, _Body(_readable(answer)))
+        answer_headers = HTTPHeaders()
+        for name, value in answer.headers.items():
+            answer_headers[name] = value
+        return AWSResponse(request.url, answer.status, answer_headers, _Body(_readable(answer)))
 
     def close(self) -> None:
         with self._lock:
