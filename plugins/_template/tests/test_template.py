@@ -18,7 +18,7 @@ class TestTemplateContract(TransportContract):
     @pytest.fixture
     def failing_transport(self):
         class Failing(TemplateTransport):
-            def _post(self, payload):
+            def _post(self, payload, seconds):
                 self.requests.append(payload)
                 return 503, "unavailable", None
 

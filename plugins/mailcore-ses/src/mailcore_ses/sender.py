@@ -14,6 +14,7 @@ request was written). Proxies configured for botocore are not used on this path.
 from __future__ import annotations
 
 import json
+import os
 import ssl
 import threading
 from collections.abc import Iterator
@@ -69,7 +70,8 @@ class PooledSender:
         with self._lock:
             pool = self._pools.get(key)
             if pool is None:
-                context = ssl.create_default_context(cafile=self.cafile) if parts.scheme == "https" else None
+                cafile = self.cafile or os.environ.get("AWS_CA_BUNDLE") or None
+                context = ssl.create_default_context(cafile=cafile) if parts.scheme == "https" else None
                 pool = ConnectionPool(f"{parts.scheme}://{parts.netloc}", timeout=self.timeout, ssl_context=context)
                 self._pools[key] = pool
             return pool
