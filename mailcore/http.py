@@ -36,8 +36,11 @@ import ssl
 import threading
 import time
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
+from typing import Any
 from urllib.parse import urlsplit
 
 from mailcore.budget import attempt_seconds
@@ -269,10 +272,28 @@ class _Connection(http.client.HTTPConnection):
         self.sock = _DeadlineSocket(sock, self.end)
 
 
+_resolver: ThreadPoolExecutor | None = None
+_resolver_lock = threading.Lock()
+
+
+def _resolve(host: str, port: int, end: float) -> list[tuple[Any, ...]]:
+    """``getaddrinfo`` within the time left: it cannot be interrupted, so it runs on a worker
+    thread and we stop waiting for it at ``end``."""
+    global _resolver
+    with _resolver_lock:
+        if _resolver is None:
+            _resolver = ThreadPoolExecutor(max_workers=4, thread_name_prefix="mailcore-http-dns")
+    future = _resolver.submit(socket.getaddrinfo, host, port, 0, socket.SOCK_STREAM)
+    try:
+        return future.result(timeout=max(0.0, end - time.monotonic()))
+    except FutureTimeout:
+        raise AttemptTimeout(f"the DNS lookup of {host} did not answer in time") from None
+
+
 def _tcp_connect(host: str, port: int, end: float) -> socket.socket:
     """TCP to the first address of ``host`` that answers before ``end``."""
     last: OSError = AttemptTimeout(f"could not connect to {host} port {port} in time")
-    for family, kind, proto, _, address in socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM):
+    for family, kind, proto, _, address in _resolve(host, port, end):
         left = end - time.monotonic()
         if left <= 0:
             break

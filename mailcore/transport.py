@@ -98,7 +98,9 @@ class ProviderTransport(Transport):
 
     Subclasses implement :meth:`deliver`. It raises core errors only (the plugin's own
     classification module maps vendor answers), and it must not retry on its own: one call is
-    one attempt, retries belong to the policy.
+    one attempt, retries belong to the policy. The attempt as a whole must end within
+    :func:`mailcore.budget.attempt_seconds` ``(self.timeout)`` seconds: the transport's own
+    per-attempt bound, cut short by the message deadline of the policy around it.
     """
 
     @abstractmethod

@@ -1,0 +1,97 @@
+"""mailcore.budget: the message deadline reaches each attempt; timeout values are validated."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from mailcore import Mailer, Message
+from mailcore.budget import attempt_seconds, end_deadline, positive_seconds, remaining_time, start_deadline
+from mailcore.config import parse_url
+from mailcore.errors import ConfigurationError, SendTimeout
+from mailcore.policy import RetryPolicy
+from mailcore.result import Delivery
+from mailcore.transport import ProviderTransport
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_without_a_deadline_an_attempt_gets_its_timeout():
+    assert remaining_time() is None
+    assert attempt_seconds(30.0) == 30.0
+
+
+def test_an_attempt_gets_the_time_left_when_that_is_shorter():
+    clock = FakeClock()
+    token = start_deadline(10.0, clock)
+    try:
+        assert attempt_seconds(30.0) == 10.0
+        clock.now += 7.5
+        assert attempt_seconds(30.0) == pytest.approx(2.5)
+        assert attempt_seconds(1.0) == 1.0
+        clock.now += 5
+        with pytest.raises(SendTimeout) as caught:
+            attempt_seconds(30.0)
+        assert not caught.value.maybe_sent
+    finally:
+        end_deadline(token)
+    assert remaining_time() is None
+
+
+def test_an_inner_layer_never_restarts_the_deadline():
+    clock = FakeClock()
+    outer = start_deadline(10.0, clock)
+    clock.now += 4
+    assert start_deadline(60.0, clock) is None  # the outer one keeps counting
+    assert remaining_time() == pytest.approx(6.0)
+    end_deadline(outer)
+
+
+class Budgeted(ProviderTransport):
+    """Records the budget each attempt was given."""
+
+    name = "budgeted://"
+    timeout = 30.0
+
+    def __init__(self) -> None:
+        self.budgets: list[float] = []
+
+    def deliver(self, message: Message) -> Delivery:
+        self.budgets.append(attempt_seconds(self.timeout))
+        return Delivery(provider_message_id="x")
+
+
+def test_the_policy_deadline_reaches_the_leaf_transport():
+    leaf = Budgeted()
+    Mailer(leaf, retry=RetryPolicy(deadline=3), state="memory://").send(
+        Message("a@example.com", ["b@example.org"], "s", text="t")
+    )
+    assert 0 < leaf.budgets[0] <= 3
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "0", "-1", "soon", None])
+def test_timeouts_must_be_finite_and_positive(value):
+    with pytest.raises(ConfigurationError, match="timeout"):
+        positive_seconds(value, "timeout", "x://")
+
+
+def test_url_seconds_are_validated_and_parsed():
+    assert parse_url("memory://a?timeout=2.5").get_seconds("timeout", 30.0) == 2.5
+    assert parse_url("memory://a").get_seconds("timeout", 30.0) == 30.0
+    with pytest.raises(ConfigurationError, match="finite"):
+        parse_url("memory://a?timeout=nan").get_seconds("timeout", 30.0)
+    with pytest.raises(ConfigurationError, match="finite"):
+        parse_url("memory://a?weight=inf").get_float("weight")
+
+
+@pytest.mark.parametrize("deadline", [math.nan, math.inf, 0, -1])
+def test_retry_deadline_must_be_finite_and_positive(deadline):
+    with pytest.raises(ConfigurationError, match="deadline"):
+        RetryPolicy(deadline=deadline)
