@@ -65,6 +65,7 @@ class MemoryTransport(ProviderTransport):
     @classmethod
     def from_url(cls, url: TransportURL) -> MemoryTransport:
         url.check_params({"fail", "error", "timeout"})
+        url.get_seconds("timeout", 1.0)  # accepted like every transport's; memory never waits
         fail = url.get_int("fail", 0) or 0
         kind = url.get_choice("error", ERROR_KINDS, "transient")
         return cls(url.host or "default", errors=[ERROR_KINDS[kind]() for _ in range(fail)])
