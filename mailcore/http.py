@@ -337,7 +337,8 @@ class ConnectionPool:
 
     ``timeout`` bounds each request by the wall clock (and never past the message deadline);
     ``connect_timeout`` is the shorter sub-bound on TCP connect plus TLS handshake. A connection
-    whose request failed in any way, or whose answer was cut, is closed, never reused.
+    whose request failed in any way, whose answer was cut or oversized, or that answered 408,
+    429 or 5xx is closed, never reused: the retry gets a fresh one.
     """
 
     def __init__(
@@ -390,7 +391,10 @@ class ConnectionPool:
                 raise RequestFailed(error, body_sent=True) from error
             answer_headers = {name.lower(): value for name, value in response.getheaders()}
             data, truncated = self._read_body(response)
-            reusable = data is not None and not truncated and not response.will_close
+            # a server error may come from a bad backend behind this keep-alive connection: the
+            # retry gets a fresh connection, like an SMTP session that answered 4xx
+            healthy = response.status < 500 and response.status not in (408, 429)
+            reusable = healthy and data is not None and not truncated and not response.will_close
             return HTTPAnswer(response.status, answer_headers, data, truncated)
         finally:
             self._release(connection, reusable)

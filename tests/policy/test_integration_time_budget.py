@@ -140,3 +140,14 @@ def test_non_finite_or_non_positive_timeouts_are_configuration_errors(kind, valu
 
     with pytest.raises(ConfigurationError, match="timeout"):
         Mailer(url(kind, "http://127.0.0.1:9", timeout=value))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_server_error_is_retried_on_a_fresh_connection(kind):
+    """A 503 may come from a bad backend behind a keep-alive connection: the retry reconnects."""
+    with sink_for(kind) as sink:
+        sink.script(Reply(503, body={"message": "unavailable"}))
+        with Mailer(url(kind, sink.url, timeout="5"), retry={"first_delay": 0}, state="memory://") as mailer:
+            result = mailer.send(make_message())
+        assert sink.count == 2 and sink.connections == 2
+    assert result.attempts[-1].error is None and len(result.attempts) == 2
