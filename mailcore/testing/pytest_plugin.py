@@ -3,7 +3,9 @@
 Fixtures:
 
 ``mail_outbox``
-    the list behind ``memory://default``, emptied before and after each test.
+    the list behind ``memory://default``, emptied before and after each test; process-wide
+    policy state (breakers and limits in ``memory://NAME`` stores, e.g. the Django backend's)
+    is reset too, so a test that trips a breaker never affects the next one.
 ``memory_mailer``
     a :class:`mailcore.Mailer` sending to ``memory://default``.
 """
@@ -21,9 +23,13 @@ from mailcore.testing import clear_outboxes, outbox
 
 @pytest.fixture
 def mail_outbox() -> Iterator[list[Message]]:
+    from mailcore.policy.state import clear_shared_stores
+
     clear_outboxes()
+    clear_shared_stores()
     yield outbox("default")
     clear_outboxes()
+    clear_shared_stores()
 
 
 @pytest.fixture

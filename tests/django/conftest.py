@@ -16,6 +16,7 @@ import django
 import pytest
 from django.conf import settings
 
+from mailcore.policy.state import clear_shared_stores
 from mailcore.testing import clear_outboxes, outbox
 
 HAS_MAILERS = django.VERSION >= (6, 1)
@@ -48,10 +49,12 @@ def pytest_configure(config: pytest.Config) -> None:
 def mailcore_settings(settings):
     """EMAIL_BACKEND = mailcore (Django's test setup swaps in locmem), MAILCORE → memory://django."""
     clear_outboxes()
+    clear_shared_stores()  # breakers live across requests (and tests) in memory://django.<alias>
     settings.EMAIL_BACKEND = BACKEND
     settings.MAILCORE = {"URL": "memory://django"}
     yield settings
     clear_outboxes()
+    clear_shared_stores()
 
 
 @pytest.fixture

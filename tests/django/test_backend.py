@@ -9,7 +9,14 @@ from django.core import mail
 from django.core.exceptions import ImproperlyConfigured
 from django.core.mail import EmailMessage, EmailMultiAlternatives
 
-from mailcore import ConfigurationError, DeliveryFailed, InvalidMessage, Mailer, Message, TransportRejected
+from mailcore import (
+    ConfigurationError,
+    DeliveryFailed,
+    InvalidMessage,
+    Mailer,
+    Message,
+    MessageRejected,
+)
 from mailcore.adapters.django import EmailBackend
 from mailcore.transports.memory import MemoryTransport
 
@@ -97,7 +104,7 @@ def test_fail_silently_swallows_send_errors_only(mailcore_settings, sent, caplog
 
 def test_fail_silently_counts_only_the_messages_sent(mailcore_settings, sent):
     backend = connection(fail_silently=True)
-    backend._mailer = Mailer(MemoryTransport("django", errors=[None, TransportRejected("scripted")]))
+    backend._mailer = Mailer(MemoryTransport("django", errors=[None, MessageRejected("scripted")]))
     messages = [EmailMessage(f"s{i}", "b", "f@example.com", ["a@example.com"]) for i in range(3)]
     assert backend.send_messages(messages) == 2
     assert [m.subject for m in sent] == ["s0", "s2"]
