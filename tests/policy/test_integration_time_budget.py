@@ -125,9 +125,16 @@ def test_a_2xx_with_a_huge_body_is_read_with_a_cap_and_sent_once(kind):
     assert result.provider_message_id is None
 
 
-def test_ses_200_with_a_broken_body_is_a_success_not_a_retried_error():
+BROKEN_2XX = {
+    "not JSON": Reply(200, body=b'{"MessageId": "cut'),
+    "cut off": Reply(action="raw", raw=b'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{"MessageId": "cut'),
+}
+
+
+@pytest.mark.parametrize("broken", sorted(BROKEN_2XX))
+def test_ses_200_with_a_broken_body_is_a_success_not_a_retried_error(broken):
     with sink_for("ses") as sink:
-        sink.script(Reply(200, body=b'{"MessageId": "cut'))
+        sink.script(BROKEN_2XX[broken])
         result = Mailer(url("ses", sink.url, timeout="5"), state="memory://").send(make_message())
         assert sink.count == 1
     assert result.provider_message_id is None
