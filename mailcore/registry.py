@@ -19,13 +19,13 @@ TransportFactory = Callable[["TransportURL"], "Transport"]
 
 #: Schemes of mailcore's own plugins, and the install that adds each one.
 KNOWN_PLUGINS = {
-    "smtp": "mailcore[smtp]",
-    "smtps": "mailcore[smtp]",
-    "gmail": "mailcore[smtp]",
-    "sendgrid": "mailcore[sendgrid]",
-    "ses": "mailcore[ses]",
-    "mailgun": "mailcore[mailgun]",
-    "console": "mailcore[console]",
+    "smtp": "steadymail[smtp]",
+    "smtps": "steadymail[smtp]",
+    "gmail": "steadymail[smtp]",
+    "sendgrid": "steadymail[sendgrid]",
+    "ses": "steadymail[ses]",
+    "mailgun": "steadymail[mailgun]",
+    "console": "steadymail[console]",
 }
 
 

@@ -78,7 +78,7 @@ def test_unknown_scheme_names_installed_ones():
 def test_known_but_missing_plugin_names_the_install():
     from mailcore.registry import TransportRegistry
 
-    with pytest.raises(mailcore.UnknownTransport, match=r"pip install 'mailcore\[sendgrid\]'"):
+    with pytest.raises(mailcore.UnknownTransport, match=r"pip install 'steadymail\[sendgrid\]'"):
         TransportRegistry().get("sendgrid")
 
 

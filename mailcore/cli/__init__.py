@@ -67,7 +67,7 @@ def _one_line(error: BaseException) -> str:
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="mailcore")
+@click.version_option(package_name="steadymail")
 def cli() -> None:
     """mailcore: send email through many providers, with failover and a durable outbox."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
