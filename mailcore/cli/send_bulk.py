@@ -155,8 +155,10 @@ def _count_rows(path: Path) -> int:
 
 
 def _preview(template: Message, path: Path, count: int) -> None:
+    """Render the first ``count`` rows; exit 1 when any of them fails to render (a CI gate)."""
     parsed = BulkTemplate(template)
     handle, reader = _open_csv(path)
+    rendered = failed = 0
     with handle:
         for index, recipient in enumerate(_rows(reader)):
             if index >= count:
@@ -166,13 +168,17 @@ def _preview(template: Message, path: Path, count: int) -> None:
                 message = parsed.render(parsed.item(index, recipient))
             except InvalidMessage as error:
                 click.echo(f"error: {error}")
+                failed += 1
                 continue
+            rendered += 1
             click.echo(f"To: {message.to[0]}\nSubject: {message.subject}")
             if message.text is not None:
                 click.echo(f"\n{message.text}")
             if message.html is not None:
                 click.echo(f"\n[html]\n{message.html}")
-    click.echo(f"dry run: nothing was sent ({count} message(s) shown)")
+    click.echo(f"dry run: nothing was sent ({rendered} rendered, {failed} failed to render)")
+    if failed:
+        raise click.ClickException(f"{failed} of {rendered + failed} row(s) failed to render; see 'error:' above")
 
 
 # -- sending -------------------------------------------------------------------------------------

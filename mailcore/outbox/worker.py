@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from mailcore.errors import DeliveryFailed, InvalidMessage
+from mailcore.mailer import failure_log_level
 from mailcore.outbox.backoff import OUTBOX_BACKOFF, Delays, next_delay
 from mailcore.outbox.store import Claim, SQLiteOutbox, open_outbox
 
@@ -212,7 +213,8 @@ class OutboxWorker:
             self._fail(claim, f"the stored message cannot be read: {error}")
             return
         try:
-            result = self.mailer.send(message, park=False)
+            with failure_log_level(None):  # this worker logs the outcome: WARNING requeued, ERROR given up
+                result = self.mailer.send(message, park=False)
         except DeliveryFailed as failure:
             self._after_failure(claim, failure)
         except InvalidMessage as error:
@@ -242,6 +244,7 @@ class OutboxWorker:
             return
         self.outbox.reschedule(self.id, claim.id, delay, reason)
         self.stats.requeued += 1
+        log.warning("outbox %s: not delivered yet (run %d), next try in %.0fs: %s", claim.id, claim.runs, delay, reason)
 
     def _fail(self, claim: Claim, reason: str) -> None:
         self.outbox.mark_failed(self.id, claim.id, reason)
