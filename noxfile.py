@@ -83,7 +83,7 @@ def find_python(version: str) -> str | None:
     return None
 
 
-CURRENT_PYTHON = "%d.%d" % sys.version_info[:2]
+CURRENT_PYTHON = "{}.{}".format(*sys.version_info[:2])
 AVAILABLE = {version: find_python(version) for version in PYTHONS}
 #: Sessions that need one Python (plugins, lint, typecheck, docs, bench) use 3.12 when present,
 #: else another supported Python on PATH, else the one running this file.
@@ -106,6 +106,7 @@ INTEGRATION_DIRS = [
     ROOT / "tests" / "outbox",
     ROOT / "tests" / "bulk",
     ROOT / "tests" / "policy" / "test_integration_http.py",
+    ROOT / "tests" / "install",
 ]
 CORE_IGNORES = ["--ignore=tests/django", *(f"--ignore={p.relative_to(ROOT)}" for p in INTEGRATION_DIRS)]
 DJANGO_MATRIX = [("3.11", "django>=5.2,<5.3"), ("3.12", "django>=6.1,<6.2")]
@@ -124,7 +125,9 @@ def planned_sessions() -> list[tuple[str, str]]:
     """(session name, Python version it needs) for everything ``tests`` runs."""
     plan = [(f"core-{version}", version) for version in PYTHONS]
     plan.append(("plugins", MAIN_PYTHON_VERSION))
-    plan += [(f"django({django_id})", version) for (version, _), django_id in zip(DJANGO_MATRIX, DJANGO_IDS)]
+    plan += [
+        (f"django({django_id})", version) for (version, _), django_id in zip(DJANGO_MATRIX, DJANGO_IDS, strict=True)
+    ]
     return plan
 
 
@@ -173,7 +176,7 @@ def summary_table(rows: list[tuple[str, str, str, str]]) -> str:
     widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(4)]
     lines = ["", "mailcore test summary"]
     for row in [header, tuple("-" * w for w in widths), *rows]:
-        lines.append("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip())
+        lines.append("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
     return "\n".join(lines)
 
 
@@ -260,7 +263,14 @@ def bench(session: nox.Session) -> None:
 
 
 #: Our distribution names on the package registry, and the versions we have published there.
-OUR_NAMES = ["steadymail", "steadymail-smtp", "steadymail-sendgrid", "steadymail-ses", "steadymail-mailgun", "steadymail-console"]
+OUR_NAMES = [
+    "steadymail",
+    "steadymail-smtp",
+    "steadymail-sendgrid",
+    "steadymail-ses",
+    "steadymail-mailgun",
+    "steadymail-console",
+]
 OUR_RELEASES: dict[str, set[str]] = {}  # e.g. {"steadymail": {"0.1.0"}} after the first upload
 
 

@@ -48,15 +48,19 @@ class TransportSpec:
 
     def load(self) -> TransportFactory:
         """Import the factory (``"package.module:attr.attr"``) on first use."""
-        if not callable(self.factory):
-            self.factory = self._import(self.factory)
-        return self.factory
+        if callable(self.factory):
+            return self.factory
+        factory: TransportFactory = self._import(self.factory)
+        self.factory = factory
+        return factory
 
     def load_validator(self) -> URLValidator | None:
         """Import the registered validator, or None when the plugin registered none."""
-        if isinstance(self.validator, str):
-            self.validator = self._import(self.validator)
-        return self.validator
+        if self.validator is None or callable(self.validator):
+            return self.validator
+        validator: URLValidator = self._import(self.validator)
+        self.validator = validator
+        return validator
 
     def _import(self, target_path: str) -> Any:
         module_name, _, attr_path = target_path.partition(":")

@@ -14,7 +14,7 @@ import pytest
 pytest.importorskip("nox")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-CURRENT = "%d.%d" % sys.version_info[:2]
+CURRENT = "{}.{}".format(*sys.version_info[:2])
 ALL = ("3.11", "3.12", "3.13")
 
 

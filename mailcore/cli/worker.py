@@ -128,6 +128,31 @@ def command(
     if state_url:
         options["state"] = state_url
     mailer = Mailer.from_url(url, **options)
+    run_worker(
+        mailer,
+        batch_size=batch_size,
+        lease=lease,
+        poll_interval=poll_interval,
+        max_age=max_age,
+        drain=drain,
+        status_interval=status_interval,
+    )
+
+
+def run_worker(
+    mailer: Mailer,
+    *,
+    batch_size: int = 20,
+    lease: float = 300.0,
+    poll_interval: float = 1.0,
+    max_age: float = 5 * 86400.0,
+    drain: bool = False,
+    status_interval: float = 10.0,
+) -> None:
+    """Deliver ``mailer``'s outbox until stopped, with the status line and signal handling.
+
+    Shared by ``mailcore worker`` and Django's ``manage.py mailcore_worker``.
+    """
     worker = OutboxWorker(mailer, batch_size=batch_size, lease=lease, poll_interval=poll_interval, max_age=max_age)
     status = StatusLine(worker.outbox.counts, status_interval)
     worker.on_progress = status

@@ -36,7 +36,9 @@ def check_fields(cls: type[Any], values: Mapping[str, Any], option: str) -> None
             )
         expected = _accepted(hints[key])
         if not any(_is(value, kind) for kind in expected):
-            wanted = " or ".join("None" if kind is type(None) else _KIND_TEXT.get(kind, kind.__name__) for kind in expected)
+            wanted = " or ".join(
+                "None" if kind is type(None) else _KIND_TEXT.get(kind, kind.__name__) for kind in expected
+            )
             raise ConfigurationError(f"{option} option {key!r} must be {wanted}, not {value!r}")
 
 

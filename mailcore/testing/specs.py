@@ -23,7 +23,14 @@ from typing import Any
 
 from mailcore.testing import skip_or_fail
 
-__all__ = ["SENDGRID_MAIL_SEND_POINTER", "SPECS_ENV", "require_spec", "sendgrid_mail_send_validator", "spec_file", "specs_dir"]
+__all__ = [
+    "SENDGRID_MAIL_SEND_POINTER",
+    "SPECS_ENV",
+    "require_spec",
+    "sendgrid_mail_send_validator",
+    "spec_file",
+    "specs_dir",
+]
 
 #: Environment variable naming another folder of specs (default: the repository's ``specs/``).
 SPECS_ENV = "MAILCORE_SPECS_DIR"

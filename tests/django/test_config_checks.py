@@ -107,3 +107,27 @@ def test_mailers_options_are_checked_per_alias(smtp_plugin):
         ("mailcore.E004", "MAILERS['default']['OPTIONS']['url']"),
         ("mailcore.E005", "MAILERS['retry']['OPTIONS']['retry']"),
     ]
+
+
+# -- manage.py mailcore_worker: the worker from the Django settings ------------------------------
+
+
+def test_mailcore_worker_delivers_what_the_backend_queued(mailcore_settings, sent, tmp_path):
+    from django.core import mail
+
+    outbox_url = f"sqlite:///{tmp_path / 'outbox.sqlite3'}"
+    mailcore_settings.MAILCORE = {"URL": "memory://django", "QUEUE": outbox_url, "RETRY": {"attempts": 1}}
+    assert mail.send_mail("Hi", "body", "app@example.com", ["ana@example.org"]) == 1
+    assert sent == []  # queued, not sent
+    call_command("mailcore_worker", "--drain", "--status-interval", "0")
+    assert [m.subject for m in sent] == ["Hi"]
+
+
+def test_mailcore_worker_refuses_a_backend_without_an_outbox(mailcore_settings):
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match=r"settings.MAILCORE\['QUEUE'\] is not set"):
+        call_command("mailcore_worker", "--drain")
+    mailcore_settings.MAILCORE = {"URL": "memory://django", "QUEUE": "celery"}
+    with pytest.raises(CommandError, match="run a Celery worker"):
+        call_command("mailcore_worker", "--drain")

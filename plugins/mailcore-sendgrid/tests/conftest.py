@@ -1,6 +1,5 @@
 """Fixtures: a SendGrid-like peer on 127.0.0.1 that validates every body against the published spec."""
 
-
 import pytest
 
 from mailcore.testing.http_sink import HTTPSink, sendgrid_reply

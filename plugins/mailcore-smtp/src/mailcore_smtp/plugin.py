@@ -9,7 +9,6 @@ from __future__ import annotations
 from mailcore.plugins import hookimpl
 from mailcore.registry import TransportRegistry
 
-
 #: Checks a URL's parameters with the settings parser alone: no socket, no TLS context.
 VALIDATE = "mailcore_smtp.settings:validate_url"
 
