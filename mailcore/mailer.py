@@ -14,13 +14,13 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from contextvars import ContextVar
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
 from mailcore.config import Node
-from mailcore.errors import ConfigurationError, DeliveryFailed, SendError
+from mailcore.errors import ConfigurationError, DeliveryFailed, SendError, failure_summary
 from mailcore.message import Message
 from mailcore.plugins import has_observers, notify
 from mailcore.result import Attempt, SendResult
@@ -350,11 +350,12 @@ def send_mail(
         if not sender:
             raise ConfigurationError(f"no sender: pass from_email or set {FROM_ENV}")
         msg = Message(sender, list(recipient_list), subject, text=message, html=html_message)
-        active.send(msg)
+        with failure_log_level(None) if fail_silently else nullcontext():  # logged once, below
+            active.send(msg)
         return 1
-    except SendError:
+    except SendError as error:
         if fail_silently:
-            log.warning("send_mail failed silently", exc_info=True)
+            log.warning("message %s not sent (fail_silently): %s", msg.message_id, failure_summary(error))
             return 0
         raise
     finally:
