@@ -205,3 +205,10 @@ def test_send_bulk_dry_run_counts_what_it_rendered_and_fails_on_a_bad_row(run, t
                  "--text", "Hello {name}", "--csv", str(csv_file), "--dry-run", "10")  # fmt: skip
     assert result.exit_code == expected_exit, result.output
     assert summary in result.output and "10 shown" not in result.output
+
+
+def test_demo_prints_no_since_start_rate(run):
+    result = run("demo", "--no-show-message")
+    assert result.exit_code == 0, result.output
+    (line,) = [line for line in result.output.splitlines() if line.startswith("worker:")]
+    assert "sent 1" in line and "/s" not in line

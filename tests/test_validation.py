@@ -144,3 +144,40 @@ def test_mailer_options_are_checked_by_name_and_type():
 def test_did_you_mean_only_suggests_close_names():
     assert did_you_mean("timout", ["timeout", "tls"]) == "timeout"
     assert did_you_mean("colour", ["timeout", "tls"]) is None
+
+
+SAMPLE_URLS = [
+    "memory://a",
+    "smtp://user:pw@smtp.invalid:587",
+    "smtps://user:pw@smtp.invalid",
+    "gmail://me%40gmail.com:app-password@",
+    "sendgrid://SG.key@",
+    "ses://?region=eu-west-1",
+    "mailgun://key-123@mg.example.com",
+    "console://",
+]
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Any socket connection or DNS lookup fails the test: validation must open nothing."""
+    import socket
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("validation touched the network")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+
+
+@pytest.mark.parametrize("url", SAMPLE_URLS)
+def test_every_installed_transport_validates_offline_and_names_a_misspelt_parameter(fresh_plugins, no_network, url):
+    scheme = url.split("://")[0]
+    if scheme not in plugins.get_registry().schemes():
+        pytest.fail(f"the {scheme}:// plugin is not installed in this session")
+    assert url_problems(url) == []
+    glue = "&" if "?" in url else "?"
+    (problem,) = url_problems(f"{url}{glue}timout=5")
+    assert "timout" in str(problem) and "did you mean 'timeout'?" in str(problem)
+    assert ":pw@" not in str(problem) and "app-password" not in str(problem) and "SG.key" not in str(problem)
