@@ -11,7 +11,12 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("nox")
+from mailcore.testing import skip_or_fail
+
+try:
+    import nox  # noqa: F401 - the sessions install it (TEST_DEPS); the noxfile imports it
+except ImportError:  # pragma: no cover
+    skip_or_fail("nox is not installed in this environment")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CURRENT = "{}.{}".format(*sys.version_info[:2])
@@ -67,3 +72,19 @@ def test_the_demo_runs_on_the_python_running_the_noxfile():
     text = (REPO_ROOT / "noxfile.py").read_text()
     assert "@nox.session(python=sys.executable)\ndef demo" in text
     assert "~/.pyenv" not in text.split("def _extra_python_dirs", 1)[0], "pyenv is only an extra place"
+
+
+def test_the_names_session_reads_pip_index_versions_output():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("noxfile_under_test", REPO_ROOT / "noxfile.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    sample = "steadymail (0.2.0)\nAvailable versions: 0.2.0, 0.1.0\n  INSTALLED: 0.1.0\n"
+    assert module.registry_versions(sample) == ["0.2.0", "0.1.0"]
+    assert module.registry_versions("") == []
+    assert set(module.OUR_NAMES) == {
+        "steadymail",
+        *(f"steadymail-{p}" for p in ("smtp", "sendgrid", "ses", "mailgun", "console")),
+    }
+    assert "names" not in module.nox.options.sessions, "the registry check is never part of the default run"
