@@ -12,7 +12,7 @@ from typing import Literal
 
 from mailcore.config import TransportURL
 from mailcore.errors import ConfigurationError
-from mailcore.redact import Secret
+from mailcore.redact import MASK, Secret
 
 __all__ = ["PARAMS", "SMTPSettings", "is_loopback"]
 
@@ -84,9 +84,10 @@ class SMTPSettings:
 
     @property
     def name(self) -> str:
-        """The transport's display name: scheme, host and port; never a credential."""
+        """The transport's display name: scheme, host and port; credentials show as ``***``."""
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{self.scheme}://{host}:{self.port}"
+        userinfo = f"{MASK}:{MASK}@" if self.username else ""
+        return f"{self.scheme}://{userinfo}{host}:{self.port}"
 
     @property
     def secrets(self) -> tuple[Secret, ...]:
@@ -107,6 +108,10 @@ class SMTPSettings:
         scheme = url.scheme
         if scheme not in ("smtp", "smtps", "gmail"):
             raise ConfigurationError(f"{url.masked()}: not an SMTP URL")
+        if url.path not in ("", "/"):  # what follows an unencoded '/' in a password
+            raise ConfigurationError(
+                f"{url.masked()}: an SMTP URL has no path; percent-encode '/' (%2F) in a user name or password"
+            )
         tls = _tls_mode(url)
         host = url.host or (GMAIL_HOST if scheme == "gmail" else None)
         if not host:
@@ -154,7 +159,7 @@ class SMTPSettings:
                 "or ?oauth_token=... (see docs/gmail.md)"
             )
         if self.username and not has_secret:
-            raise ConfigurationError(f"{where}: user {self.username!r} has no password or oauth_token")
+            raise ConfigurationError(f"{where}: the user name has no password or oauth_token (user:password@host)")
         if self.keyfile and not self.certfile:
             raise ConfigurationError(f"{where}: keyfile needs certfile (the client certificate)")
 
