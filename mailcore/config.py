@@ -14,6 +14,7 @@ secrets.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -22,7 +23,17 @@ from urllib.parse import parse_qsl, quote, unquote, urlsplit
 from mailcore.errors import ConfigurationError
 from mailcore.redact import MASK, Secret, conceal_traceback, reveal
 
-__all__ = ["COMPOSITES", "Composite", "Node", "TransportURL", "mask_endpoint", "mask_url", "parse", "parse_url"]
+__all__ = [
+    "COMPOSITES",
+    "Composite",
+    "Node",
+    "TransportURL",
+    "is_loopback",
+    "mask_endpoint",
+    "mask_url",
+    "parse",
+    "parse_url",
+]
 
 #: Composite policy names accepted in URL expressions.
 COMPOSITES = ("failover", "roundrobin", "weighted")
@@ -298,6 +309,16 @@ def _parse_node(tokens: list[str]) -> tuple[Node, list[str]]:
     if not children:
         raise ConfigurationError(f"{kind}() needs at least one transport")
     return Composite(kind, tuple(children)), rest
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback IP literals: traffic that never leaves the machine."""
+    if host.lower() in ("localhost", "localhost.localdomain", "ip6-localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def param_name(name: str) -> str:

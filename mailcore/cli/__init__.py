@@ -17,6 +17,7 @@ from typing import Any
 import click
 
 from mailcore.errors import ConfigurationError, InvalidMessage, MailcoreError, SendError
+from mailcore.redact import printable
 
 #: subcommand name → module under mailcore.cli (a missing module is simply not offered).
 COMMANDS = {
@@ -63,7 +64,7 @@ def _one_line(error: BaseException) -> str:
         SendError: "not sent",
     }
     label = next((text for cls, text in kind.items() if isinstance(error, cls)), type(error).__name__)
-    return f"{label}: {error}".replace("\n", " ")
+    return printable(f"{label}: {error}")  # a provider's reply inside the text stays inert
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -5,7 +5,10 @@
 * ``mailcore.E003`` — the console transport is configured while ``DEBUG`` is False (mail would
   be printed, not delivered), unless ``ALLOW_CONSOLE``/``allow_console`` is True;
 * ``mailcore.W001`` — ``settings.MAILCORE`` exists but no email backend uses mailcore, so the
-  setting has no effect.
+  setting has no effect;
+* ``mailcore.W020`` (tag ``security``) — SMTP credentials would be sent without TLS to a host
+  that is not loopback (``EMAIL_HOST_USER``/``PASSWORD`` without ``EMAIL_USE_TLS``/``SSL``, or a
+  URL with ``?tls=none``), where anyone on the path can read them.
 """
 
 from __future__ import annotations
@@ -18,10 +21,10 @@ from django.core import checks  # type: ignore[import-untyped,unused-ignore]
 from django.core.exceptions import ImproperlyConfigured  # type: ignore[import-untyped,unused-ignore]
 from django.utils.module_loading import import_string  # type: ignore[import-untyped,unused-ignore]
 
-from mailcore.config import Composite, Node, TransportURL, parse
-from mailcore.errors import UnknownTransport
+from mailcore.config import Composite, Node, TransportURL, is_loopback, parse
+from mailcore.errors import ConfigurationError, UnknownTransport
 
-__all__ = ["check_mailcore", "transport_schemes"]
+__all__ = ["check_cleartext_credentials", "check_mailcore", "transport_schemes"]
 
 LOCMEM_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 
@@ -43,6 +46,49 @@ def check_mailcore(app_configs: Any = None, **kwargs: Any) -> list[Any]:
             )
         )
     return found
+
+
+def check_cleartext_credentials(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    """mailcore.W020: SMTP credentials that would cross the network unencrypted.
+
+    Django's SMTP settings without ``EMAIL_USE_TLS`` become ``?tls=none`` (Django itself never
+    tries STARTTLS then), so a password set with them is sent in clear text to any host.
+    Loopback hosts (a local relay) are fine. Invalid configurations are left to E001.
+    """
+    from mailcore.adapters.django.backend import _backend_options, resolve_url
+
+    found: list[Any] = []
+    for label, alias, options in _configurations():
+        try:
+            url = resolve_url(_backend_options(alias, options, frozenset()), alias)
+            tree = parse(url)
+        except (ImproperlyConfigured, ConfigurationError):
+            continue
+        for leaf in _leaves(tree):
+            if _cleartext_credentials(leaf):
+                found.append(
+                    checks.Warning(
+                        f"{label}: the SMTP user name and password for {leaf.masked()} would be sent without "
+                        "TLS to a host that is not loopback; anyone on the network path can read them.",
+                        hint="Set EMAIL_USE_TLS = True (STARTTLS, port 587) or EMAIL_USE_SSL = True (port 465); "
+                        "in a URL use ?tls=starttls or smtps://. See docs/security.md.",
+                        id="mailcore.W020",
+                    )
+                )
+    return found
+
+
+def _leaves(node: Node) -> Iterator[TransportURL]:
+    if isinstance(node, TransportURL):
+        yield node
+    else:
+        for child in node.children:
+            yield from _leaves(child)
+
+
+def _cleartext_credentials(url: TransportURL) -> bool:
+    has_credentials = url.password is not None or "oauth_token" in url.params
+    return url.scheme == "smtp" and has_credentials and url.get("tls") == "none" and not is_loopback(url.host or "")
 
 
 def transport_schemes(node: Node) -> Iterator[str]:

@@ -6,11 +6,10 @@ Pure: no sockets, no certificates loaded. Every mistake becomes a
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from mailcore.config import TransportURL
+from mailcore.config import TransportURL, is_loopback
 from mailcore.errors import ConfigurationError
 from mailcore.redact import MASK, Secret
 
@@ -42,16 +41,6 @@ DEFAULT_TIMEOUT = 30.0
 DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_READ_TIMEOUT = 30.0
 DEFAULT_MAX_MESSAGES = 100
-
-
-def is_loopback(host: str) -> bool:
-    """True for ``localhost`` and loopback IP literals (where STARTTLS is not required)."""
-    if host.lower() in ("localhost", "localhost.localdomain", "ip6-localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 @dataclass(frozen=True)
