@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 
@@ -56,10 +57,8 @@ class EchoSMTP:
             threading.Thread(target=self._session, args=(sock,), daemon=True).start()
 
     def _session(self, sock: socket.socket) -> None:
-        try:
+        with contextlib.suppress(OSError):  # the client hung up (smtps:// speaks TLS first, for one)
             self._converse(sock)
-        except OSError:  # the client hung up (smtps:// speaks TLS first, for one)
-            pass
 
     def _converse(self, sock: socket.socket) -> None:
         with sock, sock.makefile("rb") as reader:
