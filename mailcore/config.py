@@ -14,6 +14,7 @@ secrets.
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import re
 from collections.abc import Iterable, Mapping
@@ -64,8 +65,13 @@ SAFE_PARAMS = frozenset(
 )
 #: Parameters holding a URL: shown with that URL's own userinfo and query values masked.
 URL_PARAMS = frozenset({"endpoint_url"})
-#: Names of parameters nobody knows are shown only when they look like a misspelt name.
-_PLAIN_NAME = re.compile(r"[a-z][a-z_]{0,23}")
+#: Names shown even where the value is masked; an unknown name is shown only when it is close to
+#: one of these (a misspelling), as anything else may be a piece of a password or a key.
+KNOWN_NAMES = (
+    SAFE_PARAMS
+    | URL_PARAMS
+    | frozenset({"access_token", "api_key", "key", "oauth_token", "password", "secret", "token", "user", "username"})
+)
 #: A path is shown only when it cannot hold a credential (a Redis database number).
 _PLAIN_PATH = re.compile(r"/?\d{0,6}")
 _SCHEME = re.compile(r"[a-z][a-z0-9+.\-]*")
@@ -138,11 +144,23 @@ class TransportURL:
         known = set(allowed)
         unknown = sorted(set(self.params) - known)
         if unknown:
-            shown = [param_name(name) for name in unknown]
+            shown = [param_name(name, known) for name in unknown]
             hint = "" if MASK not in shown else "; percent-encode '?', '/', '#' and '@' in a user name or password"
             raise ConfigurationError(
                 f"{self.masked()}: unknown parameter(s) {', '.join(shown)}; "
                 f"{self.scheme}:// accepts {', '.join(sorted(known)) or 'none'}{hint}"
+            )
+
+    def check_no_host(self, usage: str) -> None:
+        """Raise :class:`ConfigurationError` if a scheme that takes no host was given one.
+
+        Call it first in such a factory: a key typed without its ``@`` (``sendgrid://KEY``) is
+        parsed as a host, so the error names the problem and ``usage`` but never quotes it.
+        """
+        if self.host or self.port is not None or self.path not in ("", "/"):
+            raise ConfigurationError(
+                f"{self.scheme}:// takes no host, port or path; {usage}. A key or password goes before "
+                "'@', with '/', '?', '#' and '@' in it percent-encoded"
             )
 
     def without(self, *names: str) -> TransportURL:
@@ -170,9 +188,18 @@ class TransportURL:
         if ":" in host:
             host = f"[{host}]"
         port = f":{self.port}" if self.port is not None else ""
+        if self._authority_cut_short():
+            host, port = MASK, ""
         path = self.path if _PLAIN_PATH.fullmatch(self.path) else f"/{MASK}"
         query = "&".join(self._shown(k, v) for k, v in self.params.items())
         return f"{self.scheme}://{userinfo}{host}{port}{path}" + (f"?{query}" if query else "")
+
+    def _authority_cut_short(self) -> bool:
+        """An '@' after the host: an unencoded '/', '?' or '#' in a password ended the authority
+        early, so the "host" and "port" are pieces of the password."""
+        if "@" in self.path:
+            return True
+        return any("@" in name or ("@" in value and name not in URL_PARAMS) for name, value in self.params.items())
 
     @staticmethod
     def _shown(name: str, value: str) -> str:
@@ -321,13 +348,18 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def param_name(name: str) -> str:
-    """A query parameter's name for display: itself if known or name-like, else ``***``.
+def param_name(name: str, known: Iterable[str] = ()) -> str:
+    """A query parameter's name for display: itself if known or close to a known name, else ``***``.
 
-    ``?SG.key`` (a key typed where a parameter goes) has a name and no value; a real
-    misspelling such as ``apikey`` is shown so the error can say which parameter is unknown.
+    ``?SG.key`` (a key typed where a parameter goes) has a name and no value, and an unencoded
+    ``?`` in a password turns the rest of it into names: those are masked. A misspelling such
+    as ``apikey`` or ``timout`` is close to a known name and shown, so the error can say which
+    parameter is wrong.
     """
-    return name if name in SAFE_PARAMS or name in URL_PARAMS or _PLAIN_NAME.fullmatch(name) else MASK
+    vocabulary = KNOWN_NAMES | frozenset(known)
+    if name in vocabulary or difflib.get_close_matches(name, vocabulary, n=1, cutoff=0.8):
+        return name
+    return MASK
 
 
 def mask_endpoint(value: str) -> str:

@@ -20,11 +20,11 @@ HOSTILE = "\x1b]0;pwned\x07\x1b[2J\r\nERROR forged log line"
 
 
 def echo_reply(request: RecordedRequest) -> Reply:
+    """401 quoting every header (and the body) where each provider's error text comes from."""
+    quoted = f"{dict(request.headers)} {request.body.decode('utf-8', errors='replace')[:2000]}"
     echoed = {
-        "message": f"unauthorized {HOSTILE}",
-        "errors": [{"message": f"bad credentials {HOSTILE}", "field": "authorization"}],
-        "headers": dict(request.headers),
-        "body": request.body.decode("utf-8", errors="replace")[:4000],
+        "message": f"unauthorized {HOSTILE} {quoted}",
+        "errors": [{"message": f"bad credentials {HOSTILE} {quoted}", "field": "authorization"}],
     }
     return Reply(status=401, body=echoed)
 

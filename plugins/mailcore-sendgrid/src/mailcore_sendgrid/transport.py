@@ -79,13 +79,9 @@ class SendGridTransport(ProviderTransport):
     @classmethod
     def from_url(cls, url: TransportURL) -> SendGridTransport:
         """Build from ``sendgrid://API_KEY@?region=eu&timeout=10&endpoint_url=…&cafile=…``."""
+        url.check_no_host("use sendgrid://API_KEY@?region=…")
         url.check_params(URL_PARAMS)
         api_key: str | Secret | None = url.password if url.password is not None else url.username
-        if url.host or url.port is not None or url.path:  # not shown: a key typed without '@' lands here
-            raise ConfigurationError(
-                "sendgrid://: a host is not used; put the API key before '@' (sendgrid://API_KEY@) "
-                "and percent-encode '/', '?', '#' and '@' in it"
-            )
         return cls(
             api_key or None,
             region=url.get_choice("region", tuple(REGIONS), "global"),

@@ -81,12 +81,8 @@ class SesTransport(ProviderTransport):
     @classmethod
     def from_url(cls, url: TransportURL) -> SesTransport:
         """Build from ``ses://[KEY:SECRET@]?region=…&…``; unknown parameters are an error."""
+        url.check_no_host("use ses://?region=… or ?endpoint_url=…, and percent-encode '+' (%2B) in a secret")
         url.check_params(URL_PARAMS)
-        if url.host or url.port or url.path not in ("", "/"):
-            raise ConfigurationError(  # the host is not shown: a key typed without '@' lands there
-                "ses://: takes no host or path; use ?region=… or ?endpoint_url=…, and percent-encode "
-                "'/' (%2F) and '+' (%2B) in a secret given as ses://KEY:SECRET@"
-            )
         return cls(
             region=url.get("region"),
             access_key_id=url.username,
