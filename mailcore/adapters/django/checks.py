@@ -79,9 +79,10 @@ def check_cleartext_credentials(app_configs: Any = None, **kwargs: Any) -> list[
 
 
 def _leaves(node: Node) -> Iterator[TransportURL]:
+    """Every transport URL in a parsed expression, depth first."""
     if isinstance(node, TransportURL):
         yield node
-    else:
+    elif isinstance(node, Composite):
         for child in node.children:
             yield from _leaves(child)
 
@@ -93,11 +94,7 @@ def _cleartext_credentials(url: TransportURL) -> bool:
 
 def transport_schemes(node: Node) -> Iterator[str]:
     """Every URL scheme in a parsed transport expression, depth first."""
-    if isinstance(node, TransportURL):
-        yield node.scheme
-    elif isinstance(node, Composite):
-        for child in node.children:
-            yield from transport_schemes(child)
+    return (leaf.scheme for leaf in _leaves(node))
 
 
 def _check_one(label: str, alias: str | None, options: Mapping[str, Any]) -> list[Any]:
