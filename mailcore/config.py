@@ -176,7 +176,8 @@ class TransportURL:
         Masked by structure, not by name: the whole userinfo (a user name can be a key, as in
         ``sendgrid://KEY@`` or an SES access key id), every query value except those of
         :data:`SAFE_PARAMS`, the userinfo and query of an ``endpoint_url``, a path other than
-        a number, and a parameter name that does not look like one.
+        a number, a parameter name not close to a known one, and the host and port when an
+        ``@`` after them shows that a password was cut short.
         """
         if self.password is not None:
             userinfo = f"{MASK}:{MASK}@"
