@@ -254,3 +254,25 @@ def _url_outputs(scheme: str, shape: str, nested: bool, password: str) -> list[s
     except MailcoreError as error:
         shown += texts_of(error)
     return shown
+
+
+@pytest.mark.parametrize(
+    ("url", "name"),
+    [
+        ("smtp://alice:p4ssw0rd-x@relay.example.com:587", "smtp://***:***@relay.example.com:587"),
+        ("smtps://alice:p4ssw0rd-x@relay.example.com", "smtps://***:***@relay.example.com:465"),
+        ("gmail://me%40gmail.com:app-pass-word@", "gmail://***:***@smtp.gmail.com:587"),
+        ("sendgrid://SG.p4ssw0rd-x@", "sendgrid://***@"),
+        ("mailgun://key-p4ssw0rd-x@mg.example.com?region=eu", "mailgun://***@mg.example.com?region=eu"),
+        ("ses://AKIAP4SSW0RD:p4ssw0rd-x@?region=eu-west-1", "ses://***:***@?region=eu-west-1"),
+    ],
+)
+def test_transport_names_and_reprs_show_a_mask_where_a_credential_is(url, name):
+    """docs/urls.md: the credential is shown as ``***``, not dropped (so a reader sees one is set)."""
+    from mailcore.config import parse_url
+    from mailcore.plugins import get_registry
+
+    transport = get_registry().create(parse_url(url))
+    assert transport.name == name
+    assert name in repr(transport)
+    assert "p4ssw0rd" not in repr(transport).lower() and "p4ssw0rd" not in transport.name.lower()
