@@ -35,13 +35,14 @@ from mailcore.errors import DeliveryFailed, InvalidMessage
 from mailcore.mailer import failure_log_level
 from mailcore.outbox.backoff import OUTBOX_BACKOFF, Delays, next_delay
 from mailcore.outbox.store import Claim, SQLiteOutbox, open_outbox
+from mailcore.redact import install_log_filter
 
 if TYPE_CHECKING:
     from mailcore.mailer import Mailer
 
 __all__ = ["OutboxWorker", "WorkerStats"]
 
-log = logging.getLogger("mailcore.outbox")
+log = install_log_filter(logging.getLogger("mailcore.outbox"))
 DEFAULT_MAX_AGE = 5 * 24 * 3600.0  # like an MTA's queue lifetime
 
 
