@@ -9,7 +9,6 @@ never spends more than ``RetryPolicy.deadline`` seconds in the whole stack, howe
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -18,6 +17,7 @@ from mailcore.budget import end_deadline, start_deadline
 from mailcore.budget import remaining_time as _remaining_time
 from mailcore.errors import ConfigurationError
 from mailcore.message import Message
+from mailcore.redact import install_log_filter
 from mailcore.result import Attempt, SendResult
 from mailcore.transport import CheckStep, Transport, close_all
 
@@ -36,7 +36,7 @@ __all__ = [
     "start_deadline",
 ]
 
-log = logging.getLogger("mailcore")
+log = install_log_filter(logging.getLogger("mailcore"))
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], None]
@@ -150,9 +150,8 @@ def coerce_policy(cls: type[_Options], value: object, option: str) -> _Options |
     if isinstance(value, cls):
         return value
     if isinstance(value, Mapping):
-        names = {field.name for field in dataclasses.fields(cls)}
-        unknown = sorted(set(value) - names)
-        if unknown:
-            raise ConfigurationError(f"unknown {option} option(s) {', '.join(unknown)}; use {', '.join(sorted(names))}")
+        from mailcore.policy.fields import check_fields
+
+        check_fields(cls, value, option)
         return cls(**value)
     raise ConfigurationError(f"{option}= takes a {cls.__name__}, a dict or None, not {type(value).__name__}")

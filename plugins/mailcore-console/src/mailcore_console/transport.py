@@ -32,6 +32,7 @@ class ConsoleTransport(ProviderTransport):
 
     @classmethod
     def from_url(cls, url: TransportURL) -> ConsoleTransport:
+        url.check_no_host("use console:// or console://?stream=stderr")
         url.check_params({"stream", "timeout"})
         url.get_seconds("timeout", 1.0)  # accepted for symmetry (printing never waits); still validated
         return cls(stream_name=url.get_choice("stream", ("stdout", "stderr"), "stdout"))

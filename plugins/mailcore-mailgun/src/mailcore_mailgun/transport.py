@@ -21,11 +21,11 @@ from urllib.parse import quote
 from mailcore.budget import positive_seconds
 from mailcore.bulk.model import Batch, RecipientResult
 from mailcore.checks import endpoint_steps
-from mailcore.config import TransportURL
+from mailcore.config import TransportURL, mask_endpoint
 from mailcore.errors import ConfigurationError, SendError
 from mailcore.http import ConnectionPool, RequestFailed, api_base_url
 from mailcore.message import Message
-from mailcore.redact import Secret, mask_secrets
+from mailcore.redact import MASK, Secret, mask_secrets
 from mailcore.result import Delivery
 from mailcore.transport import CheckStep, ProviderTransport
 from mailcore_mailgun.errors import classify_failure, classify_response
@@ -77,8 +77,12 @@ class MailgunTransport(ProviderTransport):
         token = base64.b64encode(f"api:{self._api_key.reveal()}".encode()).decode("ascii")
         self._auth = Secret(token)
         self._headers = {"Authorization": f"Basic {token}", "User-Agent": "mailcore-mailgun/0.1"}
-        query = f"?endpoint_url={base_url}" if endpoint_url else ("" if region == "us" else f"?region={region}")
-        self.name = f"mailgun://{domain}{query}"
+        query = (
+            f"?endpoint_url={mask_endpoint(base_url)}"
+            if endpoint_url
+            else ("" if region == "us" else f"?region={region}")
+        )
+        self.name = f"mailgun://{MASK}@{domain}{query}"
 
     @classmethod
     def from_url(cls, url: TransportURL) -> MailgunTransport:
