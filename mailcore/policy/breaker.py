@@ -155,7 +155,10 @@ class CircuitBreaker(Wrapper):
             reason = (
                 "the transport was rejected" if verdict is Verdict.TRIP else f"{after.failures} failure(s) in a row"
             )
-            log.warning(
+            # a lone transport's failure is already reported for the message (raised, or one
+            # fail_silently WARNING), and each skipped message says why: INFO is enough there
+            log.log(
+                20 if self.rejections_only else 30,
                 "circuit for %s opened (%s); skipping it for %gs",
                 self.name, reason, self.policy.cooldown,
                 extra={"transport": self.name, "outcome": "circuit_open"},
