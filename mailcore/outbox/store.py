@@ -186,6 +186,10 @@ class SQLiteOutbox:
         return f"sqlite:///{self.path}"
 
     def _migrate(self) -> None:
+        """Create or check the schema. An up-to-date file is only read, so a worker starts even
+        while another process holds the write lock (or the disk is full)."""
+        if self._db.execute("PRAGMA user_version").fetchone()[0] == _SCHEMA_VERSION:
+            return
         with self._transaction() as db:
             version = db.execute("PRAGMA user_version").fetchone()[0]
             if version > _SCHEMA_VERSION:
