@@ -63,7 +63,10 @@ def send_budget(transport: Transport) -> float | None:
 
 def _outermost_deadline(transport: Transport) -> float | None:
     """The first deadline met walking the stack from the top (the one that starts the clock)."""
-    for candidate in (getattr(transport, "deadline", None), getattr(getattr(transport, "policy", None), "deadline", None)):
+    for candidate in (
+        getattr(transport, "deadline", None),
+        getattr(getattr(transport, "policy", None), "deadline", None),
+    ):
         if isinstance(candidate, int | float) and math.isfinite(candidate):
             return float(candidate)
     found = [d for d in (_outermost_deadline(child) for child in transport.children()) if d is not None]

@@ -68,7 +68,11 @@ class Retention:
     metadata: float | None = 30 * DAY
 
     def __post_init__(self) -> None:
-        for field, value in (("sent_body", self.sent_body), ("failed_body", self.failed_body), ("metadata", self.metadata)):
+        for field, value in (
+            ("sent_body", self.sent_body),
+            ("failed_body", self.failed_body),
+            ("metadata", self.metadata),
+        ):
             if value is not None and not (math.isfinite(value) and value >= 0):
                 raise ConfigurationError(f"Retention {field} must be seconds >= 0 or None (forever), not {value!r}")
 

@@ -37,7 +37,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -219,10 +219,8 @@ class SQLiteOutbox:
         """Roll back whatever is open. SQLite may already have rolled back on a full disk, and a
         failed COMMIT leaves the transaction open: either way the connection is usable after."""
         if self._db.in_transaction:
-            try:
+            with suppress(sqlite3.Error):  # nothing left to roll back; the original error is what matters
                 self._db.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass  # nothing left to roll back; the original error is what matters
 
     # -- producers -----------------------------------------------------------------------------
 

@@ -254,7 +254,9 @@ class OutboxWorker:
         try:
             self.outbox.scrub()
         except STORAGE_ERRORS as error:
-            log.warning("outbox %s: could not truncate the WAL after dropping content (next batch will): %s", self.id, error)
+            log.warning(
+                "outbox %s: could not truncate the WAL after dropping content (next batch will): %s", self.id, error
+            )
 
     def enforce_retention(self) -> tuple[int, int]:
         """Apply the retention rule now (as of :attr:`clock`); return (contents dropped, rows deleted)."""

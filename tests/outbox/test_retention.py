@@ -51,7 +51,7 @@ def test_the_otp_is_in_the_files_while_queued(outbox_url):
 
 
 def test_after_sending_the_otp_is_in_neither_the_database_nor_the_wal(outbox_url):
-    m, worker, ids = deliver_all(outbox_url)
+    _, worker, ids = deliver_all(outbox_url)
     found = {name: data.count(OTP.encode()) for name, data in file_bytes(outbox_url).items()}
     assert found and not any(found.values()), found
     assert b"lorem ipsum" not in b"".join(file_bytes(outbox_url).values())

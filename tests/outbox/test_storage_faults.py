@@ -178,7 +178,9 @@ def test_the_worker_thread_survives_a_storage_outage(fault, disk, caplog):
         finally:
             worker.stop()
             heal()
-    assert sorted(transport.sent) == sorted([*(msg.message_id for msg in first), open_outbox(url).find(later).message_id])
+    assert sorted(transport.sent) == sorted(
+        [*(msg.message_id for msg in first), open_outbox(url).find(later).message_id]
+    )
     assert [open_outbox(url).find(i).state for i in [*ids, later]] == ["sent"] * 3
 
 
