@@ -301,8 +301,8 @@ class SQLiteOutbox:
         now = time.time()
         drop = self.retention.drops_sent_body_at_once if drop_body is None else drop_body
         content = f", {_DROP_CONTENT}" if drop else ""
-        with self._transaction() as db:
-            db.execute(
+        with self._lock:  # one statement: atomic without an explicit transaction
+            self._db.execute(
                 "UPDATE outbox SET state = 'sent', lease_owner = NULL, transport = ?, "  # noqa: S608 - fixed fragments
                 f"provider_message_id = ?, updated_at = ?, due_at = ?{content} WHERE id = ? AND state != 'sent'",
                 (transport, provider_message_id, now, now, id),

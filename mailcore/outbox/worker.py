@@ -58,6 +58,8 @@ DEFAULT_MAX_AGE = 5 * 24 * 3600.0  # like an MTA's queue lifetime
 STORAGE_BACKOFF_CAP = 10.0
 #: Longest pause between two tries of recording an outcome (the row's lease is kept meanwhile).
 RECORD_BACKOFF_CAP = 1.0
+#: Longest time the WAL may keep a copy of dropped content while the worker is busy (seconds).
+SCRUB_DELAY = 5.0
 
 
 def storage_pause(failures: int, cap: float) -> float:
@@ -157,6 +159,7 @@ class OutboxWorker:
         self._keeper = LeaseKeeper(self._renew_in_flight, lease / 4)
         self._recorded: str | None = None
         self._retention_due = 0.0
+        self._scrub_due: float | None = None  # when the WAL must be truncated (content was dropped)
 
     # -- running -------------------------------------------------------------------------------
 
@@ -176,6 +179,7 @@ class OutboxWorker:
                 try:
                     self._maybe_enforce_retention()
                     done = self.run_once()
+                    self._scrub(idle=not done)
                     wait = 0.0 if done or until_idle else self._idle_wait()
                 except STORAGE_ERRORS as error:
                     failures += 1
@@ -195,6 +199,7 @@ class OutboxWorker:
                 self._stop.wait(wait)
         finally:
             self._keeper.close()
+            self._scrub(idle=True)
         self._progress()
         return self.stats
 
@@ -215,26 +220,20 @@ class OutboxWorker:
         claims = self.outbox.claim(self.id, limit=self.batch_size, lease=self.lease)
         claimed_at = time.monotonic()
         lost: set[str] = set()
-        dropped_content = False
-        try:
-            for index, claim in enumerate(claims):
-                if self._stop.is_set():
-                    self._release([c.id for c in claims[index:]])
-                    return index
-                if time.monotonic() - claimed_at > self.lease / 2:
-                    rest = [c.id for c in claims[index:]]
-                    lost = set(rest) - set(self.outbox.renew(self.id, rest, self.lease))
-                    claimed_at = time.monotonic()
-                if claim.id in lost:  # our lease ran out and another worker took it: not ours to send
-                    log.warning(
-                        "outbox %s: lease on %s ran out before its turn; left to its new owner", self.id, claim.id
-                    )
-                    continue
-                with self._keeper.hold(claim.id):
-                    dropped_content |= self._deliver(claim)
-        finally:
-            if dropped_content:
-                self._scrub()
+        for index, claim in enumerate(claims):
+            if self._stop.is_set():
+                self._release([c.id for c in claims[index:]])
+                return index
+            if time.monotonic() - claimed_at > self.lease / 2:
+                rest = [c.id for c in claims[index:]]
+                lost = set(rest) - set(self.outbox.renew(self.id, rest, self.lease))
+                claimed_at = time.monotonic()
+            if claim.id in lost:  # our lease ran out and another worker took it: not ours to send
+                log.warning("outbox %s: lease on %s ran out before its turn; left to its new owner", self.id, claim.id)
+                continue
+            with self._keeper.hold(claim.id):
+                if self._deliver(claim) and self._scrub_due is None:
+                    self._scrub_due = time.monotonic() + SCRUB_DELAY
         return len(claims) - len(lost)
 
     def _release(self, ids: list[str]) -> None:
@@ -250,9 +249,14 @@ class OutboxWorker:
             return True
         return self._recorded == row_id  # its outcome was recorded meanwhile: nothing was lost
 
-    def _scrub(self) -> None:
+    def _scrub(self, *, idle: bool) -> None:
+        """Truncate the WAL once content was dropped: when idle, else at most every SCRUB_DELAY s
+        (a checkpoint per batch would cost more than the sends themselves)."""
+        if self._scrub_due is None or (not idle and time.monotonic() < self._scrub_due):
+            return
         try:
-            self.outbox.scrub()
+            if self.outbox.scrub():
+                self._scrub_due = None
         except STORAGE_ERRORS as error:
             log.warning(
                 "outbox %s: could not truncate the WAL after dropping content (next batch will): %s", self.id, error
