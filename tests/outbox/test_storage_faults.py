@@ -1,8 +1,9 @@
 """The worker against a failing database: locked by another writer, and a really full disk.
 
-The full disk is a tiny tmpfs mounted for the test (root only; elsewhere the test skips, and
-fails under MAILCORE_REQUIRE_SERVICES=1 as in CI). Filling it makes SQLite's WAL appends fail
-with ``database or disk is full``, exactly as a full /var would.
+The full disk is a tiny tmpfs mounted for the test (as root, or through passwordless ``sudo -n``
+as on CI runners; elsewhere the test skips, and fails under MAILCORE_REQUIRE_SERVICES=1 as in
+CI). Filling it makes SQLite's WAL appends fail with ``database or disk is full``, exactly as a
+full /var would.
 """
 
 from __future__ import annotations
@@ -53,31 +54,47 @@ class TinyDisk:
 def disk(tmp_path):
     mount = tmp_path / "tiny"
     mount.mkdir()
-    if os.geteuid() != 0:
-        skip_or_fail("mounting a tiny tmpfs for the disk-full tests needs root")
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=2m,mode=0700", "tmpfs", str(mount)], capture_output=True, text=True
-    )
+    sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
+    options = f"size=2m,mode=0700,uid={os.getuid()},gid={os.getgid()}"
+    try:
+        done = subprocess.run(
+            [*sudo, "mount", "-t", "tmpfs", "-o", options, "tmpfs", str(mount)], capture_output=True, text=True
+        )
+    except FileNotFoundError as error:
+        skip_or_fail(f"cannot mount a tmpfs for the disk-full tests: {error}")
     if done.returncode != 0:
-        skip_or_fail(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+        skip_or_fail(f"cannot mount a tmpfs for the disk-full tests (root or sudo -n needed): {done.stderr.strip()}")
     try:
         yield TinyDisk(mount)
     finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
+        subprocess.run([*sudo, "umount", "-l", str(mount)], check=False)
+
+
+@pytest.fixture
+def place(request, tmp_path):
+    """Where the outbox lives and how to break it: a full tiny disk, or another writer's lock."""
+    if request.param == "full":
+        disk = request.getfixturevalue("disk")
+        return disk.path, disk.fill, disk.free
+    writer = Writer(str(tmp_path / "outbox.sqlite3"))
+    return tmp_path, writer.lock, writer.release
 
 
 class Writer:
     """Another process's writer: holds SQLite's write lock until ``release()``."""
 
     def __init__(self, path: str) -> None:
-        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self.path = path
+        self.db: sqlite3.Connection | None = None
 
     def lock(self) -> None:
+        self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self.db.execute("BEGIN IMMEDIATE")
 
     def release(self) -> None:
-        if self.db.in_transaction:
-            self.db.execute("ROLLBACK")
+        if self.db is not None:
+            self.db.close()  # rolls the open transaction back
+            self.db = None
 
 
 class FaultAfterAccept(Transport):
@@ -154,15 +171,14 @@ def wait_until(condition, timeout):
     return False
 
 
-@pytest.mark.parametrize("fault", ["full", "locked"])
-def test_the_worker_thread_survives_a_storage_outage(fault, disk, caplog):
-    url = f"sqlite:///{disk.path / 'outbox.sqlite3'}?busy_timeout=0.05"
+@pytest.mark.parametrize("place", ["full", "locked"], indirect=True)
+def test_the_worker_thread_survives_a_storage_outage(place, caplog):
+    directory, break_it, heal = place
+    url = f"sqlite:///{directory / 'outbox.sqlite3'}?busy_timeout=0.05"
     transport = Counting()
     m = Mailer(transport, outbox=url, retry=None)
     first = messages(2)
     ids = [m.enqueue(msg) for msg in first]
-    other = Writer(str(disk.path / "outbox.sqlite3"))
-    break_it, heal = (disk.fill, disk.free) if fault == "full" else (other.lock, other.release)
     with caplog.at_level(logging.WARNING, logger="mailcore.outbox"):
         break_it()
         worker = m.start_worker(poll_interval=0.02, backoff=NO_WAIT)
@@ -184,19 +200,17 @@ def test_the_worker_thread_survives_a_storage_outage(fault, disk, caplog):
     assert [open_outbox(url).find(i).state for i in [*ids, later]] == ["sent"] * 3
 
 
-@pytest.mark.parametrize("fault", ["full", "locked"])
-def test_the_cli_worker_neither_crashes_nor_resends_when_the_sent_mark_fails(fault, disk, tmp_path, plugin_env):
+@pytest.mark.parametrize("place", ["full", "locked"], indirect=True)
+def test_the_cli_worker_neither_crashes_nor_resends_when_the_sent_mark_fails(place, tmp_path, plugin_env):
     from conftest import start_sink
 
+    directory, break_it, heal = place
     sink = start_sink(tmp_path)
-    db = disk.path / "outbox.sqlite3"
-    url = f"sqlite:///{db}?busy_timeout=0.1"
+    url = f"sqlite:///{directory / 'outbox.sqlite3'}?busy_timeout=0.1"
     box = open_outbox(url)
     slow = Message("app@example.com", ["u@example.org"], "slow", text="code 1", metadata={"sink": "slow:1.0"})
     batch = [slow, *messages(3)]
     ids = [box.enqueue(slow), *box.enqueue_many(batch[1:], delay=0.5)]  # the slow one goes first
-    other = Writer(str(db))
-    break_it, heal = (disk.fill, disk.free) if fault == "full" else (other.lock, other.release)
     cmd = [*WORKER_CMD, "worker", "--url", f"{sink.url}?timeout=5", "--outbox", url, "--batch-size", "2",
            "--lease", "1", "--poll-interval", "0.05", "--status-interval", "0"]  # fmt: skip
     worker = subprocess.Popen(cmd, env=plugin_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
