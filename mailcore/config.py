@@ -100,8 +100,9 @@ class TransportURL:
         known = set(allowed)
         unknown = sorted(set(self.params) - known)
         if unknown:
+            hints = "".join(f" (did you mean {guess!r}?)" for guess in _guesses(unknown, known))
             raise ConfigurationError(
-                f"{self.masked()}: unknown parameter(s) {', '.join(unknown)}; "
+                f"{self.masked()}: unknown parameter(s) {', '.join(unknown)}{hints}; "
                 f"{self.scheme}:// accepts {', '.join(sorted(known)) or 'none'}"
             )
 
@@ -152,6 +153,18 @@ class Composite:
 
 
 Node = TransportURL | Composite
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str | None:
+    """The known name closest to a misspelt ``name`` (``timout`` → ``timeout``), or None."""
+    import difflib
+
+    matches = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.75)
+    return matches[0] if matches else None
+
+
+def _guesses(unknown: Iterable[str], known: Iterable[str]) -> list[str]:
+    return [guess for name in unknown if (guess := did_you_mean(name, known)) is not None]
 
 
 def parse_url(text: str) -> TransportURL:

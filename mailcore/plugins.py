@@ -99,7 +99,7 @@ def list_plugins() -> list[PluginInfo]:
         if dist is not None:
             info = PluginInfo(name, dist.metadata["Name"], dist.version)
         else:
-            info = PluginInfo(name, "mailcore", _version("mailcore"))
+            info = PluginInfo(name, "steadymail", _version("steadymail"))
         info.schemes = [spec.scheme for spec in registry.specs() if spec.plugin == name]
         infos.append(info)
     return sorted(infos, key=lambda i: i.name)

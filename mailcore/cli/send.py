@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from mailcore.errors import ConfigurationError
-from mailcore.mailer import FROM_ENV, URL_ENV, Mailer
+from mailcore.errors import SendError, failure_summary
+from mailcore.mailer import FROM_ENV, URL_ENV, Mailer, failure_log_level
 from mailcore.message import Attachment, Message
 
 #: Exit status when the message went out but some recipients were refused.
@@ -63,9 +63,11 @@ def command(
          do not resend as is: the others have it
     """
     if not url:
-        raise ConfigurationError(f"no transport: pass --url or set {URL_ENV}")
+        raise click.UsageError(f"no transport: pass --url or set {URL_ENV}")
     if not from_email:
-        raise ConfigurationError(f"no sender: pass --from or set {FROM_ENV}")
+        raise click.UsageError(f"no sender: pass --from or set {FROM_ENV}")
+    if not (to or cc or bcc):
+        raise click.UsageError("no recipient: pass --to (or --cc/--bcc)")
     if (text and text_file) or (html and html_file):
         raise click.UsageError("give a body inline or from a file, not both")
     message = Message(
@@ -80,8 +82,11 @@ def command(
         attachments=[Attachment(path.name, path.read_bytes()) for path in attach],
         headers=_headers(header),
     )
-    with Mailer.from_url(url) as mailer:
-        result = mailer.send(message)
+    with Mailer.from_url(url) as mailer, failure_log_level(None):  # the error is printed once, below
+        try:
+            result = mailer.send(message)
+        except SendError as error:
+            raise click.ClickException(f"not sent: {message.message_id}: {failure_summary(error)}") from None
     tries = len(result.attempts)
     click.echo(
         f"sent {result.message_id} via {result.transport}"

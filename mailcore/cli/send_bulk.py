@@ -20,12 +20,14 @@ from typing import Any, TextIO
 import click
 
 from mailcore.bulk import BulkTemplate, Recipient, RecipientResult, bulk_template
-from mailcore.errors import ConfigurationError, InvalidMessage
+from mailcore.errors import InvalidMessage
 from mailcore.mailer import FROM_ENV, URL_ENV, Mailer
 from mailcore.message import Message
 
 META_PREFIX = "meta."
 PROGRESS_STEP = 200
+#: Exit status when some recipients got the message and others did not (see docs/scripts.md).
+EXIT_PARTIAL = 3
 
 _File = click.Path(exists=True, dir_okay=False, path_type=Path)
 
@@ -76,7 +78,7 @@ def command(
 ) -> None:
     """Send a personalized message to every recipient in a CSV."""
     if not from_email:
-        raise ConfigurationError(f"no sender: pass --from or set {FROM_ENV}")
+        raise click.UsageError(f"no sender: pass --from or set {FROM_ENV}")
     if (text and text_file) or (html and html_file):
         raise click.UsageError("give a body inline or from a file, not both")
     template = bulk_template(
@@ -89,7 +91,7 @@ def command(
         _preview(template, csv_path, dry_run)
         return
     if not url:
-        raise ConfigurationError(f"no transport: pass --url or set {URL_ENV}")
+        raise click.UsageError(f"no transport: pass --url or set {URL_ENV}")
     tally = _send(
         url,
         template,
@@ -100,8 +102,8 @@ def command(
         sys.stderr.isatty() if progress is None else progress,
     )
     _summary(tally)
-    if tally.failed:
-        raise SystemExit(1)
+    if tally.failed:  # 3: partial (some recipients have it; resend only --failures), 1: nothing went out
+        raise SystemExit(EXIT_PARTIAL if tally.sent else 1)
 
 
 # -- CSV -----------------------------------------------------------------------------------------
@@ -155,8 +157,10 @@ def _count_rows(path: Path) -> int:
 
 
 def _preview(template: Message, path: Path, count: int) -> None:
+    """Render the first ``count`` rows; exit 1 when any of them fails to render (a CI gate)."""
     parsed = BulkTemplate(template)
     handle, reader = _open_csv(path)
+    rendered = failed = 0
     with handle:
         for index, recipient in enumerate(_rows(reader)):
             if index >= count:
@@ -166,13 +170,17 @@ def _preview(template: Message, path: Path, count: int) -> None:
                 message = parsed.render(parsed.item(index, recipient))
             except InvalidMessage as error:
                 click.echo(f"error: {error}")
+                failed += 1
                 continue
+            rendered += 1
             click.echo(f"To: {message.to[0]}\nSubject: {message.subject}")
             if message.text is not None:
                 click.echo(f"\n{message.text}")
             if message.html is not None:
                 click.echo(f"\n[html]\n{message.html}")
-    click.echo(f"dry run: nothing was sent ({count} message(s) shown)")
+    click.echo(f"dry run: nothing was sent ({rendered} rendered, {failed} failed to render)")
+    if failed:
+        raise click.ClickException(f"{failed} of {rendered + failed} row(s) failed to render; see 'error:' above")
 
 
 # -- sending -------------------------------------------------------------------------------------

@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from mailcore.errors import DeliveryFailed, InvalidMessage
+from mailcore.mailer import failure_log_level
 from mailcore.outbox.backoff import OUTBOX_BACKOFF, Delays, next_delay
 from mailcore.outbox.lease import LeaseKeeper, check_lease, send_budget
 from mailcore.outbox.retention import Retention
@@ -88,10 +89,9 @@ class WorkerStats:
         return self.processed / elapsed if elapsed > 0 else 0.0
 
     def line(self) -> str:
-        return (
-            f"sent {self.sent}  requeued {self.requeued}  failed {self.failed}  "
-            f"unknown {self.unknown}  rate {self.rate:.1f}/s"
-        )
+        """The counts (no rate: an average since start says "1292/s" for one message; the CLI's
+        status line shows the last minute instead)."""
+        return f"sent {self.sent}  requeued {self.requeued}  failed {self.failed}  unknown {self.unknown}"
 
 
 class OutboxWorker:
@@ -334,7 +334,8 @@ class OutboxWorker:
             self._fail(claim, f"the stored message cannot be read: {error}")
             return False
         try:
-            result = self.mailer.send(message, park=False)
+            with failure_log_level(None):  # this worker logs the outcome: WARNING requeued, ERROR given up
+                result = self.mailer.send(message, park=False)
         except DeliveryFailed as failure:
             self._after_failure(claim, failure)
         except InvalidMessage as error:
@@ -399,6 +400,7 @@ class OutboxWorker:
             return
         self._record(claim.id, "queued", lambda: self.outbox.reschedule(self.id, claim.id, delay, reason))
         self.stats.requeued += 1
+        log.warning("outbox %s: not delivered yet (run %d), next try in %.0fs: %s", claim.id, claim.runs, delay, reason)
 
     def _fail(self, claim: Claim, reason: str) -> None:
         self._record(claim.id, "failed", lambda: self.outbox.mark_failed(self.id, claim.id, reason))

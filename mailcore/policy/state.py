@@ -281,7 +281,9 @@ class RedisStore:
         try:
             import redis
         except ImportError:
-            raise ConfigurationError("state=redis://… needs the redis package: pip install 'mailcore[redis]'") from None
+            raise ConfigurationError(
+                "state=redis://… needs the redis package: pip install 'steadymail[redis]'"
+            ) from None
         self.url, self.prefix = _split_prefix(url)
         self.shown = mask_url(url)
         self._errors: tuple[type[BaseException], ...] = (redis.RedisError, OSError)

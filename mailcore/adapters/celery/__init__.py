@@ -1,6 +1,6 @@
 """Celery: deliver messages from a Celery queue when one machine's outbox is not enough.
 
-Install with ``pip install mailcore[celery]``. The task ``mailcore.deliver`` takes a message as
+Install with ``pip install 'steadymail[celery]'``. The task ``mailcore.deliver`` takes a message as
 ``Message.to_dict()`` JSON and sends it through a Mailer's policy::
 
     # producer (web app): enqueue instead of sending

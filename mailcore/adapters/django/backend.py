@@ -19,6 +19,7 @@ import logging
 import os
 import threading
 from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import replace
 from typing import Any
 
@@ -30,8 +31,8 @@ from django.core.mail.backends.base import BaseEmailBackend  # type: ignore[impo
 from mailcore.adapters.django.conversion import to_message
 from mailcore.adapters.django.options import BackendOptions, OptionError, read_options, smtp_url
 from mailcore.config import parse
-from mailcore.errors import ConfigurationError, SendError
-from mailcore.mailer import Mailer
+from mailcore.errors import ConfigurationError, SendError, failure_summary
+from mailcore.mailer import Mailer, failure_log_level
 from mailcore.message import Message
 
 __all__ = ["SETTINGS_NAME", "EmailBackend", "resolve_url"]
@@ -111,10 +112,10 @@ class EmailBackend(BaseEmailBackend):  # type: ignore[misc,unused-ignore]
                 return False
             try:
                 self.mailer.open()
-            except SendError:
+            except SendError as error:
                 if not self.fail_silently:
                     raise
-                log.warning("opening %s failed silently", self.mailer, exc_info=True)
+                log.warning("opening %s failed (fail_silently): %s", self.mailer, failure_summary(error))
                 return None
             self._batch = True
             return True
@@ -157,14 +158,16 @@ class EmailBackend(BaseEmailBackend):  # type: ignore[misc,unused-ignore]
 
     def _deliver(self, mailer: Mailer, message: Message) -> int:
         try:
-            if self.options.queue:
-                mailer.enqueue(message)
-            else:
-                mailer.send(message)
-        except SendError:
+            # fail_silently: this backend logs the failure itself, once, at WARNING, no traceback
+            with failure_log_level(None) if self.fail_silently else nullcontext():
+                if self.options.queue:
+                    mailer.enqueue(message)
+                else:
+                    mailer.send(message)
+        except SendError as error:
             if not self.fail_silently:
                 raise
-            log.warning("message %s not sent (fail_silently)", message.message_id, exc_info=True)
+            log.warning("message %s not sent (fail_silently): %s", message.message_id, failure_summary(error))
             return 0
         return 1
 

@@ -4,8 +4,16 @@
 * ``mailcore.E002`` — no installed plugin provides a scheme the URL uses;
 * ``mailcore.E003`` — the console transport is configured while ``DEBUG`` is False (mail would
   be printed, not delivered), unless ``ALLOW_CONSOLE``/``allow_console`` is True;
+* ``mailcore.E004`` — a transport URL parameter is unknown or invalid (``?timout=5``), checked
+  by the transport's plugin without connecting;
+* ``mailcore.E005`` — a RETRY, POLICY or QUEUE value is unknown or of the wrong type
+  (``RETRY = {"attemps": 3}``, ``{"attempts": "x"}``);
 * ``mailcore.W001`` — ``settings.MAILCORE`` exists but no email backend uses mailcore, so the
-  setting has no effect.
+  setting has no effect;
+* ``mailcore.W002`` — the QUEUE outbox URL is a relative path (three slashes), so it depends on
+  the working directory of each process.
+
+Every message names the setting and the parameter; the hint says how to fix it.
 """
 
 from __future__ import annotations
@@ -19,7 +27,7 @@ from django.core.exceptions import ImproperlyConfigured  # type: ignore[import-u
 from django.utils.module_loading import import_string  # type: ignore[import-untyped,unused-ignore]
 
 from mailcore.config import Composite, Node, TransportURL, parse
-from mailcore.errors import UnknownTransport
+from mailcore.errors import ConfigurationError, UnknownTransport
 
 __all__ = ["check_mailcore", "transport_schemes"]
 
@@ -77,6 +85,8 @@ def _check_one(label: str, alias: str | None, options: Mapping[str, Any]) -> lis
                     id="mailcore.E002",
                 )
             )
+    found.extend(_parameter_errors(label, _url_setting(label, alias, resolved), url))
+    found.extend(_option_errors(label, alias, resolved))
     if "console" in schemes and not settings.DEBUG and not resolved.allow_console:
         found.append(
             checks.Error(
@@ -87,6 +97,76 @@ def _check_one(label: str, alias: str | None, options: Mapping[str, Any]) -> lis
             )
         )
     return found
+
+
+def _url_setting(label: str, alias: str | None, resolved: Any) -> str:
+    """Where the URL was written: MAILCORE['URL'], MAILERS[...]['OPTIONS']['url'] or EMAIL_*."""
+    if resolved.url is None:
+        return "the EMAIL_* settings" if alias is None else f"{label}['OPTIONS'] (host, port, …)"
+    return f"{label}['URL']" if alias is None else f"{label}['OPTIONS']['url']"
+
+
+def _parameter_errors(label: str, where: str, url: str) -> list[Any]:
+    from mailcore.policy.validate import url_problems
+
+    return [
+        checks.Error(
+            f"{where}: {problem}",
+            hint="Fix or remove the parameter; each transport's page in docs/ lists what its URL accepts.",
+            id="mailcore.E004",
+        )
+        for problem in url_problems(url)
+        if not isinstance(problem, UnknownTransport)
+    ]
+
+
+def _option_errors(label: str, alias: str | None, resolved: Any) -> list[Any]:
+    """RETRY, POLICY and QUEUE: known keys, values of the right type (no I/O)."""
+    from mailcore.policy.retry import RetryPolicy
+    from mailcore.policy.validate import mailer_option_problems
+
+    def setting(name: str) -> str:
+        return f"{label}[{name.upper()!r}]" if alias is None else f"{label}['OPTIONS'][{name!r}]"
+
+    found: list[Any] = []
+    if resolved.retry is not None:
+        try:
+            RetryPolicy.coerce(resolved.retry)
+        except ConfigurationError as error:
+            found.append(_option_error(setting("retry"), str(error), "retry"))
+    for key, problem in mailer_option_problems(resolved.policy):
+        found.append(_option_error(f"{setting('policy')}[{key!r}]", problem, "policy"))
+    queue = resolved.queue
+    if isinstance(queue, str) and queue not in ("celery", "outbox"):
+        found.extend(_queue_errors(setting("queue"), queue))
+    return found
+
+
+def _option_error(where: str, problem: str, option: str) -> Any:
+    hints = {
+        "retry": "RETRY is a dict of mailcore.RetryPolicy fields, e.g. {'attempts': 3, 'first_delay': 0.5}; "
+        "see docs/policies.md.",
+        "policy": "POLICY is a dict of mailcore.Mailer options, e.g. {'strategy': 'failover'}; see docs/django.md.",
+    }
+    return checks.Error(f"{where}: {problem}", hint=hints[option], id="mailcore.E005")
+
+
+def _queue_errors(where: str, queue: str) -> list[Any]:
+    from mailcore.outbox.location import outbox_path
+
+    try:
+        path = outbox_path(queue)
+    except ConfigurationError as error:
+        return [checks.Error(f"{where}: {error}", hint="Use sqlite:////absolute/path.sqlite3.", id="mailcore.E005")]
+    if path.is_absolute():
+        return []
+    return [
+        checks.Warning(
+            f"{where}: {queue!r} is a relative path, resolved against each process's working directory.",
+            hint=f"Absolute paths take four slashes: sqlite:////{str(path).lstrip('/')} (if that is what you meant).",
+            id="mailcore.W002",
+        )
+    ]
 
 
 def _configurations() -> Iterator[tuple[str, str | None, Mapping[str, Any]]]:

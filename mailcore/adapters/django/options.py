@@ -116,7 +116,8 @@ def read_options(raw: Mapping[str, Any], *, upper: bool, ignore: frozenset[str] 
         queue = queue.strip()
     if not (isinstance(queue, bool) or queue in QUEUE_KINDS or (isinstance(queue, str) and ":" in queue)):
         raise OptionError(
-            f"{spelt('queue')!r} must be True, False, 'celery' or an outbox URL such as sqlite:///outbox.db"
+            f"{spelt('queue')!r} must be True, False, 'celery' or an outbox URL such as "
+            "sqlite:////var/lib/app/outbox.db (four slashes: an absolute path)"
         )
     policy = values.get("policy") or {}
     if not isinstance(policy, Mapping):

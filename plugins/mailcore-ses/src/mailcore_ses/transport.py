@@ -121,7 +121,7 @@ class SesTransport(ProviderTransport):
             from botocore.config import Config
             from botocore.exceptions import BotoCoreError
         except ImportError as error:  # pragma: no cover - boto3 is a dependency
-            raise ConfigurationError(f"ses:// needs boto3 ({error}); pip install mailcore-ses") from None
+            raise ConfigurationError(f"ses:// needs boto3 ({error}); pip install steadymail-ses") from None
         config = Config(
             retries={"total_max_attempts": 1, "mode": "standard"},
             connect_timeout=self.timeout,

@@ -185,3 +185,12 @@ def _at_least_one(url: TransportURL, name: str, default: int) -> int:
     if value < 1:
         raise ConfigurationError(f"{url.masked()}: {name} must be at least 1")
     return value
+
+
+def validate_url(url: TransportURL) -> None:
+    """The registry's validator: parse and check ``url`` into settings, opening nothing.
+
+    ``manage.py check`` and ``mailcore check`` call it; every check in :meth:`SMTPSettings.from_url`
+    and :meth:`SMTPSettings.validate` runs, so a new parameter check there is reported too.
+    """
+    SMTPSettings.from_url(url)
