@@ -107,6 +107,7 @@ INTEGRATION_DIRS = [
     ROOT / "tests" / "bulk",
     ROOT / "tests" / "policy" / "test_integration_http.py",
     ROOT / "tests" / "install",
+    ROOT / "tests" / "leaks",
 ]
 CORE_IGNORES = ["--ignore=tests/django", *(f"--ignore={p.relative_to(ROOT)}" for p in INTEGRATION_DIRS)]
 DJANGO_MATRIX = [("3.11", "django>=5.2,<5.3"), ("3.12", "django>=6.1,<6.2")]

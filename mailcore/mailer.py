@@ -23,6 +23,7 @@ from mailcore.config import Node
 from mailcore.errors import ConfigurationError, DeliveryFailed, SendError, failure_summary
 from mailcore.message import Message
 from mailcore.plugins import has_observers, notify
+from mailcore.redact import Secret, install_log_filter
 from mailcore.result import Attempt, SendResult
 from mailcore.transport import Transport
 
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Mailer", "failure_log_level", "send_mail"]
 
-log = logging.getLogger("mailcore")
+log = install_log_filter(logging.getLogger("mailcore"))
 URL_ENV = "MAILCORE_URL"
 FROM_ENV = "MAILCORE_FROM"
 
@@ -60,6 +61,8 @@ class Mailer:
 
     :param transports: one URL, a composite expression (``"failover(a b)"``), a
         :class:`~mailcore.transport.Transport`, or a list of these (combined by ``strategy``).
+        A URL may be wrapped in :class:`~mailcore.redact.Secret`: it is then revealed only
+        where the transports are built, never in a frame a debug page would print.
     :param strategy: how a list is combined: ``"failover"`` (in order), ``"roundrobin"``,
         ``"weighted"``.
     :param from_email: sender used by :func:`send_mail` and :meth:`send_text` when none is given.
@@ -77,7 +80,7 @@ class Mailer:
 
     def __init__(
         self,
-        transports: str | Node | Transport | Sequence[str | Node | Transport],
+        transports: str | Secret | Node | Transport | Sequence[str | Secret | Node | Transport],
         *,
         strategy: str = "failover",
         from_email: str | None = None,
@@ -96,21 +99,19 @@ class Mailer:
         self._queue: Any = None
 
     @classmethod
-    def from_url(cls, url: str, **options: Any) -> Mailer:
+    def from_url(cls, url: str | Secret, **options: Any) -> Mailer:
         """A Mailer for one URL or composite expression, e.g. ``failover(a b)``."""
         return cls(url, **options)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **options: Any) -> Mailer:
-        """A Mailer from ``MAILCORE_URL`` (and ``MAILCORE_FROM`` as the default sender)."""
-        env = os.environ if environ is None else environ
-        url = env.get(URL_ENV, "").strip()
-        if not url:
-            raise ConfigurationError(
-                f"{URL_ENV} is not set; set it to a transport URL such as "
-                "smtp://user:password@smtp.example.com:587 (see docs/urls.md)"
-            )
-        options.setdefault("from_email", env.get(FROM_ENV) or None)
+        """A Mailer from ``MAILCORE_URL`` (and ``MAILCORE_FROM`` as the default sender).
+
+        The URL is read into a :class:`~mailcore.redact.Secret` at once, so no frame of a
+        configuration error's traceback holds it revealed.
+        """
+        url = _env_url(os.environ if environ is None else environ)
+        options.setdefault("from_email", (os.environ if environ is None else environ).get(FROM_ENV) or None)
         return cls(url, **options)
 
     # -- sending -----------------------------------------------------------------------------
@@ -314,6 +315,16 @@ def _failed_attempts(attempts: Iterable[Attempt]) -> list[Attempt]:
     from mailcore.policy.errors import RouteSkipped
 
     return [a for a in attempts if a.error is not None and not isinstance(a.error, RouteSkipped)]
+
+
+def _env_url(environ: Mapping[str, str]) -> Secret:
+    url = environ.get(URL_ENV, "").strip()
+    if not url:
+        raise ConfigurationError(
+            f"{URL_ENV} is not set; set it to a transport URL such as "
+            "smtp://user:password@smtp.example.com:587 (see docs/urls.md)"
+        )
+    return Secret(url)
 
 
 def _as_delivery_failed(error: SendError) -> DeliveryFailed:

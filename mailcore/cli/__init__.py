@@ -25,6 +25,7 @@ from typing import Any
 import click
 
 from mailcore.errors import ConfigurationError, InvalidMessage, MailcoreError, SendError, failure_summary
+from mailcore.redact import printable
 
 #: subcommand name → module under mailcore.cli (a missing module is simply not offered).
 COMMANDS = {
@@ -72,7 +73,7 @@ def _one_line(error: BaseException) -> str:
     }
     label = next((text for cls, text in kind.items() if isinstance(error, cls)), type(error).__name__)
     text = failure_summary(error) if isinstance(error, SendError) else str(error)
-    return f"{label}: {text}".replace("\n", " ")
+    return printable(f"{label}: {text}")  # a provider's reply inside the text stays inert
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

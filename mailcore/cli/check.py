@@ -6,6 +6,7 @@ import click
 
 from mailcore.errors import MailcoreError
 from mailcore.mailer import URL_ENV
+from mailcore.redact import printable
 from mailcore.transport import CheckStep, Transport
 
 
@@ -64,6 +65,6 @@ def _check_leaf(leaf: Transport) -> bool:
 
 def _print_step(step: CheckStep) -> None:
     mark = click.style("✓", fg="green") if step.ok else click.style("✗", fg="red")
-    click.echo(f"  {mark} {step.name:<12} {step.duration * 1000:7.1f} ms  {step.detail}")
+    click.echo(f"  {mark} {step.name:<12} {step.duration * 1000:7.1f} ms  {printable(step.detail)}")
     if not step.ok and step.hint:
-        click.echo(f"      hint: {step.hint}")
+        click.echo(f"      hint: {printable(step.hint)}")

@@ -16,6 +16,7 @@ from mailcore.message import Message
 from mailcore.outbox.location import OUTBOX_ENV, outbox_path, resolve_outbox_url
 from mailcore.outbox.retention import parse_duration
 from mailcore.outbox.store import RETRYABLE, STATES, Entry, SQLiteOutbox, open_outbox
+from mailcore.redact import printable
 
 _STATE_STYLE = {"queued": "cyan", "sending": "blue", "sent": "green", "failed": "red", "unknown": "yellow"}
 
@@ -56,10 +57,10 @@ def list_command(url: str | None, state: str | None, limit: int, as_json: bool) 
             entry.id[:12],
             f"[{_STATE_STYLE[entry.state]}]{entry.state}[/]",
             str(entry.runs),
-            escape(_recipients(entry.recipients)),
+            escape(printable(_recipients(entry.recipients))),
             _when(entry.created_at),
             _when(entry.due_at if entry.state in ("queued", "sending") else entry.updated_at),
-            escape(_short(entry.last_error or "", 60)),
+            escape(_short(printable(entry.last_error or ""), 60)),
         )
     _console().print(table)
 
@@ -94,7 +95,8 @@ def show_command(url: str | None, entry_id: str) -> None:
         )
     rows.append(("last error", entry.last_error or "-"))
     for name, value in rows:
-        table.add_row(escape(name), value if name == "state" else escape(value))
+        # stored values came from users and providers: control characters are escaped, not sent
+        table.add_row(escape(printable(name)), value if name == "state" else escape(printable(value)))
     _console().print(table)
 
 

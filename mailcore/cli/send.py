@@ -9,6 +9,7 @@ import click
 from mailcore.errors import SendError, failure_summary
 from mailcore.mailer import FROM_ENV, URL_ENV, Mailer, failure_log_level
 from mailcore.message import Attachment, Message
+from mailcore.redact import printable
 
 #: Exit status when the message went out but some recipients were refused.
 EXIT_SOME_REFUSED = 3
@@ -88,13 +89,13 @@ def command(
         except SendError as error:
             raise click.ClickException(f"not sent: {message.message_id}: {failure_summary(error)}") from None
     tries = len(result.attempts)
-    click.echo(
-        f"sent {result.message_id} via {result.transport}"
-        + (f" (provider id {result.provider_message_id})" if result.provider_message_id else "")
+    click.echo(  # a provider's id and reasons came from the network: escaped, never interpreted
+        f"sent {result.message_id} via {printable(result.transport)}"
+        + (f" (provider id {printable(result.provider_message_id)})" if result.provider_message_id else "")
         + (f" after {tries} attempts" if tries > 1 else "")
     )
     for recipient, reason in result.rejected.items():
-        click.echo(f"refused {recipient}: {reason}", err=True)
+        click.echo(f"refused {printable(recipient)}: {printable(reason)}", err=True)
     if result.rejected:
         raise SystemExit(EXIT_SOME_REFUSED)
 

@@ -23,6 +23,7 @@ from mailcore.bulk import BulkTemplate, Recipient, RecipientResult, bulk_templat
 from mailcore.errors import InvalidMessage
 from mailcore.mailer import FROM_ENV, URL_ENV, Mailer
 from mailcore.message import Message
+from mailcore.redact import printable
 
 META_PREFIX = "meta."
 PROGRESS_STEP = 200
@@ -169,7 +170,7 @@ def _preview(template: Message, path: Path, count: int) -> None:
             try:
                 message = parsed.render(parsed.item(index, recipient))
             except InvalidMessage as error:
-                click.echo(f"error: {error}")
+                click.echo(f"error: {printable(error)}")
                 failed += 1
                 continue
             rendered += 1
@@ -309,6 +310,6 @@ def _summary(tally: _Tally) -> None:
     table.add_column("sent", justify="right")
     table.add_column("failed", justify="right")
     for name in sorted(set(tally.sent_by) | set(tally.failed_by)):
-        table.add_row(name, f"{tally.sent_by[name]:,}", f"{tally.failed_by[name]:,}")
+        table.add_row(printable(name), f"{tally.sent_by[name]:,}", f"{tally.failed_by[name]:,}")
     table.add_row("total", f"{tally.sent:,}", f"{tally.failed:,}", style="bold")
     Console(width=100).print(table)

@@ -20,11 +20,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from mailcore.errors import ConfigurationError
+from mailcore.redact import install_log_filter
 from mailcore.transport import Transport
 
 __all__ = ["MIN_LEASE", "LeaseKeeper", "check_lease", "send_budget"]
 
-log = logging.getLogger("mailcore.outbox")
+log = install_log_filter(logging.getLogger("mailcore.outbox"))
 
 #: The shortest lease a worker accepts: its heartbeat renews every quarter of it.
 MIN_LEASE = 0.1

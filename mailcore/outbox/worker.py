@@ -47,13 +47,14 @@ from mailcore.outbox.backoff import OUTBOX_BACKOFF, Delays, next_delay
 from mailcore.outbox.lease import LeaseKeeper, check_lease, send_budget
 from mailcore.outbox.retention import Retention
 from mailcore.outbox.store import STORAGE_ERRORS, Claim, SQLiteOutbox, open_outbox
+from mailcore.redact import install_log_filter
 
 if TYPE_CHECKING:
     from mailcore.mailer import Mailer
 
 __all__ = ["OutboxWorker", "WorkerStats"]
 
-log = logging.getLogger("mailcore.outbox")
+log = install_log_filter(logging.getLogger("mailcore.outbox"))
 DEFAULT_MAX_AGE = 5 * 24 * 3600.0  # like an MTA's queue lifetime
 #: Longest pause between two tries of a failing claim/poll (a locked or full database).
 STORAGE_BACKOFF_CAP = 10.0

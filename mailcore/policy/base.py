@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from mailcore.errors import ConfigurationError
 from mailcore.message import Message
+from mailcore.redact import install_log_filter
 from mailcore.result import Attempt, SendResult
 from mailcore.transport import CheckStep, Transport, close_all
 
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Clock", "Policy", "Sleep", "Wrapper", "coerce_policy", "is_available", "remaining_time"]
 
-log = logging.getLogger("mailcore")
+log = install_log_filter(logging.getLogger("mailcore"))
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], None]

@@ -31,6 +31,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from mailcore.config import mask_url
 from mailcore.errors import ConfigurationError
+from mailcore.redact import install_log_filter
 
 if TYPE_CHECKING:
     from limits import RateLimitItem
@@ -49,7 +50,7 @@ __all__ = [
 ]
 
 STATE_ENV = "MAILCORE_STATE_URL"
-log = logging.getLogger("mailcore")
+log = install_log_filter(logging.getLogger("mailcore"))
 T = TypeVar("T")
 
 

@@ -52,13 +52,14 @@ from mailcore.mailer import URL_ENV, Mailer
 from mailcore.message import Message
 from mailcore.outbox.backoff import OUTBOX_BACKOFF, Delays, next_delay
 from mailcore.policy.retry import RetryPolicy
+from mailcore.redact import install_log_filter
 
 __all__ = ["TASK_NAME", "CeleryQueue", "configure", "deliver"]
 
 TASK_NAME = "mailcore.deliver"
 STATE_ENV = "MAILCORE_STATE_URL"
 DEFAULT_MAX_AGE = 5 * 24 * 3600.0
-log = logging.getLogger("mailcore.celery")
+log = install_log_filter(logging.getLogger("mailcore.celery"))
 
 _lock = threading.Lock()
 _mailers: dict[int, Mailer] = {}

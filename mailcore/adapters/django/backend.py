@@ -34,10 +34,11 @@ from mailcore.config import parse
 from mailcore.errors import ConfigurationError, SendError, failure_summary
 from mailcore.mailer import Mailer, failure_log_level
 from mailcore.message import Message
+from mailcore.redact import Secret, install_log_filter
 
 __all__ = ["SETTINGS_NAME", "EmailBackend", "resolve_url"]
 
-log = logging.getLogger("mailcore")
+log = install_log_filter(logging.getLogger("mailcore"))
 #: The settings dict read when the backend is used as ``EMAIL_BACKEND``.
 SETTINGS_NAME = "MAILCORE"
 #: Django 6.1 added ``MAILERS``, backend aliases and ``InvalidMailer``.
@@ -229,10 +230,13 @@ def _option_error(text: str, where: str | None, alias: str | None) -> Improperly
     return ImproperlyConfigured(f"{where or f'MAILERS[{alias!r}]'}: {text}")
 
 
-def resolve_url(options: BackendOptions, alias: str | None = None) -> str:
-    """The transport URL the backend sends through; parsed here so a typo fails at start-up."""
+def resolve_url(options: BackendOptions, alias: str | None = None) -> Secret:
+    """The transport URL the backend sends through; parsed here so a typo fails at start-up.
+
+    Kept a :class:`Secret`: Django's debug page prints the local variables of every frame.
+    """
     try:
-        url = options.url or _smtp_from(options, alias)
+        url = options.url or Secret(_smtp_from(options, alias))
         parse(url)
     except (OptionError, ConfigurationError) as error:
         where = SETTINGS_NAME if options.url or options.smtp else "EMAIL_* settings"

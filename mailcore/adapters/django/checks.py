@@ -12,6 +12,9 @@
   setting has no effect;
 * ``mailcore.W002`` — the QUEUE outbox URL is a relative path (three slashes), so it depends on
   the working directory of each process.
+* ``mailcore.W020`` (tag ``security``) — SMTP credentials would be sent without TLS to a host
+  that is not loopback (``EMAIL_HOST_USER``/``PASSWORD`` without ``EMAIL_USE_TLS``/``SSL``, or a
+  URL with ``?tls=none``), where anyone on the path can read them.
 
 Every message names the setting and the parameter; the hint says how to fix it.
 """
@@ -26,10 +29,10 @@ from django.core import checks  # type: ignore[import-untyped,unused-ignore]
 from django.core.exceptions import ImproperlyConfigured  # type: ignore[import-untyped,unused-ignore]
 from django.utils.module_loading import import_string  # type: ignore[import-untyped,unused-ignore]
 
-from mailcore.config import Composite, Node, TransportURL, parse
+from mailcore.config import Composite, Node, TransportURL, is_loopback, parse
 from mailcore.errors import ConfigurationError, UnknownTransport
 
-__all__ = ["check_mailcore", "transport_schemes"]
+__all__ = ["check_cleartext_credentials", "check_mailcore", "transport_schemes"]
 
 LOCMEM_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 
@@ -53,13 +56,53 @@ def check_mailcore(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     return found
 
 
-def transport_schemes(node: Node) -> Iterator[str]:
-    """Every URL scheme in a parsed transport expression, depth first."""
+def check_cleartext_credentials(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    """mailcore.W020: SMTP credentials that would cross the network unencrypted.
+
+    Django's SMTP settings without ``EMAIL_USE_TLS`` become ``?tls=none`` (Django itself never
+    tries STARTTLS then), so a password set with them is sent in clear text to any host.
+    Loopback hosts (a local relay) are fine. Invalid configurations are left to E001.
+    """
+    from mailcore.adapters.django.backend import _backend_options, resolve_url
+
+    found: list[Any] = []
+    for label, alias, options in _configurations():
+        try:
+            url = resolve_url(_backend_options(alias, options, frozenset()), alias)
+            tree = parse(url)
+        except (ImproperlyConfigured, ConfigurationError):
+            continue
+        for leaf in _leaves(tree):
+            if _cleartext_credentials(leaf):
+                found.append(
+                    checks.Warning(
+                        f"{label}: the SMTP user name and password for {leaf.masked()} would be sent without "
+                        "TLS to a host that is not loopback; anyone on the network path can read them.",
+                        hint="Set EMAIL_USE_TLS = True (STARTTLS, port 587) or EMAIL_USE_SSL = True (port 465); "
+                        "in a URL use ?tls=starttls or smtps://. See docs/security.md.",
+                        id="mailcore.W020",
+                    )
+                )
+    return found
+
+
+def _leaves(node: Node) -> Iterator[TransportURL]:
+    """Every transport URL in a parsed expression, depth first."""
     if isinstance(node, TransportURL):
-        yield node.scheme
+        yield node
     elif isinstance(node, Composite):
         for child in node.children:
-            yield from transport_schemes(child)
+            yield from _leaves(child)
+
+
+def _cleartext_credentials(url: TransportURL) -> bool:
+    has_credentials = url.password is not None or "oauth_token" in url.params
+    return url.scheme == "smtp" and has_credentials and url.get("tls") == "none" and not is_loopback(url.host or "")
+
+
+def transport_schemes(node: Node) -> Iterator[str]:
+    """Every URL scheme in a parsed transport expression, depth first."""
+    return (leaf.scheme for leaf in _leaves(node))
 
 
 def _check_one(label: str, alias: str | None, options: Mapping[str, Any]) -> list[Any]:
