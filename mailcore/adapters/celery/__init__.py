@@ -139,7 +139,7 @@ def deliver(self: Task[Any, Any], message: Mapping[str, Any], enqueued_at: float
     }
 
 
-def safe_reprs(message_id: str) -> dict[str, str]:
+def safe_reprs(message_id: str) -> dict[str, Any]:
     """The ``argsrepr``/``kwargsrepr`` options that name the message without its content."""
     return {"argsrepr": f"(<message {message_id}>,)", "kwargsrepr": "{'enqueued_at': ...}"}
 
