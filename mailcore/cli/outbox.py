@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections.abc import Iterable
 
@@ -12,12 +11,13 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from mailcore.errors import ConfigurationError
+from mailcore.message import Message
 from mailcore.outbox.location import OUTBOX_ENV, outbox_path, resolve_outbox_url
+from mailcore.outbox.retention import parse_duration
 from mailcore.outbox.store import RETRYABLE, STATES, Entry, SQLiteOutbox, open_outbox
 from mailcore.redact import printable
 
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhdw]?)")
-_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _STATE_STYLE = {"queued": "cyan", "sending": "blue", "sent": "green", "failed": "red", "unknown": "yellow"}
 
 outbox_option = click.option(
@@ -72,7 +72,7 @@ def show_command(url: str | None, entry_id: str) -> None:
     """Show one entry's headers, metadata and last error (an id, id prefix or Message-ID)."""
     with _open(url) as outbox:
         entry = _find(outbox, entry_id)
-        message = outbox.message(entry.id)
+        message = outbox.message(entry.id) if entry.has_body else None
     table = Table(show_header=False, box=None)
     table.add_column(style="bold")
     table.add_column(overflow="fold")
@@ -88,20 +88,7 @@ def show_command(url: str | None, entry_id: str) -> None:
         rows.append(("next try" if entry.state == "queued" else "lease until", _when(entry.due_at)))
     if entry.lease_owner:
         rows.append(("worker", entry.lease_owner))
-    rows += [
-        ("From", str(message.from_email)),
-        ("To", ", ".join(str(a) for a in message.to) or "-"),
-        ("Cc", ", ".join(str(a) for a in message.cc) or "-"),
-        ("Bcc", f"{len(message.bcc)} address(es)" if message.bcc else "-"),
-        ("Subject", message.subject),
-    ]
-    rows += [(name, value) for name, value in message.headers.items()]
-    rows += [
-        ("tags", ", ".join(message.tags) or "-"),
-        ("metadata", ", ".join(f"{k}={v}" for k, v in message.metadata.items()) or "-"),
-        ("body", _body_sizes(message.text, message.html, message.template_id)),
-        ("attachments", ", ".join(f"{a.filename} ({len(a.content)} B)" for a in message.attachments) or "-"),
-    ]
+    rows += _content_rows(message) if message is not None else _metadata_rows(entry)
     if entry.transport:
         rows.append(
             ("sent via", entry.transport + (f" ({entry.provider_message_id})" if entry.provider_message_id else ""))
@@ -245,6 +232,33 @@ def _short(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+def _content_rows(message: Message) -> list[tuple[str, str]]:
+    rows = [
+        ("From", str(message.from_email)),
+        ("To", ", ".join(str(a) for a in message.to) or "-"),
+        ("Cc", ", ".join(str(a) for a in message.cc) or "-"),
+        ("Bcc", f"{len(message.bcc)} address(es)" if message.bcc else "-"),
+        ("Subject", message.subject),
+    ]
+    rows += [(name, value) for name, value in message.headers.items()]
+    return [
+        *rows,
+        ("tags", ", ".join(message.tags) or "-"),
+        ("metadata", ", ".join(f"{k}={v}" for k, v in message.metadata.items()) or "-"),
+        ("body", _body_sizes(message.text, message.html, message.template_id)),
+        ("attachments", ", ".join(f"{a.filename} ({len(a.content)} B)" for a in message.attachments) or "-"),
+    ]
+
+
+def _metadata_rows(entry: Entry) -> list[tuple[str, str]]:
+    """What is left of a row whose content the retention rule dropped."""
+    return [
+        ("From", entry.sender),
+        ("recipients", f"{len(entry.recipients)} (kept as digests: {', '.join(entry.recipients)})"),
+        ("content", "dropped by the retention rule (see docs/operations.md#retention)"),
+    ]
+
+
 def _body_sizes(text: str | None, html: str | None, template_id: str | None) -> str:
     parts = [
         f"text {len(text)} chars" if text is not None else "",
@@ -256,7 +270,10 @@ def _body_sizes(text: str | None, html: str | None, template_id: str | None) -> 
 
 
 def _seconds(text: str) -> float:
-    match = _DURATION.fullmatch(text.strip().lower())
-    if not match:
+    try:
+        seconds = parse_duration(text, name="--older-than")
+    except ConfigurationError:
+        seconds = None
+    if seconds is None:
         raise click.BadParameter(f"{text!r} is not a duration like 30m, 12h or 7d", param_hint="--older-than")
-    return float(match.group(1)) * _UNITS[match.group(2)]
+    return seconds

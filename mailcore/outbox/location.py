@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
+from urllib.parse import parse_qsl
 
 from mailcore.errors import ConfigurationError
 
-__all__ = ["OUTBOX_ENV", "default_outbox_path", "outbox_path", "resolve_outbox_url"]
+__all__ = ["OUTBOX_ENV", "default_outbox_path", "outbox_params", "outbox_path", "resolve_outbox_url"]
 
 #: Environment variable naming the outbox (``sqlite:///path``).
 OUTBOX_ENV = "MAILCORE_OUTBOX"
@@ -64,3 +65,25 @@ def outbox_path(url: str) -> Path:
     if not raw or raw == ":memory:":
         raise ConfigurationError(f"outbox URL {url!r} names no file; an in-memory outbox would lose messages on exit")
     return Path(raw).expanduser()
+
+
+def outbox_params(url: str, known: Collection[str]) -> dict[str, str]:
+    """The query parameters of an outbox URL (``sqlite:///path?keep_metadata=90d``).
+
+    Every name must be in ``known``: a misspelt setting is an error, not silently ignored.
+    """
+    _, _, query = url.strip().partition("?")
+    try:
+        pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query))
+    except ValueError:
+        raise ConfigurationError(f"outbox URL query {query!r} is not name=value pairs joined by &") from None
+    params: dict[str, str] = {}
+    for name, value in pairs:
+        if name not in known:
+            raise ConfigurationError(
+                f"unknown outbox URL parameter {name!r}; known: {', '.join(sorted(known))} (see docs/operations.md)"
+            )
+        if name in params:
+            raise ConfigurationError(f"outbox URL parameter {name!r} is given twice")
+        params[name] = value
+    return params

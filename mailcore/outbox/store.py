@@ -16,6 +16,16 @@ Durability: the database is in WAL mode. :meth:`SQLiteOutbox.enqueue` commits wi
 may use ``synchronous=NORMAL``: in WAL mode a crashed *process* never loses a commit, and a power
 cut can only roll back state changes — which turns a ``sent`` mark back into a claim that is
 retried, never a loss. The file is created ``0600``: it holds message content.
+
+Retention (:mod:`mailcore.outbox.retention`): by default the content of a message is dropped in
+the same write that marks it ``sent`` (subject and body gone, recipients kept as digests), the
+content of ``failed``/``unknown`` rows after 7 days, whole finished rows after 30 days.
+``PRAGMA secure_delete=ON`` makes SQLite overwrite dropped content with zeros instead of leaving
+it in free space, and :meth:`SQLiteOutbox.scrub` checkpoints and truncates the WAL so no old copy
+of a page survives in the ``-wal`` file either.
+
+Storage errors (``database is locked`` after ``busy_timeout``, ``database or disk is full``, I/O
+errors) surface as :data:`STORAGE_ERRORS`; the worker retries them (see its docs).
 """
 
 from __future__ import annotations
@@ -27,16 +37,17 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
 from mailcore.errors import ConfigurationError
 from mailcore.message import Message
-from mailcore.outbox.location import outbox_path, resolve_outbox_url
+from mailcore.outbox.location import outbox_params, outbox_path, resolve_outbox_url
+from mailcore.outbox.retention import RETENTION_PARAMS, Retention, digest_recipients, parse_duration
 
-__all__ = ["STATES", "Claim", "Entry", "SQLiteOutbox", "open_outbox"]
+__all__ = ["STATES", "STORAGE_ERRORS", "Claim", "Entry", "SQLiteOutbox", "open_outbox"]
 
 QUEUED: Final = "queued"
 SENDING: Final = "sending"
@@ -47,6 +58,14 @@ UNKNOWN: Final = "unknown"
 STATES: Final = (QUEUED, SENDING, SENT, FAILED, UNKNOWN)
 #: States a human may send back to ``queued`` (``mailcore outbox retry``).
 RETRYABLE: Final = (QUEUED, FAILED, UNKNOWN)
+#: States of rows that are finished (the retention rule applies to them).
+FINISHED: Final = (SENT, FAILED, UNKNOWN)
+#: What a failing database raises: locked past ``busy_timeout``, disk full, I/O errors.
+STORAGE_ERRORS: Final = (sqlite3.OperationalError, OSError)
+#: Outbox URL query parameters besides the retention ones.
+_STORE_PARAMS: Final = ("busy_timeout",)
+#: SQL that drops a row's content and keeps its metadata (recipients as digests).
+_DROP_CONTENT: Final = "payload = '', subject = '', recipients = mailcore_digest_recipients(recipients)"
 _SCHEMA_VERSION = 1
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -73,7 +92,7 @@ CREATE INDEX IF NOT EXISTS outbox_message_id ON outbox (message_id);
 """
 _SUMMARY_COLUMNS = (
     "id, message_id, state, sender, recipients, subject, runs, created_at, updated_at, "
-    "age_from, due_at, lease_owner, last_error, transport, provider_message_id"
+    "age_from, due_at, lease_owner, last_error, transport, provider_message_id, payload != ''"
 )
 
 
@@ -83,6 +102,8 @@ class Entry:
 
     ``due_at`` is when a ``queued`` row may next be tried, or when a ``sending`` row's lease
     expires. ``runs`` counts claims (each claim is one full pass through the policy).
+    ``has_body`` is false once the retention rule dropped the content: ``subject`` is then empty
+    and ``recipients`` are ``sha256:`` digests (:func:`mailcore.outbox.retention.recipient_digest`).
     """
 
     id: str
@@ -100,11 +121,13 @@ class Entry:
     last_error: str | None
     transport: str | None
     provider_message_id: str | None
+    has_body: bool = True
 
     @classmethod
     def from_row(cls, row: Sequence[Any]) -> Entry:
         values = list(row)
         values[4] = tuple(r for r in str(values[4]).split(",") if r)
+        values[15] = bool(values[15])
         return cls(*values)
 
 
@@ -128,18 +151,34 @@ class SQLiteOutbox:
     :param path: the database file (created ``0600`` with its directory ``0700`` if missing).
     :param synchronous: ``"FULL"`` (default: every commit reaches the disk before returning) or
         ``"NORMAL"`` (workers: see the module docs for why that never loses a message).
-    :param busy_timeout: seconds to wait for another process's write lock.
+    :param busy_timeout: seconds to wait for another process's write lock before a
+        ``database is locked`` error.
+    :param retention: how long content and metadata are kept (default :class:`Retention()`:
+        content of sent messages dropped at once, rows deleted after 30 days).
     """
 
-    def __init__(self, path: str | Path, *, synchronous: str = "FULL", busy_timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        synchronous: str = "FULL",
+        busy_timeout: float = 30.0,
+        retention: Retention | None = None,
+    ) -> None:
         if synchronous not in ("FULL", "NORMAL", "EXTRA"):
             raise ConfigurationError(f"synchronous must be FULL, NORMAL or EXTRA, not {synchronous!r}")
+        if not busy_timeout >= 0 or busy_timeout == float("inf"):
+            raise ConfigurationError(f"outbox busy_timeout must be finite seconds >= 0, not {busy_timeout!r}")
         self.path = Path(path).absolute()
+        self.retention = retention or Retention()
+        self.busy_timeout = busy_timeout
         _create_private_file(self.path)
         self._lock = threading.RLock()
         self._db = sqlite3.connect(self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False)
+        self._db.create_function("mailcore_digest_recipients", 1, digest_recipients, deterministic=True)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={synchronous}")
+        self._db.execute("PRAGMA secure_delete=ON")  # dropped content is zeroed, not left in free pages
         self._migrate()
 
     @property
@@ -147,6 +186,10 @@ class SQLiteOutbox:
         return f"sqlite:///{self.path}"
 
     def _migrate(self) -> None:
+        """Create or check the schema. An up-to-date file is only read, so a worker starts even
+        while another process holds the write lock (or the disk is full)."""
+        if self._db.execute("PRAGMA user_version").fetchone()[0] == _SCHEMA_VERSION:
+            return
         with self._transaction() as db:
             version = db.execute("PRAGMA user_version").fetchone()[0]
             if version > _SCHEMA_VERSION:
@@ -167,10 +210,17 @@ class SQLiteOutbox:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
+                self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                self._rollback()
                 raise
-            self._db.execute("COMMIT")
+
+    def _rollback(self) -> None:
+        """Roll back whatever is open. SQLite may already have rolled back on a full disk, and a
+        failed COMMIT leaves the transaction open: either way the connection is usable after."""
+        if self._db.in_transaction:
+            with suppress(sqlite3.Error):  # nothing left to roll back; the original error is what matters
+                self._db.execute("ROLLBACK")
 
     # -- producers -----------------------------------------------------------------------------
 
@@ -239,14 +289,22 @@ class SQLiteOutbox:
         now = time.time()
         self._update_owned(owner, ids, "state = 'queued', lease_owner = NULL, due_at = ?, runs = runs - 1", (now,))
 
-    def mark_sent(self, id: str, *, transport: str, provider_message_id: str | None) -> None:
+    def mark_sent(
+        self, id: str, *, transport: str, provider_message_id: str | None, drop_body: bool | None = None
+    ) -> None:
         """Record a delivery. Unconditional (but for rows already sent): it is the truth even when
-        this worker's lease had run out and another worker took the row."""
+        this worker's lease had run out and another worker took the row.
+
+        ``drop_body`` (default: the retention says so, i.e. ``keep_sent_body=0``) drops the
+        message content in the same write, so no committed state has a sent message's body.
+        """
         now = time.time()
-        with self._lock:
+        drop = self.retention.drops_sent_body_at_once if drop_body is None else drop_body
+        content = f", {_DROP_CONTENT}" if drop else ""
+        with self._lock:  # one statement: atomic without an explicit transaction
             self._db.execute(
-                "UPDATE outbox SET state = 'sent', lease_owner = NULL, transport = ?, "
-                "provider_message_id = ?, updated_at = ?, due_at = ? WHERE id = ? AND state != 'sent'",
+                "UPDATE outbox SET state = 'sent', lease_owner = NULL, transport = ?, "  # noqa: S608 - fixed fragments
+                f"provider_message_id = ?, updated_at = ?, due_at = ?{content} WHERE id = ? AND state != 'sent'",
                 (transport, provider_message_id, now, now, id),
             )
 
@@ -335,18 +393,23 @@ class SQLiteOutbox:
             row = self._db.execute("SELECT payload FROM outbox WHERE id = ?", (id,)).fetchone()
         if row is None:
             raise KeyError(f"no outbox entry {id!r}")
+        if not row[0]:
+            raise KeyError(f"the content of outbox entry {id!r} was dropped by the retention rule")
         return Message.from_dict(json.loads(row[0]))
 
     def retry(self, *, ids: Sequence[str] = (), state: str | None = None) -> int:
         """Make rows due now: the given ``ids`` and/or every row in ``state``; return how many.
 
-        Only ``queued``, ``failed`` and ``unknown`` rows move; a retried row's age (for expiry)
-        starts again. Retrying ``unknown`` rows may deliver them twice: that is the choice made.
+        Only ``queued``, ``failed`` and ``unknown`` rows that still have their content move; a
+        retried row's age (for expiry) starts again. Retrying ``unknown`` rows may deliver them twice: that is the choice made.
         """
         if state is not None and state not in RETRYABLE:
             raise ValueError(f"only {', '.join(RETRYABLE)} entries can be retried, not {state!r}")
         now = time.time()
-        sql = "UPDATE outbox SET state = 'queued', due_at = ?, age_from = ?, updated_at = ? WHERE state IN (?, ?, ?)"
+        sql = (
+            "UPDATE outbox SET state = 'queued', due_at = ?, age_from = ?, updated_at = ? "
+            "WHERE state IN (?, ?, ?) AND payload != ''"  # a row whose content was dropped cannot be sent
+        )
         base = (now, now, now, *RETRYABLE)
         changed = 0
         with self._transaction() as db:
@@ -364,6 +427,45 @@ class SQLiteOutbox:
         with self._transaction() as db:
             return db.execute("DELETE FROM outbox WHERE state = ? AND updated_at <= ?", (state, cutoff)).rowcount
 
+    # -- retention -----------------------------------------------------------------------------
+
+    def enforce_retention(self, retention: Retention | None = None, *, now: float | None = None) -> tuple[int, int]:
+        """Apply ``retention`` (default: this outbox's) as of ``now``; return (contents dropped, rows
+        deleted). Rows still waiting (``queued``/``sending``) are never touched. The WAL is
+        scrubbed afterwards when anything changed."""
+        rule = retention or self.retention
+        now = time.time() if now is None else now
+        dropped = deleted = 0
+        with self._transaction() as db:
+            for states, keep in (((SENT,), rule.sent_body), ((FAILED, UNKNOWN), rule.failed_body)):
+                if keep is not None:
+                    marks = ", ".join("?" * len(states))
+                    dropped += db.execute(
+                        f"UPDATE outbox SET {_DROP_CONTENT} "  # noqa: S608 - fixed fragments
+                        f"WHERE state IN ({marks}) AND updated_at <= ? AND payload != ''",
+                        (*states, now - keep),
+                    ).rowcount
+            if rule.metadata is not None:
+                deleted = db.execute(
+                    "DELETE FROM outbox WHERE state IN (?, ?, ?) AND updated_at <= ?", (*FINISHED, now - rule.metadata)
+                ).rowcount
+        if dropped or deleted:
+            self.scrub()
+        return dropped, deleted
+
+    def scrub(self) -> bool:
+        """Copy the WAL into the database and truncate it to zero bytes, so dropped content
+        survives in neither file (``secure_delete`` already zeroed it in the database pages).
+        Returns whether the WAL was emptied; it is not while another connection reads (the next
+        scrub catches up). Waits at most one second for other connections."""
+        with self._lock:
+            self._db.execute("PRAGMA busy_timeout = 1000")
+            try:
+                busy, _, _ = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            finally:
+                self._db.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+        return not busy
+
     def close(self) -> None:
         with self._lock:
             self._db.close()
@@ -379,8 +481,18 @@ class SQLiteOutbox:
 
 
 def open_outbox(url: str | None = None, *, synchronous: str = "FULL") -> SQLiteOutbox:
-    """Open the outbox named by ``url``, ``MAILCORE_OUTBOX`` or the default location."""
-    return SQLiteOutbox(outbox_path(resolve_outbox_url(url)), synchronous=synchronous)
+    """Open the outbox named by ``url``, ``MAILCORE_OUTBOX`` or the default location.
+
+    The URL's query may set the retention (``keep_sent_body``, ``keep_failed_body``,
+    ``keep_metadata``: durations such as ``0``, ``12h``, ``30d`` or ``forever``) and
+    ``busy_timeout`` (seconds to wait for another writer, default 30).
+    """
+    resolved = resolve_outbox_url(url)
+    params = outbox_params(resolved, (*RETENTION_PARAMS, *_STORE_PARAMS))
+    options: dict[str, Any] = {"synchronous": synchronous, "retention": Retention.from_params(params)}
+    if "busy_timeout" in params:
+        options["busy_timeout"] = parse_duration(params["busy_timeout"], name="busy_timeout")
+    return SQLiteOutbox(outbox_path(resolved), **options)
 
 
 def _new_row(message: Message, now: float, due: float, last_error: str | None) -> tuple[Any, ...]:

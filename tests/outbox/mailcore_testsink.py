@@ -4,7 +4,8 @@
   ``<time> <Message-ID>`` per accepted message to LOGFILE (O_APPEND, before answering), so a
   SIGKILLed worker never loses the sink's record. ``metadata["sink"]`` scripts it:
   ``fail:N`` answers 503 to the first N tries of that message, ``reject`` answers 422,
-  ``hang`` records the message, then answers only after 3 s (a timeout after hand-over).
+  ``hang`` records the message, then answers only after 3 s (a timeout after hand-over);
+  ``slow:S`` records the message, then answers 200 after S seconds (a slow provider).
 * ``httpsink://127.0.0.1:PORT?timeout=S`` is the transport (registered through the
   ``mailcore`` entry point of a dist-info written by the tests, so subprocess workers find it).
 """
@@ -111,6 +112,8 @@ class _Handler(BaseHTTPRequestHandler):
         os.write(server.log_fd, f"{time.time():.6f} {message_id}\n".encode())
         if script == "hang":
             time.sleep(3.0)
+        elif script.startswith("slow:"):
+            time.sleep(float(script[5:]))
         self._answer(200, str(tries))
 
     def _answer(self, status, sink_id=""):

@@ -202,3 +202,24 @@ def test_a_retry_that_cannot_be_published_requeues_the_task_instead_of_dropping_
     task = SimpleNamespace(request=SimpleNamespace(retries=0), app=SimpleNamespace(conf={}), retry=retry)
     outcome = _retry(task, message("retry publish fails"), "transient", None, None)
     assert isinstance(outcome, Reject) and outcome.requeue is True
+
+
+def test_task_headers_name_the_message_without_its_content():
+    """Celery copies ``argsrepr`` into task headers, events, Flower and ``celery inspect``."""
+    from celery.signals import before_task_publish
+
+    app = Celery("reprs", broker="memory://")
+    published = []
+
+    def capture(headers=None, **_):
+        published.append(headers)
+
+    before_task_publish.connect(capture, weak=False)
+    try:
+        msg = Message("app@example.com", ["user@example.org"], "Code 771204", text="Your code is 771204")
+        CeleryQueue(app, queue="reprs").enqueue(msg)
+    finally:
+        before_task_publish.disconnect(capture)
+    headers = published[0]
+    assert headers["argsrepr"] == f"(<message {msg.message_id}>,)"
+    assert "771204" not in repr(headers)

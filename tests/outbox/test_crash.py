@@ -1,4 +1,5 @@
-"""Crash tests with real processes: SIGKILL a worker mid-batch, kill a producer after enqueue.
+"""Crash tests with real processes: SIGKILL a worker mid-batch, kill a producer after enqueue,
+two workers whose sends outlast the lease, and a loop of SIGKILLs against two workers.
 
 The sink is its own process and records each message before answering, so a killed worker
 cannot take the sink's evidence with it.
@@ -6,6 +7,7 @@ cannot take the sink's evidence with it.
 
 from __future__ import annotations
 
+import random
 import signal
 import subprocess
 import sys
@@ -21,9 +23,9 @@ TOTAL = 500
 BATCH = 50
 
 
-def worker(sink, outbox_url, env, *extra):
-    cmd = [*WORKER_CMD, "worker", "--url", sink.url, "--outbox", outbox_url, "--batch-size", str(BATCH),
-           "--lease", "1.5", "--poll-interval", "0.05", "--status-interval", "0", *extra]  # fmt: skip
+def worker(sink, outbox_url, env, *extra, batch=BATCH, lease=1.5, url_query=""):
+    cmd = [*WORKER_CMD, "worker", "--url", sink.url + url_query, "--outbox", outbox_url, "--batch-size", str(batch),
+           "--lease", str(lease), "--poll-interval", "0.05", "--status-interval", "0", *extra]  # fmt: skip
     return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -99,3 +101,63 @@ def test_a_message_survives_a_kill_right_after_enqueue_returns(outbox_url):
         entry = box.find(entry_id)
         assert entry.state == "queued"
         assert box.message(entry_id).text == "kept"
+
+
+SLOW_SEND = 2.0  # seconds the sink takes for a "slow" message: twice the lease below
+LEASE = 1.0
+
+
+def test_two_workers_with_sends_longer_than_the_lease_send_nothing_twice(sink, plugin_env, outbox_url):
+    """Issue 12 item 4: the lease used to run out mid-send and the other worker sent it again."""
+    box = open_outbox(outbox_url)
+    messages = [
+        Message("app@example.com", [f"u{i}@example.org"], f"otp {i}", text="code",
+                metadata={"sink": f"slow:{SLOW_SEND}"} if i % 40 == 0 else {})
+        for i in range(200)
+    ]  # fmt: skip
+    box.enqueue_many(messages)
+    workers = [worker(sink, outbox_url, plugin_env, batch=10, lease=LEASE, url_query="?timeout=5") for _ in range(2)]
+    try:
+        assert wait_until(lambda: box.counts()["sent"] == len(messages), timeout=90), box.counts()
+        for process in workers:
+            process.send_signal(signal.SIGTERM)
+        outputs = [process.communicate(timeout=10)[1] for process in workers]
+    finally:
+        for process in workers:
+            stop(process)
+    assert [process.returncode for process in workers] == [0, 0], outputs
+    seen = sink.counts()
+    duplicates = {mid: n for mid, n in seen.items() if n > 1}
+    print(f"\nlease test: 200 messages, 5 slow sends of {SLOW_SEND}s under a {LEASE}s lease; duplicates {duplicates}")
+    assert not duplicates
+    assert set(seen) == {m.message_id for m in messages}
+
+
+def test_a_loop_of_sigkills_against_two_workers_loses_nothing(slow_sink, plugin_env, outbox_url):
+    """Kill one of two live workers (with their lease heartbeats) again and again; restart it."""
+    box = open_outbox(outbox_url)
+    messages = [Message("app@example.com", [f"u{i}@example.org"], f"n{i}", text="x") for i in range(600)]
+    box.enqueue_many(messages)
+    rng = random.Random(12)
+    start = lambda: worker(slow_sink, outbox_url, plugin_env, batch=20, lease=1.0)  # noqa: E731
+    workers = [start(), start()]
+    kills = 0
+    try:
+        while box.counts()["sent"] < len(messages) * 0.8 and kills < 8:
+            time.sleep(rng.uniform(0.3, 0.9))
+            victim = kills % 2
+            workers[victim].send_signal(signal.SIGKILL)
+            workers[victim].wait(5)
+            kills += 1
+            workers[victim] = start()
+        assert wait_until(lambda: box.counts()["sent"] == len(messages), timeout=60), box.counts()
+    finally:
+        for process in workers:
+            stop(process)
+    seen = slow_sink.counts()
+    missing = {m.message_id for m in messages} - set(seen)
+    duplicates = sum(count - 1 for count in seen.values())
+    print(f"\nSIGKILL loop: {len(messages)} messages, {kills} kills; missing {len(missing)}, duplicates {duplicates}")
+    assert kills >= 3
+    assert not missing
+    assert duplicates <= kills  # at most the one message each killed worker had in flight

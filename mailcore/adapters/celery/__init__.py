@@ -28,6 +28,11 @@ Configuration is read from the Celery app's conf, then the environment: ``mailco
 limits shared by every worker), ``mailcore_queue`` (the Celery queue to route to),
 ``mailcore_backoff`` (a RetryPolicy or a dict of its fields), ``mailcore_max_age`` (seconds).
 :func:`configure` sets a Mailer factory explicitly.
+
+The task's arguments carry the whole message (a one-time code included) through the broker;
+their *representation* (``argsrepr``, which Celery puts in task headers, events, Flower and
+``celery inspect``) is only ``<message Message-ID>``, on the first send and on every retry. What
+the broker and the result backend keep, and for how long, is in docs/operations.md#celery.
 """
 
 from __future__ import annotations
@@ -134,6 +139,11 @@ def deliver(self: Task[Any, Any], message: Mapping[str, Any], enqueued_at: float
     }
 
 
+def safe_reprs(message_id: str) -> dict[str, Any]:
+    """The ``argsrepr``/``kwargsrepr`` options that name the message without its content."""
+    return {"argsrepr": f"(<message {message_id}>,)", "kwargsrepr": "{'enqueued_at': ...}"}
+
+
 def _after_failure(
     task: Task[Any, Any], msg: Message, failure: DeliveryFailed, enqueued_at: float | None
 ) -> dict[str, Any]:
@@ -161,7 +171,9 @@ def _retry(
         return _Expired(f"{msg.message_id} expired after {run} run(s): {reason}")
     log.warning("mailcore.deliver: %s not delivered (%s); retry %d in %.1fs", msg.message_id, reason, run, countdown)
     try:
-        retry: BaseException = task.retry(countdown=countdown, max_retries=None, throw=False)
+        retry: BaseException = task.retry(
+            countdown=countdown, max_retries=None, throw=False, **safe_reprs(msg.message_id)
+        )
     except Reject as rejected:
         # Celery could not publish the retry and would drop this task (requeue=False): put the
         # original task back on the queue instead, so the message is not lost.
@@ -193,7 +205,7 @@ class CeleryQueue:
         """Send the task; return its id. ``last_error`` is logged by the caller, not sent."""
         app = self.app or current_app
         queue = self.queue or app.conf.get("mailcore_queue")
-        options = dict(self.options)
+        options = {**safe_reprs(message.message_id), **self.options}
         if queue:
             options["queue"] = queue
         if delay > 0:
