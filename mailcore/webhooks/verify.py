@@ -15,12 +15,44 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
-from mailcore.errors import WebhookRejected
+from mailcore.errors import ConfigurationError, WebhookRejected
 
-__all__ = ["DEFAULT_MAX_AGE", "MemoryReplayCache", "RedisReplayCache", "ReplayCache", "check_fresh", "get_header"]
+__all__ = [
+    "DEFAULT_MAX_AGE",
+    "MemoryReplayCache",
+    "RedisReplayCache",
+    "ReplayCache",
+    "check_fresh",
+    "check_settings",
+    "get_header",
+    "setting_seconds",
+]
 
 #: Seconds a signed timestamp may lie in the past (or the future, for clock skew) by default.
 DEFAULT_MAX_AGE = 600.0
+
+
+def check_settings(provider: str, settings: Mapping[str, str], known: set[str]) -> None:
+    """Refuse setting names a verifier does not know (a typo must not silently disable a check)."""
+    unknown = set(settings) - known
+    if unknown:
+        raise ConfigurationError(
+            f"unknown {provider} webhook setting(s): {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}"
+        )
+
+
+def setting_seconds(provider: str, settings: Mapping[str, str], name: str, default: float) -> float:
+    """Setting ``name`` as a positive number of seconds, ``default`` when absent or empty."""
+    value = settings.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise ConfigurationError(f"{provider} webhook setting {name}={value!r} is not a number of seconds") from None
+    if not seconds > 0:
+        raise ConfigurationError(f"{provider} webhook setting {name}={value!r} must be a positive number of seconds")
+    return seconds
 
 
 def get_header(headers: Mapping[str, str], name: str) -> str | None:
