@@ -23,7 +23,16 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["BOUNCE_TYPES", "DeliveryEvent", "EventKind", "WebhookVerifier", "from_unix", "message_id_for"]
+__all__ = [
+    "BOUNCE_TYPES",
+    "DeliveryEvent",
+    "EventKind",
+    "WebhookVerifier",
+    "from_unix",
+    "message_id_for",
+    "optional_text",
+    "time_or",
+]
 
 
 class EventKind(StrEnum):
@@ -55,6 +64,25 @@ def from_unix(value: Any) -> datetime:
     if number != number or number in (float("inf"), float("-inf")):
         raise ValueError(f"timestamp {value!r} is not a finite number")
     return datetime.fromtimestamp(number, tz=UTC)
+
+
+def time_or(value: Any, default: float) -> datetime:
+    """:func:`from_unix` of ``value``, or of ``default`` when ``value`` is missing or not a time.
+
+    For provider records: an event with a broken timestamp is kept, stamped with the signed
+    request time, rather than dropped.
+    """
+    try:
+        return from_unix(value)
+    except (TypeError, ValueError, OverflowError, OSError):
+        return from_unix(default)
+
+
+def optional_text(value: Any) -> str | None:
+    """``str(value)``, or None for a missing or empty value (provider records omit fields freely)."""
+    if value is None or value == "":
+        return None
+    return str(value)
 
 
 def message_id_for(correlation_id: str | None) -> str | None:

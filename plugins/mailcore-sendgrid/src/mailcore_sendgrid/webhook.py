@@ -18,7 +18,6 @@ import base64
 import binascii
 import json
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
@@ -26,7 +25,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from mailcore.errors import ConfigurationError, WebhookRejected
-from mailcore.events import DeliveryEvent, EventKind, from_unix
+from mailcore.events import DeliveryEvent, EventKind, from_unix, optional_text, time_or
 from mailcore.webhooks.verify import DEFAULT_MAX_AGE, check_fresh, check_settings, get_header, setting_seconds
 from mailcore_sendgrid.payload import CORRELATION_ARG
 
@@ -140,32 +139,19 @@ def map_event(record: Any, *, default_time: float) -> DeliveryEvent:
     return DeliveryEvent(
         kind,
         PROVIDER,
-        _time(record.get("timestamp"), default_time),
-        recipient=_text(record.get("email")),
-        correlation_id=_text(record.get(CORRELATION_ARG)),
+        time_or(record.get("timestamp"), default_time),
+        recipient=optional_text(record.get("email")),
+        correlation_id=optional_text(record.get(CORRELATION_ARG)),
         provider_message_id=_provider_message_id(record.get("sg_message_id")),
-        provider_event_id=_text(record.get("sg_event_id")),
+        provider_event_id=optional_text(record.get("sg_event_id")),
         bounce_type=bounce_type,
-        reason=_text(record.get("reason")) or _text(record.get("type")),
-        diagnostic=_text(record.get("response")) or _text(record.get("status")),
+        reason=optional_text(record.get("reason")) or optional_text(record.get("type")),
+        diagnostic=optional_text(record.get("response")) or optional_text(record.get("status")),
         raw=record,
     )
 
 
 def _provider_message_id(value: Any) -> str | None:
     """``sg_message_id`` is the send's ``X-Message-Id`` plus ``.filter…`` suffixes: keep the first part."""
-    text = _text(value)
+    text = optional_text(value)
     return text.split(".", 1)[0] if text else None
-
-
-def _time(value: Any, default: float) -> datetime:
-    try:
-        return from_unix(value)
-    except (TypeError, ValueError, OverflowError, OSError):
-        return from_unix(default)
-
-
-def _text(value: Any) -> str | None:
-    if value is None or value == "":
-        return None
-    return str(value)
