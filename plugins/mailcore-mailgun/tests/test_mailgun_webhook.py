@@ -18,7 +18,9 @@ from mailcore.errors import ConfigurationError, WebhookRejected
 from mailcore.events import EventKind
 from mailcore.plugins import get_webhook_registry
 from mailcore.testing import skip_or_fail
+from mailcore.testing.webhooks import post as call
 from mailcore.webhooks import RedisReplayCache, build_verifier
+from mailcore.webhooks.app import make_app
 from mailcore_mailgun.payload import CORRELATION_VAR, build_form
 from mailcore_mailgun.webhook import MailgunWebhook, map_event
 
@@ -187,3 +189,17 @@ keys = ["event", "severity", "reason", "timestamp", "recipient", "message", "use
 def test_map_event_never_raises(record) -> None:
     event = map_event(record, default_time=1796040000)
     assert event.provider == "mailgun" and event.timestamp.tzinfo is not None
+
+
+def test_through_the_wsgi_receiver() -> None:
+    """Configured from the environment as a WSGI server would be; a replay gets 403."""
+    events = []
+    app = make_app(environ={"MAILCORE_WEBHOOK_MAILGUN_SIGNING_KEY": SIGNING_KEY}, dispatch=events.append)
+    body = post(event_data("failed", severity="permanent", reason="bounce"))
+    headers = {"Content-Type": "application/json"}
+    assert call(app, "/mailgun", body, headers)[0] == 200
+    assert [(e.kind, e.bounce_type, e.correlation_id) for e in events] == [
+        (EventKind.BOUNCED, "hard", MESSAGE.correlation_id)
+    ]
+    assert call(app, "/mailgun", body, headers)[0] == 403
+    assert len(events) == 1

@@ -16,7 +16,9 @@ from mailcore import Message
 from mailcore.errors import ConfigurationError, WebhookRejected
 from mailcore.events import EventKind
 from mailcore.plugins import get_webhook_registry
+from mailcore.testing.webhooks import post
 from mailcore.webhooks import build_verifier
+from mailcore.webhooks.app import make_app
 from mailcore_sendgrid.payload import build_payload
 from mailcore_sendgrid.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, SendGridWebhook, map_event
 
@@ -195,3 +197,15 @@ def test_map_event_never_raises_and_keeps_the_record(record) -> None:
     event = map_event(record, default_time=1796040000)
     assert event.provider == "sendgrid"
     assert event.timestamp.tzinfo is not None
+
+
+def test_through_the_wsgi_receiver(keys) -> None:
+    """make_app builds the plugin's verifier from settings; verified events reach dispatch, forged ones 403."""
+    private, public = keys
+    events = []
+    app = make_app({"sendgrid": {"public_key": public}}, dispatch=events.append)
+    body = batch()
+    assert post(app, "/sendgrid", body, signed(private, body))[0] == 200
+    assert len(events) == 6 and events[1].kind is EventKind.DELIVERED
+    assert post(app, "/sendgrid", body.replace(b"spamreport", b"delivered"), signed(private, body))[0] == 403
+    assert len(events) == 6
