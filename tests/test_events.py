@@ -103,6 +103,9 @@ def test_memory_replay_cache_remembers_until_ttl_and_is_bounded() -> None:
     assert not cache.seen_before("b", 10)
     assert not cache.seen_before("c", 10)  # evicts the oldest ("a")
     assert not cache.seen_before("a", 10)
+    cache.forget("a")
+    cache.forget("never-seen")
+    assert not cache.seen_before("a", 10)
 
 
 def test_settings_from_env() -> None:

@@ -9,7 +9,9 @@ provider's verifier, and each verified event to ``dispatch`` — by default the
   token, 404 unknown provider path, 405 not POST, 411/413 no length or body too large.
   Logged on ``mailcore.webhooks`` with provider, reason, client address and size — never the
   body, headers or signature;
-* 500 — the verifier or a custom ``dispatch`` raised: the provider redelivers later.
+* 500 — the verifier or a custom ``dispatch`` raised: the provider redelivers later. After a
+  failed dispatch the verifier's optional ``release(headers, body)`` is called, so a one-time
+  token (Mailgun) is forgotten and the redelivery is not refused as a replay.
 
 Run it with any WSGI server, configured from the environment
 (``MAILCORE_WEBHOOK_SENDGRID_PUBLIC_KEY``, ``MAILCORE_WEBHOOK_MAILGUN_SIGNING_KEY`` …)::
@@ -84,7 +86,8 @@ class WebhookApp:
             _log_refusal(environ, provider, "too_large" if status == 413 else "no_length", -1)
             return _answer(start_response, status, "body too large" if status == 413 else "Content-Length required")
         try:
-            events = verifier.verify_and_parse(_headers(environ), body)
+            headers = _headers(environ)
+            events = verifier.verify_and_parse(headers, body)
         except WebhookRejected as error:
             _log_refusal(environ, provider, error.reason, len(body))
             return _answer(start_response, error.status, f"rejected: {error.reason}")
@@ -100,6 +103,7 @@ class WebhookApp:
                 provider,
                 type(error).__name__,
             )
+            _release(verifier, provider, headers, body)
             return _answer(start_response, 500, "dispatch error")
         log.debug("%s webhook: %d event(s) accepted", provider, len(events))
         return _answer(start_response, 200, "ok")
@@ -117,6 +121,19 @@ class WebhookApp:
             return None, 411
         body: bytes = stream.read(self.max_body + 1)
         return (body, 200) if len(body) <= self.max_body else (None, 413)
+
+
+def _release(verifier: WebhookVerifier, provider: str, headers: Mapping[str, str], body: bytes) -> None:
+    """Let a verifier forget the one-time token of a request that was not processed (optional method)."""
+    release = getattr(verifier, "release", None)
+    if release is None:
+        return
+    try:
+        release(headers, body)
+    except Exception as error:
+        log.error(
+            "%s webhook: release raised %s; a redelivery may be refused as a replay", provider, type(error).__name__
+        )
 
 
 def _headers(environ: Mapping[str, Any]) -> dict[str, str]:

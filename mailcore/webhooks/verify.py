@@ -104,6 +104,10 @@ class ReplayCache(Protocol):
         """Record ``key``; True when it was already recorded and not expired (a replay)."""
         ...
 
+    def forget(self, key: str) -> None:
+        """Drop ``key`` again: the request it came with was not processed, its redelivery must pass."""
+        ...
+
 
 class MemoryReplayCache:
     """A per-process replay cache: fine for one receiver process; bounded to ``max_entries``.
@@ -132,6 +136,10 @@ class MemoryReplayCache:
                 self._entries.popitem(last=False)
             return False
 
+    def forget(self, key: str) -> None:
+        with self._lock:
+            self._entries.pop(key, None)
+
 
 class RedisReplayCache:
     """A replay cache shared by every receiver process: one ``SET key NX EX ttl`` per token.
@@ -147,3 +155,6 @@ class RedisReplayCache:
     def seen_before(self, key: str, ttl: float) -> bool:
         stored = self._client.set(self._prefix + key, b"1", nx=True, ex=max(1, int(ttl + 0.999)))
         return not stored
+
+    def forget(self, key: str) -> None:
+        self._client.delete(self._prefix + key)

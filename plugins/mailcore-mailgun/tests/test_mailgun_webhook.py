@@ -166,6 +166,8 @@ def test_replay_is_refused_across_receivers_sharing_redis() -> None:
         assert reason_of(second, body) == "replayed"
         [key] = client.keys(prefix + "*")
         assert 0 < client.ttl(key) <= 2 * 600
+        second.release({}, body)  # the application failed to process it: the redelivery passes
+        assert len(first.verify_and_parse({}, body)) == 1
     finally:
         for key in client.keys(prefix + "*"):
             client.delete(key)
@@ -203,3 +205,21 @@ def test_through_the_wsgi_receiver() -> None:
     ]
     assert call(app, "/mailgun", body, headers)[0] == 403
     assert len(events) == 1
+
+
+def test_redelivery_after_a_failed_dispatch_is_not_refused_as_a_replay() -> None:
+    """The application's store failed (500): Mailgun redelivers the same signed request, which must pass."""
+    stored = []
+
+    def flaky_store(event):
+        if not stored:
+            stored.append(None)
+            raise OSError("database down")
+        stored.append(event)
+
+    app = make_app({"mailgun": {"signing_key": SIGNING_KEY}}, dispatch=flaky_store)
+    body = post(event_data("delivered"))
+    assert call(app, "/mailgun", body)[0] == 500
+    assert call(app, "/mailgun", body)[0] == 200
+    assert stored[1].kind is EventKind.DELIVERED
+    assert call(app, "/mailgun", body)[0] == 403  # processed once: now a replay

@@ -107,6 +107,15 @@ class MailgunWebhook:
             raise WebhookRejected(PROVIDER, "replayed", "this signed token was already received", status=403)
         return [map_event(document.get("event-data"), default_time=signed_at)]
 
+    def release(self, headers: Mapping[str, str], body: bytes) -> None:
+        """Forget the token of a verified request the application failed to process.
+
+        The receiver calls this after answering 500, so Mailgun's redelivery (same token) is
+        accepted instead of being refused as a replay. Call only after a successful verification.
+        """
+        document = json.loads(body)
+        self.replay_cache.forget(f"{PROVIDER}:{document['signature']['token']}")
+
 
 def map_event(record: Any, *, default_time: float) -> DeliveryEvent:
     """One Mailgun ``event-data`` record → DeliveryEvent; never raises, unmapped → ``unknown``."""
