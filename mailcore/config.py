@@ -240,7 +240,6 @@ Node = TransportURL | Composite
 
 def did_you_mean(name: str, known: Iterable[str]) -> str | None:
     """The known name closest to a misspelt ``name`` (``timout`` → ``timeout``), or None."""
-    import difflib
 
     matches = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.75)
     return matches[0] if matches else None
@@ -371,7 +370,7 @@ def param_name(name: str, known: Iterable[str] = ()) -> str:
     parameter is wrong.
     """
     vocabulary = KNOWN_NAMES | frozenset(known)
-    if name in vocabulary or difflib.get_close_matches(name, vocabulary, n=1, cutoff=0.8):
+    if name in vocabulary or did_you_mean(name, vocabulary) is not None:
         return name
     return MASK
 

@@ -75,7 +75,7 @@ def test_url_problems_lists_every_leaf_and_policy_parameter(fresh_plugins):
     problems = url_problems("weighted(memory://a?weight=x memory://b?rate=often memory://c?fial=2 nosuch://)")
     texts = [str(p) for p in problems]
     assert len(problems) == 4
-    assert "weight='x' is not a number" in texts[0]
+    assert "weight=x is not a number" in texts[0]
     assert "rate='often'" in texts[1]
     assert "did you mean 'fail'?" in texts[2]
     assert isinstance(problems[3], UnknownTransport)

@@ -13,6 +13,7 @@ from typing import Any
 
 from mailcore.config import Composite, Node, TransportURL, did_you_mean, parse
 from mailcore.errors import ConfigurationError
+from mailcore.redact import Secret
 from mailcore.registry import TransportRegistry
 
 __all__ = ["MAILER_OPTIONS", "mailer_option_problems", "url_problems"]
@@ -31,7 +32,7 @@ MAILER_OPTIONS = (
 )
 
 
-def url_problems(text: str | Node, *, registry: TransportRegistry | None = None) -> list[ConfigurationError]:
+def url_problems(text: str | Secret | Node, *, registry: TransportRegistry | None = None) -> list[ConfigurationError]:
     """Every problem in a URL or composite expression; empty when it would build.
 
     An unregistered scheme is an :class:`~mailcore.errors.UnknownTransport` in the list.
@@ -40,7 +41,7 @@ def url_problems(text: str | Node, *, registry: TransportRegistry | None = None)
     from mailcore.policy.ratelimit import parse_rate
 
     try:
-        root = parse(text) if isinstance(text, str) else text
+        root = parse(text) if isinstance(text, str | Secret) else text
         if isinstance(root, Composite):
             _build._check_weights(root)
         elif root.get("weight") is not None:

@@ -31,6 +31,7 @@ from django.utils.module_loading import import_string  # type: ignore[import-unt
 
 from mailcore.config import Composite, Node, TransportURL, is_loopback, parse
 from mailcore.errors import ConfigurationError, UnknownTransport
+from mailcore.redact import Secret
 
 __all__ = ["check_cleartext_credentials", "check_mailcore", "transport_schemes"]
 
@@ -149,7 +150,7 @@ def _url_setting(label: str, alias: str | None, resolved: Any) -> str:
     return f"{label}['URL']" if alias is None else f"{label}['OPTIONS']['url']"
 
 
-def _parameter_errors(label: str, where: str, url: str) -> list[Any]:
+def _parameter_errors(label: str, where: str, url: str | Secret) -> list[Any]:
     from mailcore.policy.validate import url_problems
 
     return [
