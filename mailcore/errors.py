@@ -89,7 +89,7 @@ class WebhookRejected(MailcoreError):
 
     ``provider`` names the webhook (``"sendgrid"``), ``reason`` is a short stable code for logs
     and metrics (``"bad_signature"``, ``"stale"``, ``"replayed"``, ``"malformed"``,
-    ``"missing_header"``, ``"not_configured"``, ``"too_large"``) and ``status`` the HTTP status the
+    ``"missing_header"``, ``"certificate"``, ``"unknown_topic"``) and ``status`` the HTTP status the
     receiver answers with. The text says what was wrong and never contains the request body,
     signatures or keys.
     """
