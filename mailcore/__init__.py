@@ -25,6 +25,7 @@ from mailcore.errors import (
     TransientError,
     TransportRejected,
     UnknownTransport,
+    WebhookRejected,
 )
 from mailcore.mailer import Mailer, send_mail
 from mailcore.message import Attachment, Message
@@ -60,6 +61,7 @@ __all__ = [
     "Transport",
     "TransportRejected",
     "UnknownTransport",
+    "WebhookRejected",
     "__version__",
     "hookimpl",
     "send_mail",

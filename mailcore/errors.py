@@ -8,6 +8,7 @@ never about status codes::
     ├── ConfigurationError        never retried, never swallowed by fail_silently
     │   └── UnknownTransport
     ├── InvalidMessage            rejected before anything is sent
+    ├── WebhookRejected           a provider webhook failed verification (.provider, .reason, .status)
     └── SendError                 .transport, .response
         ├── TransientError        retry (same transport after backoff), then fail over
         │   ├── ConnectionFailed
@@ -44,6 +45,7 @@ __all__ = [
     "TransientError",
     "TransportRejected",
     "UnknownTransport",
+    "WebhookRejected",
 ]
 
 
@@ -80,6 +82,23 @@ class InvalidMessage(MailcoreError, ValueError):
         self.field = field
         self.problem = problem
         super().__init__(f"{field}: {problem}")
+
+
+class WebhookRejected(MailcoreError):
+    """A provider webhook request was refused: bad or missing signature, stale, replayed, malformed.
+
+    ``provider`` names the webhook (``"sendgrid"``), ``reason`` is a short stable code for logs
+    and metrics (``"bad_signature"``, ``"stale"``, ``"replayed"``, ``"malformed"``,
+    ``"missing_header"``, ``"certificate"``, ``"unknown_topic"``) and ``status`` the HTTP status the
+    receiver answers with. The text says what was wrong and never contains the request body,
+    signatures or keys.
+    """
+
+    def __init__(self, provider: str, reason: str, detail: str, *, status: int = 400) -> None:
+        self.provider = provider
+        self.reason = reason
+        self.status = status
+        super().__init__(f"{provider} webhook rejected ({reason}): {detail}")
 
 
 class SendError(MailcoreError):

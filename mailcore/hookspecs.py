@@ -13,9 +13,11 @@ import pluggy
 
 if TYPE_CHECKING:
     from mailcore.errors import DeliveryFailed
+    from mailcore.events import DeliveryEvent
     from mailcore.message import Message
     from mailcore.registry import TransportRegistry
     from mailcore.result import Attempt, SendResult
+    from mailcore.webhooks.registry import WebhookRegistry
 
 hookspec = pluggy.HookspecMarker("mailcore")
 
@@ -67,4 +69,29 @@ def mailcore_message_failed(message: Message, error: DeliveryFailed) -> None:
         ``attempts`` list every attempt and ``outcome`` says ``"failed"`` or ``"unknown"``.
 
     Exceptions are logged and ignored.
+    """
+
+
+@hookspec
+def mailcore_register_webhooks(registry: WebhookRegistry) -> None:
+    """Register the webhook verifiers this plugin provides.
+
+    :param registry: call ``registry.add(name, "package.module:factory")`` once per provider
+        webhook. The factory is imported only when a receiver for ``name`` is built; it is called
+        with the provider's settings (a mapping of strings, e.g. ``{"public_key": ...}``) and
+        returns a :class:`mailcore.events.WebhookVerifier`, whose ``verify_and_parse(headers,
+        body)`` checks the signature and returns :class:`mailcore.events.DeliveryEvent` values.
+    """
+
+
+@hookspec
+def mailcore_delivery_event(event: DeliveryEvent) -> None:
+    """Called once for every event of a verified provider webhook request.
+
+    :param event: a :class:`mailcore.events.DeliveryEvent` (``delivered``, ``bounced``…) with
+        the correlation id mailcore sent, the recipient and the provider's raw record.
+
+    Called in the receiver's request thread before it answers the provider, so keep it quick
+    (enqueue, store): providers time out slow receivers and redeliver. Exceptions are logged and
+    ignored; the request is still answered 2xx.
     """

@@ -19,8 +19,17 @@ import pluggy
 from mailcore import hookspecs
 from mailcore.redact import install_log_filter
 from mailcore.registry import TransportRegistry
+from mailcore.webhooks.registry import WebhookRegistry
 
-__all__ = ["PluginInfo", "get_plugin_manager", "get_registry", "hookimpl", "list_plugins", "reset"]
+__all__ = [
+    "PluginInfo",
+    "get_plugin_manager",
+    "get_registry",
+    "get_webhook_registry",
+    "hookimpl",
+    "list_plugins",
+    "reset",
+]
 
 ENTRY_POINT_GROUP = "mailcore"
 DISABLE_ENV = "MAILCORE_DISABLE_PLUGINS"
@@ -46,7 +55,7 @@ def _disabled() -> set[str]:
     return {name.strip() for name in raw.split(",") if name.strip()}
 
 
-def _build() -> tuple[pluggy.PluginManager, TransportRegistry]:
+def _build() -> tuple[pluggy.PluginManager, TransportRegistry, WebhookRegistry]:
     from mailcore.transports import builtin
 
     pm = pluggy.PluginManager("mailcore")
@@ -62,13 +71,18 @@ def _build() -> tuple[pluggy.PluginManager, TransportRegistry]:
         registry.current_plugin = pm.get_name(impl.plugin) or impl.plugin_name
         impl.function(registry=registry)
     registry.current_plugin = "mailcore"
-    return pm, registry
+    webhooks = WebhookRegistry()
+    for impl in reversed(pm.hook.mailcore_register_webhooks.get_hookimpls()):
+        webhooks.current_plugin = pm.get_name(impl.plugin) or impl.plugin_name
+        impl.function(registry=webhooks)
+    webhooks.current_plugin = "mailcore"
+    return pm, registry, webhooks
 
 
 def _ensure() -> tuple[pluggy.PluginManager, TransportRegistry]:
     with _lock:
         if "pm" not in _state:
-            _state["pm"], _state["registry"] = _build()
+            _state["pm"], _state["registry"], _state["webhooks"] = _build()
         return _state["pm"], _state["registry"]
 
 
@@ -80,6 +94,13 @@ def get_plugin_manager() -> pluggy.PluginManager:
 def get_registry() -> TransportRegistry:
     """The transport registry filled by every loaded plugin."""
     return _ensure()[1]
+
+
+def get_webhook_registry() -> WebhookRegistry:
+    """The webhook verifier registry filled by every loaded plugin."""
+    _ensure()
+    webhooks: WebhookRegistry = _state["webhooks"]
+    return webhooks
 
 
 def reset() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from mailcore.plugins import hookimpl
 from mailcore.registry import TransportRegistry
+from mailcore.webhooks.registry import WebhookRegistry
 
 
 @hookimpl
@@ -12,4 +13,13 @@ def mailcore_register_transports(registry: TransportRegistry) -> None:
         "mailgun",
         "mailcore_mailgun.transport:MailgunTransport.from_url",
         description="Mailgun Messages API (mailgun://API_KEY@your-domain.com?region=eu)",
+    )
+
+
+@hookimpl
+def mailcore_register_webhooks(registry: WebhookRegistry) -> None:
+    registry.add(
+        "mailgun",
+        "mailcore_mailgun.webhook:MailgunWebhook.from_settings",
+        description="Mailgun webhooks, HMAC-signed with a one-time token (signing_key, max_age, replay)",
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from mailcore.plugins import hookimpl
 from mailcore.registry import TransportRegistry
+from mailcore.webhooks.registry import WebhookRegistry
 
 
 @hookimpl
@@ -12,4 +13,13 @@ def mailcore_register_transports(registry: TransportRegistry) -> None:
         "sendgrid",
         "mailcore_sendgrid.transport:SendGridTransport.from_url",
         description="SendGrid v3 Mail Send API (sendgrid://API_KEY@?region=eu)",
+    )
+
+
+@hookimpl
+def mailcore_register_webhooks(registry: WebhookRegistry) -> None:
+    registry.add(
+        "sendgrid",
+        "mailcore_sendgrid.webhook:SendGridWebhook.from_settings",
+        description="SendGrid Event Webhook, ECDSA-signed (public_key, max_age)",
     )

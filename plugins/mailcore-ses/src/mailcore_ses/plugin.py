@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from mailcore.plugins import hookimpl
 from mailcore.registry import TransportRegistry
+from mailcore.webhooks.registry import WebhookRegistry
 
 
 @hookimpl
@@ -12,4 +13,13 @@ def mailcore_register_transports(registry: TransportRegistry) -> None:
         "ses",
         "mailcore_ses.transport:SesTransport.from_url",
         description="Amazon SES API v2 through boto3 (ses://?region=eu-west-1)",
+    )
+
+
+@hookimpl
+def mailcore_register_webhooks(registry: WebhookRegistry) -> None:
+    registry.add(
+        "ses",
+        "mailcore_ses.webhook:SesSnsWebhook.from_settings",
+        description="SES event publishing through SNS, signature-verified (topics, confirm_subscriptions, max_age)",
     )

@@ -1,0 +1,106 @@
+"""Webhook name → verifier factory, filled by plugins through ``mailcore_register_webhooks``.
+
+Like transports, a plugin registers a ``"package.module:attribute"`` string, imported only when
+a receiver for that provider is built, so a plugin's entry module stays cheap and core holds no
+vendor knowledge. The factory takes the provider's settings (a mapping of strings such as
+``{"public_key": "..."}``) and returns a :class:`mailcore.events.WebhookVerifier`.
+
+Settings come from the application (``make_app({"sendgrid": {...}})``) or from the environment:
+``MAILCORE_WEBHOOK_SENDGRID_PUBLIC_KEY=...`` becomes ``{"public_key": "..."}`` for ``sendgrid``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Union
+
+from mailcore.errors import ConfigurationError
+from mailcore.events import WebhookVerifier
+
+__all__ = ["ENV_PREFIX", "VerifierFactory", "WebhookRegistry", "WebhookSpec", "build_verifier", "settings_from_env"]
+
+VerifierFactory = Callable[[Mapping[str, str]], WebhookVerifier]
+ENV_PREFIX = "MAILCORE_WEBHOOK_"
+
+
+@dataclass
+class WebhookSpec:
+    """One registered webhook: where its verifier factory lives and which plugin registered it."""
+
+    provider: str
+    factory: Union[str, VerifierFactory]  # noqa: UP007 - runtime alias
+    plugin: str
+    description: str = ""
+
+    def load(self) -> VerifierFactory:
+        """Import the factory on first use; a broken plugin is a ConfigurationError naming it."""
+        if callable(self.factory):
+            return self.factory
+        module_name, _, attr_path = self.factory.partition(":")
+        try:
+            target: object = importlib.import_module(module_name)
+            for attr in attr_path.split("."):
+                target = getattr(target, attr)
+        except (ImportError, AttributeError) as error:
+            raise ConfigurationError(
+                f"the {self.provider} webhook of plugin {self.plugin!r} cannot be loaded "
+                f"({type(error).__name__}: {error}); reinstall the plugin"
+            ) from None
+        if not callable(target):
+            raise ConfigurationError(f"{self.factory!r} registered for the {self.provider} webhook is not callable")
+        factory: VerifierFactory = target
+        self.factory = factory
+        return factory
+
+
+class WebhookRegistry:
+    """Maps webhook names (``"sendgrid"``) to verifier factories."""
+
+    def __init__(self) -> None:
+        self._specs: dict[str, WebhookSpec] = {}
+        self.current_plugin = "mailcore"
+
+    def add(self, provider: str, factory: str | VerifierFactory, *, description: str = "") -> None:
+        """Register ``factory`` for the ``provider`` webhook (called from a plugin's hook)."""
+        provider = provider.lower()
+        existing = self._specs.get(provider)
+        if existing is not None and existing.plugin != self.current_plugin:
+            raise ConfigurationError(
+                f"webhook {provider!r} is registered by both {existing.plugin!r} and {self.current_plugin!r}; "
+                "uninstall one, or hide it with MAILCORE_DISABLE_PLUGINS"
+            )
+        self._specs[provider] = WebhookSpec(provider, factory, self.current_plugin, description)
+
+    def providers(self) -> list[str]:
+        return sorted(self._specs)
+
+    def get(self, provider: str) -> WebhookSpec:
+        spec = self._specs.get(provider.lower())
+        if spec is None:
+            raise ConfigurationError(
+                f"no webhook verifier for {provider!r}; installed: {', '.join(self.providers()) or '(none)'}. "
+                "Install the provider's plugin, e.g. pip install 'steadymail[sendgrid]'"
+            )
+        return spec
+
+
+def settings_from_env(provider: str, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """``MAILCORE_WEBHOOK_<PROVIDER>_<NAME>`` variables as ``{"<name>": value}`` (names lower-case)."""
+    env = os.environ if environ is None else environ
+    prefix = f"{ENV_PREFIX}{provider.upper()}_"
+    return {key[len(prefix) :].lower(): value for key, value in env.items() if key.startswith(prefix)}
+
+
+def build_verifier(
+    provider: str, settings: Mapping[str, str] | None = None, registry: WebhookRegistry | None = None
+) -> WebhookVerifier:
+    """The verifier for ``provider``, built by its plugin from ``settings`` (else the environment)."""
+    if registry is None:
+        from mailcore.plugins import get_webhook_registry
+
+        registry = get_webhook_registry()
+    factory = registry.get(provider).load()
+    return factory(settings_from_env(provider) if settings is None else settings)

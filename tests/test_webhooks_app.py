@@ -1,0 +1,193 @@
+"""The WSGI webhook receiver: routing, limits, answers, logging and the delivery-event hook."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import io
+import json
+import logging
+import threading
+import time
+import urllib.error
+import urllib.request
+from wsgiref.simple_server import WSGIRequestHandler, make_server
+from wsgiref.util import setup_testing_defaults
+
+import pytest
+
+from mailcore.errors import ConfigurationError, WebhookRejected
+from mailcore.events import DeliveryEvent, EventKind, from_unix
+from mailcore.plugins import get_plugin_manager, hookimpl
+from mailcore.testing.webhooks import post
+from mailcore.webhooks import WebhookRegistry, check_fresh, get_header
+from mailcore.webhooks.app import WebhookApp, make_app
+
+KEY = b"test-key"
+SECRET_BODY = b'[{"to": "otp-user@example.org", "code": "123456"}]'
+
+
+class HmacVerifier:
+    """A stand-in provider: HMAC of timestamp + body in two headers (what real plugins do, simplified)."""
+
+    provider = "acme"
+
+    def __init__(self, settings=None):
+        self.key = (settings or {}).get("key", KEY.decode()).encode()
+
+    def verify_and_parse(self, headers, body):
+        stamp = get_header(headers, "X-Acme-Timestamp")
+        check_fresh(self.provider, stamp, 60)
+        expected = hmac.new(self.key, stamp.encode() + body, hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(expected, get_header(headers, "X-Acme-Signature") or ""):
+            raise WebhookRejected(self.provider, "bad_signature", "no match", status=403)
+        return [
+            DeliveryEvent(EventKind.DELIVERED, self.provider, from_unix(stamp), recipient=r["to"], raw=r)
+            for r in json.loads(body)
+        ]
+
+
+def signed_headers(body: bytes, key: bytes = KEY) -> dict[str, str]:
+    stamp = str(int(time.time()))
+    return {
+        "X-Acme-Timestamp": stamp,
+        "X-Acme-Signature": hmac.new(key, stamp.encode() + body, hashlib.sha256).hexdigest(),
+    }
+
+
+def call(app, path="/acme", body=SECRET_BODY, headers=None, method="POST", length=True):
+    return post(app, path, body, headers, method=method, send_length=length)
+
+
+@pytest.fixture
+def received():
+    """Events reaching the mailcore_delivery_event hook, through a registered observer."""
+    events: list[DeliveryEvent] = []
+
+    class Observer:
+        @hookimpl
+        def mailcore_delivery_event(self, event):
+            events.append(event)
+
+    get_plugin_manager().register(Observer(), name="test-delivery-observer")
+    yield events
+    get_plugin_manager().unregister(name="test-delivery-observer")
+
+
+def test_valid_request_is_dispatched_to_the_hook(received) -> None:
+    status, answer, _ = call(WebhookApp({"acme": HmacVerifier()}), headers=signed_headers(SECRET_BODY))
+    assert (status, answer) == (200, b"ok\n")
+    assert [e.recipient for e in received] == ["otp-user@example.org"]
+
+
+def test_forged_request_gets_403_and_is_logged_without_the_body(received, caplog) -> None:
+    caplog.set_level(logging.DEBUG, logger="mailcore")
+    headers = signed_headers(SECRET_BODY, key=b"attacker")
+    status, answer, _ = call(WebhookApp({"acme": HmacVerifier()}), headers=headers)
+    assert (status, answer) == (403, b"rejected: bad_signature\n")
+    assert received == []
+    assert "acme webhook refused (bad_signature) from 127.0.0.1" in caplog.text
+    for secret in ("otp-user", "123456", headers["X-Acme-Signature"]):
+        assert secret not in caplog.text
+
+
+def test_stale_request_gets_401(received) -> None:
+    body = SECRET_BODY
+    stamp = str(int(time.time()) - 3600)
+    headers = {
+        "X-Acme-Timestamp": stamp,
+        "X-Acme-Signature": hmac.new(KEY, stamp.encode() + body, hashlib.sha256).hexdigest(),
+    }
+    assert call(WebhookApp({"acme": HmacVerifier()}), headers=headers)[0] == 401
+    assert received == []
+
+
+def test_routing_method_and_size_limits() -> None:
+    app = WebhookApp({"acme": HmacVerifier()}, max_body=10)
+    assert call(app, path="/other")[0] == 404
+    status, _, headers = call(WebhookApp({"acme": HmacVerifier()}), method="GET")
+    assert (status, headers["Allow"]) == (405, "POST")
+    assert call(app)[0] == 413
+    assert call(app, body=b"[]", length=False)[0] == 411
+
+
+def test_oversized_body_is_refused_without_reading_it() -> None:
+    class Unreadable(io.RawIOBase):
+        def read(self, size=-1):
+            raise AssertionError("the body was read")
+
+    app = WebhookApp({"acme": HmacVerifier()}, max_body=10)
+    environ = {"REQUEST_METHOD": "POST", "PATH_INFO": "/acme", "CONTENT_LENGTH": "1000000", "wsgi.input": Unreadable()}
+    setup_testing_defaults(environ)
+    statuses = []
+    app(environ, lambda status, headers: statuses.append(status))
+    assert statuses == ["413 Content Too Large"]
+
+
+def test_verifier_crash_and_dispatch_failure_get_500_so_the_provider_redelivers(caplog) -> None:
+    class Broken:
+        provider = "broken"
+
+        def verify_and_parse(self, headers, body):
+            raise KeyError("otp-user@example.org")
+
+    assert call(WebhookApp({"broken": Broken()}), path="/broken")[0] == 500
+    assert "otp-user" not in caplog.text
+
+    def failing_store(event):
+        raise OSError("database down")
+
+    app = WebhookApp({"acme": HmacVerifier()}, dispatch=failing_store)
+    assert call(app, headers=signed_headers(SECRET_BODY))[0] == 500
+
+
+def test_a_raising_observer_does_not_fail_the_request(received) -> None:
+    class Raising:
+        @hookimpl
+        def mailcore_delivery_event(self, event):
+            raise RuntimeError("observer bug")
+
+    get_plugin_manager().register(Raising(), name="test-raising-observer")
+    try:
+        assert call(WebhookApp({"acme": HmacVerifier()}), headers=signed_headers(SECRET_BODY))[0] == 200
+    finally:
+        get_plugin_manager().unregister(name="test-raising-observer")
+    assert len(received) == 1
+
+
+def test_make_app_from_config_and_environment() -> None:
+    registry = WebhookRegistry()
+    registry.add("acme", HmacVerifier)
+    app = make_app({"acme": {"key": "k2"}}, registry=registry)
+    assert call(app, headers=signed_headers(SECRET_BODY, key=b"k2"))[0] == 200
+    app = make_app(registry=registry, environ={"MAILCORE_WEBHOOK_ACME_KEY": "k3"})
+    assert call(app, headers=signed_headers(SECRET_BODY, key=b"k3"))[0] == 200
+    with pytest.raises(ConfigurationError, match="no webhook configured"):
+        make_app(registry=registry, environ={})
+    with pytest.raises(ConfigurationError, match="at least one provider"):
+        WebhookApp({})
+
+
+class _Quiet(WSGIRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+def test_over_http_on_loopback(received) -> None:
+    """A real HTTP POST to the app served by wsgiref on 127.0.0.1."""
+    server = make_server("127.0.0.1", 0, WebhookApp({"acme": HmacVerifier()}), handler_class=_Quiet)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_port}/acme"
+    try:
+        request = urllib.request.Request(url, data=SECRET_BODY, headers=signed_headers(SECRET_BODY), method="POST")
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.status == 200
+        forged = urllib.request.Request(url, data=SECRET_BODY, headers=signed_headers(b"other"), method="POST")
+        with pytest.raises(urllib.error.HTTPError) as caught:
+            urllib.request.urlopen(forged, timeout=10)
+        assert caught.value.code == 403
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert [e.recipient for e in received] == ["otp-user@example.org"]
