@@ -14,6 +14,8 @@ secrets.
 
 from __future__ import annotations
 
+import ipaddress
+import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -31,6 +33,9 @@ SECRET_PARAMS = frozenset(
     {"api_key", "key", "password", "secret", "token", "access_token", "secret_access_key", "oauth_token"}
 )
 _SCHEME = re.compile(r"[a-z][a-z0-9+.\-]*")
+#: Deepest ``failover(roundrobin(...))`` nesting accepted; real policies use two or three levels.
+MAX_NESTING = 32
+_HOST = re.compile(r"[A-Za-z0-9._-]{1,253}")  # a name to connect to (underscores: container names)
 
 
 @dataclass(frozen=True)
@@ -64,6 +69,8 @@ class TransportURL:
             value = float(raw)
         except ValueError:
             raise ConfigurationError(f"{self.masked()}: {name}={raw!r} is not a number") from None
+        if not math.isfinite(value):
+            raise ConfigurationError(f"{self.masked()}: {name}={raw!r} must be a finite number")
         if value < 0:
             raise ConfigurationError(f"{self.masked()}: {name} must not be negative")
         return value
@@ -186,11 +193,31 @@ def parse_url(text: str) -> TransportURL:
         scheme=scheme,
         username=username or None if password is None else username,
         password=password,
-        host=parts.hostname or None,
+        host=_checked_host(parts.hostname, text),
         port=port,
         path=unquote(parts.path),
         params=params,
     )
+
+
+def _checked_host(host: str | None, text: str) -> str | None:
+    """The URL's host: a host name (IDN allowed) or an IP address, never control characters."""
+    if not host:
+        return None
+    if _HOST.fullmatch(host):
+        return host
+    try:
+        ipaddress.ip_address(host)
+        return host
+    except ValueError:
+        pass
+    from mailcore.validate import ascii_domain  # IDNA 2008: only for the rare non-ASCII host
+
+    try:
+        ascii_domain(host)
+    except ValueError as error:
+        raise ConfigurationError(f"{_mask_raw(text)!r}: the host is not a valid host name ({error})") from None
+    return host
 
 
 def parse(text: str) -> Node:
@@ -226,8 +253,10 @@ def _tokenize(text: str) -> list[str]:
     return tokens
 
 
-def _parse_node(tokens: list[str]) -> tuple[Node, list[str]]:
+def _parse_node(tokens: list[str], depth: int = 0) -> tuple[Node, list[str]]:
     head, rest = tokens[0], tokens[1:]
+    if depth > MAX_NESTING:
+        raise ConfigurationError(f"the transport URL nests policies more than {MAX_NESTING} levels deep")
     if head == ")":
         raise ConfigurationError("unbalanced ')' in the transport URL")
     if not head.endswith("("):
@@ -240,7 +269,7 @@ def _parse_node(tokens: list[str]) -> tuple[Node, list[str]]:
         if rest[0] == ")":
             rest = rest[1:]
             break
-        child, rest = _parse_node(rest)
+        child, rest = _parse_node(rest, depth + 1)
         children.append(child)
     if not children:
         raise ConfigurationError(f"{kind}() needs at least one transport")

@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 
 from mailcore.errors import ConfigurationError, ConnectionFailed, SendError, SendTimeout, TransportRejected
 from mailcore.redact import Secret, mask_secrets
+from mailcore.validate import check_endpoint_url
 
 __all__ = ["api_base_url", "classify_connection_failure", "retry_after_seconds"]
 
@@ -34,20 +35,23 @@ __all__ = ["api_base_url", "classify_connection_failure", "retry_after_seconds"]
 _EPOCH_MILLISECONDS = 1e11
 
 
-def api_base_url(scheme: str, *, region: str, regions: Mapping[str, str], endpoint_url: str | None) -> str:
+def api_base_url(
+    scheme: str, *, region: str, regions: Mapping[str, str], endpoint_url: str | None, insecure_http: bool = False
+) -> str:
     """The API root (no trailing ``/``) for ``region``, or ``endpoint_url`` when given.
 
     ``regions`` maps each region name to its root URL; ``endpoint_url`` points the transport at
     a test server or a proxy instead. ``scheme`` (``"sendgrid"``) names the transport in the
     :class:`~mailcore.errors.ConfigurationError` raised for an unknown region or a URL that is
-    not ``http://`` or ``https://``.
+    not ``http://`` or ``https://``, or plain ``http://`` to a host that is not loopback without
+    ``insecure_http`` (:func:`mailcore.validate.check_endpoint_url`).
     """
     if region not in regions:
         raise ConfigurationError(f"{scheme}:// region={region!r}; choose one of {', '.join(regions)}")
     base_url = (endpoint_url or regions[region]).rstrip("/")
     if urlsplit(base_url).scheme not in ("http", "https"):
         raise ConfigurationError(f"{scheme}:// endpoint_url={base_url!r} must start with http:// or https://")
-    return base_url
+    return check_endpoint_url(scheme, base_url, insecure_http=insecure_http)
 
 
 def retry_after_seconds(headers: Mapping[str, str], *, now: float) -> float | None:

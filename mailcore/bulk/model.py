@@ -23,6 +23,7 @@ from mailcore.bulk.merge import MergeError, MergeTemplate, field_text
 from mailcore.errors import InvalidMessage
 from mailcore.message import Message
 from mailcore.result import Attempt
+from mailcore.validate import check_header_text, check_mapping
 
 __all__ = ["Batch", "BatchItem", "BulkTemplate", "Recipient", "RecipientResult", "bulk_template"]
 
@@ -154,10 +155,18 @@ class BulkTemplate:
         self._serial = itertools.count()
 
     def item(self, index: int, recipient: Recipient) -> BatchItem:
-        """Validate one recipient against the template (raises :class:`InvalidMessage`)."""
-        address = parse_address(_display(recipient), f"recipient {recipient.email}")
+        """Validate one recipient against the template (raises :class:`InvalidMessage`).
+
+        The merged subject and the recipient's metadata go through the same header gate as a
+        :class:`~mailcore.message.Message` (:mod:`mailcore.validate`): transports with a batch
+        API put them into provider payloads without building a ``Message`` per recipient.
+        """
+        who = f"recipient {recipient.email}"
+        address = parse_address(_display(recipient), who)
         values = recipient.merge_values()
         subject = self.subject.render(values, recipient=recipient.email, where="subject")
+        check_header_text(f"{who} subject", subject)
+        check_mapping(f"{who} metadata", recipient.metadata)
         body: dict[str, str] = {}
         for name in self.body_fields:
             try:

@@ -13,6 +13,7 @@ from typing import Literal
 from mailcore.config import TransportURL
 from mailcore.errors import ConfigurationError
 from mailcore.redact import Secret
+from mailcore.validate import check_hostname
 
 __all__ = ["PARAMS", "SMTPSettings", "is_loopback"]
 
@@ -157,6 +158,8 @@ class SMTPSettings:
             raise ConfigurationError(f"{where}: user {self.username!r} has no password or oauth_token")
         if self.keyfile and not self.certfile:
             raise ConfigurationError(f"{where}: keyfile needs certfile (the client certificate)")
+        if self.ehlo is not None and check_hostname(self.ehlo, f"{where}: ehlo") != self.ehlo:
+            raise ConfigurationError(f"{where}: write ehlo= in its ASCII form, {check_hostname(self.ehlo, 'ehlo')!r}")
 
 
 def _tls_mode(url: TransportURL) -> TLSMode:
