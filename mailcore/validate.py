@@ -110,7 +110,6 @@ def _check_encoded_words(field: str, value: str) -> None:
 def _decode_strict(field: str, charset: str, encoding: str, text: str) -> str:
     try:
         name = codecs.lookup(charset).name
-        b"".decode(name)  # LookupError for codecs that are not text charsets (base64, zlib)
     except LookupError:
         raise InvalidMessage(field, f"an RFC 2047 encoded word names an unknown charset {charset!r}") from None
     try:
@@ -119,6 +118,8 @@ def _decode_strict(field: str, charset: str, encoding: str, text: str) -> str:
         else:
             raw = _Q_ESCAPE.sub(lambda m: bytes([int(m.group(1), 16)]), text.replace("_", " ").encode("ascii"))
         return raw.decode(name)
+    except LookupError:  # a codec that is not a text charset (base64, zlib)
+        raise InvalidMessage(field, f"an RFC 2047 encoded word names {charset!r}, which is not a charset") from None
     except (binascii.Error, UnicodeError, ValueError):
         raise InvalidMessage(field, f"an RFC 2047 encoded word is not valid {encoding.upper()}/{charset}") from None
 
