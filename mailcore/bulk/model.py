@@ -29,6 +29,10 @@ __all__ = ["Batch", "BatchItem", "BulkTemplate", "Recipient", "RecipientResult",
 
 #: Keys of a recipient dict that are not merge fields.
 _RESERVED_KEYS = ("email", "name", "metadata")
+#: Substitution syntax batch APIs expand server-side (SendGrid ``%mc:f%``, Mailgun
+#: ``%recipient.f%``). In a merged subject or metadata value it would pull a *body* value, which
+#: may hold line breaks, into a header, so such values are refused.
+SUBSTITUTION_MARKERS = ("%mc:", "%recipient.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,7 +170,10 @@ class BulkTemplate:
         values = recipient.merge_values()
         subject = self.subject.render(values, recipient=recipient.email, where="subject")
         check_header_text(f"{who} subject", subject)
-        check_mapping(f"{who} metadata", recipient.metadata)
+        metadata = check_mapping(f"{who} metadata", recipient.metadata)
+        for where, text in (("subject", subject), *(("metadata", v) for v in metadata.values())):
+            if any(marker in text for marker in SUBSTITUTION_MARKERS):
+                raise InvalidMessage(f"{who} {where}", "holds provider substitution syntax (%mc:… or %recipient.…)")
         body: dict[str, str] = {}
         for name in self.body_fields:
             try:
