@@ -59,6 +59,15 @@ class Address:
         return f"{self.local_part}@{self.ascii_domain}"
 
     @property
+    def envelope_email(self) -> str:
+        """``local@a-label-domain`` with the local part as written (UTF-8 allowed).
+
+        For an SMTPUTF8 envelope: the domain still goes out in the IDNA 2008 form mailcore
+        validated, so a server's own (perhaps IDNA 2003) conversion cannot pick another domain.
+        """
+        return f"{self.local_part}@{self.ascii_domain}"
+
+    @property
     def needs_smtputf8(self) -> bool:
         return not self.local_part.isascii()
 
