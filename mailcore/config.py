@@ -35,6 +35,7 @@ SECRET_PARAMS = frozenset(
 _SCHEME = re.compile(r"[a-z][a-z0-9+.\-]*")
 #: Deepest ``failover(roundrobin(...))`` nesting accepted; real policies use two or three levels.
 MAX_NESTING = 32
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _HOST = re.compile(r"[A-Za-z0-9._-]{1,253}")  # a name to connect to (underscores: container names)
 
 
@@ -186,6 +187,8 @@ def parse_url(text: str) -> TransportURL:
     for key, value in parse_qsl(parts.query, keep_blank_values=True, strict_parsing=False):
         if key in params:
             raise ConfigurationError(f"{_mask_raw(text)!r}: parameter {key!r} given twice")
+        if _CONTROL.search(key + value):  # values reach wire protocols (EHLO, API paths, headers)
+            raise ConfigurationError(f"{_mask_raw(text)!r}: parameter {key!r} holds a line break or control character")
         params[key] = value
     username = unquote(parts.username) if parts.username is not None else None
     password = Secret(unquote(parts.password)) if parts.password is not None else None

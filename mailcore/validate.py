@@ -377,7 +377,7 @@ INSECURE_HTTP_PARAM = "insecure_http"
 
 def is_loopback_host(host: str) -> bool:
     """True for ``localhost`` names and loopback IP literals (``127.0.0.0/8``, ``::1``)."""
-    if host.lower() in ("localhost", "localhost.localdomain", "ip6-localhost") or host.lower().endswith(".localhost"):
+    if host.lower() in ("localhost", "localhost.localdomain", "ip6-localhost"):
         return True
     try:
         return ipaddress.ip_address(host.strip("[]")).is_loopback

@@ -226,6 +226,15 @@ def test_6_ehlo_must_be_a_host_name_or_address_literal(ehlo):
         SMTPSettings.from_url(parse_url(f"smtp://relay.example.com:587?ehlo={ehlo}"))
 
 
+@pytest.mark.parametrize(
+    "url",
+    ["sendgrid://KEY@?region=eu%0D%0AX:1", "ses://?region=eu-west-1&configuration_set=a%0Ab", "memory://x?a%00=1"],
+)
+def test_6_no_url_parameter_holds_a_control_character(url):
+    with pytest.raises(ConfigurationError, match="control character"):
+        parse_url(url)
+
+
 @pytest.mark.parametrize("ehlo", ["mail.example.com", "%5B192.0.2.1%5D", "%5BIPv6:2001:db8::1%5D", "localhost"])
 def test_6_good_ehlo_names_pass(ehlo):
     assert SMTPSettings.from_url(parse_url(f"smtp://relay.example.com:587?ehlo={ehlo}")).ehlo

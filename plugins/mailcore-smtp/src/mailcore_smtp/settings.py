@@ -6,14 +6,13 @@ Pure: no sockets, no certificates loaded. Every mistake becomes a
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass, replace
 from typing import Literal
 
 from mailcore.config import TransportURL
 from mailcore.errors import ConfigurationError
 from mailcore.redact import Secret
-from mailcore.validate import check_hostname
+from mailcore.validate import check_hostname, is_loopback_host
 
 __all__ = ["PARAMS", "SMTPSettings", "is_loopback"]
 
@@ -47,12 +46,7 @@ DEFAULT_MAX_MESSAGES = 100
 
 def is_loopback(host: str) -> bool:
     """True for ``localhost`` and loopback IP literals (where STARTTLS is not required)."""
-    if host.lower() in ("localhost", "localhost.localdomain", "ip6-localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
+    return is_loopback_host(host)
 
 
 @dataclass(frozen=True)
