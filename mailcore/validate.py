@@ -53,7 +53,6 @@ __all__ = [
     "check_local_part",
     "check_mapping",
     "check_provider_options",
-    "is_loopback_host",
     "safe_header_text",
 ]
 
@@ -375,16 +374,6 @@ def _check_header_block(where: str, value: object) -> None:
 INSECURE_HTTP_PARAM = "insecure_http"
 
 
-def is_loopback_host(host: str) -> bool:
-    """True for ``localhost`` names and loopback IP literals (``127.0.0.0/8``, ``::1``)."""
-    if host.lower() in ("localhost", "localhost.localdomain", "ip6-localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 def check_endpoint_url(scheme: str, url: str, *, insecure_http: bool = False) -> str:
     """An API base URL: ``https://``, or ``http://`` to a loopback host or with the opt-in.
 
@@ -394,10 +383,12 @@ def check_endpoint_url(scheme: str, url: str, *, insecure_http: bool = False) ->
     """
     from urllib.parse import urlsplit
 
+    from mailcore.config import is_loopback  # config imports this module lazily: no cycle
+
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigurationError(f"{scheme}:// endpoint_url must start with http:// or https:// and name a host")
-    if parts.scheme == "http" and not insecure_http and not is_loopback_host(parts.hostname):
+    if parts.scheme == "http" and not insecure_http and not is_loopback(parts.hostname):
         raise ConfigurationError(
             f"{scheme}:// endpoint_url is plain http:// to {parts.hostname}, which would send the API key and "
             f"messages unencrypted; use https://, or add ?{INSECURE_HTTP_PARAM}=true if the network is trusted"

@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from mailcore.config import TransportURL
+from mailcore.config import TransportURL, is_loopback
 from mailcore.errors import ConfigurationError
-from mailcore.redact import Secret
-from mailcore.validate import check_hostname, is_loopback_host
+from mailcore.redact import MASK, Secret
+from mailcore.validate import check_hostname
 
 __all__ = ["PARAMS", "SMTPSettings", "is_loopback"]
 
@@ -42,11 +42,6 @@ DEFAULT_TIMEOUT = 30.0
 DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_READ_TIMEOUT = 30.0
 DEFAULT_MAX_MESSAGES = 100
-
-
-def is_loopback(host: str) -> bool:
-    """True for ``localhost`` and loopback IP literals (where STARTTLS is not required)."""
-    return is_loopback_host(host)
 
 
 @dataclass(frozen=True)
@@ -79,9 +74,10 @@ class SMTPSettings:
 
     @property
     def name(self) -> str:
-        """The transport's display name: scheme, host and port; never a credential."""
+        """The transport's display name: scheme, host and port; credentials show as ``***``."""
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{self.scheme}://{host}:{self.port}"
+        userinfo = f"{MASK}:{MASK}@" if self.username else ""
+        return f"{self.scheme}://{userinfo}{host}:{self.port}"
 
     @property
     def secrets(self) -> tuple[Secret, ...]:
@@ -102,6 +98,10 @@ class SMTPSettings:
         scheme = url.scheme
         if scheme not in ("smtp", "smtps", "gmail"):
             raise ConfigurationError(f"{url.masked()}: not an SMTP URL")
+        if url.path not in ("", "/"):  # what follows an unencoded '/' in a password
+            raise ConfigurationError(
+                f"{url.masked()}: an SMTP URL has no path; percent-encode '/' (%2F) in a user name or password"
+            )
         tls = _tls_mode(url)
         host = url.host or (GMAIL_HOST if scheme == "gmail" else None)
         if not host:
@@ -149,7 +149,7 @@ class SMTPSettings:
                 "or ?oauth_token=... (see docs/gmail.md)"
             )
         if self.username and not has_secret:
-            raise ConfigurationError(f"{where}: user {self.username!r} has no password or oauth_token")
+            raise ConfigurationError(f"{where}: the user name has no password or oauth_token (user:password@host)")
         if self.keyfile and not self.certfile:
             raise ConfigurationError(f"{where}: keyfile needs certfile (the client certificate)")
         if self.ehlo is not None and check_hostname(self.ehlo, f"{where}: ehlo") != self.ehlo:
@@ -182,3 +182,12 @@ def _at_least_one(url: TransportURL, name: str, default: int) -> int:
     if value < 1:
         raise ConfigurationError(f"{url.masked()}: {name} must be at least 1")
     return value
+
+
+def validate_url(url: TransportURL) -> None:
+    """The registry's validator: parse and check ``url`` into settings, opening nothing.
+
+    ``manage.py check`` and ``mailcore check`` call it; every check in :meth:`SMTPSettings.from_url`
+    and :meth:`SMTPSettings.validate` runs, so a new parameter check there is reported too.
+    """
+    SMTPSettings.from_url(url)
