@@ -315,8 +315,11 @@ def _checked_host(host: str | None, text: str) -> str | None:
 
     try:
         ascii_domain(host)
-    except ValueError as error:
-        raise ConfigurationError(f"{_mask_raw(text)!r}: the host is not a valid host name ({error})") from None
+    except ValueError:  # the reason quotes the host, which may be a misplaced key: not shown
+        raise ConfigurationError(
+            f"{_mask_raw(text)!r}: the host is not a valid host name (letters, digits, hyphens and dots, "
+            "or an IP address); percent-encode special characters in a user name or password"
+        ) from None
     return host
 
 
