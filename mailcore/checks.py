@@ -96,7 +96,7 @@ def network_steps(
         yield CheckStep("tcp", True, f"connected to {sock.getpeername()[0]}:{port}", _since(started))
         if ssl_context is None:
             if report_plain:
-                yield CheckStep("tls", True, "skipped: plain http:// endpoint")
+                yield CheckStep("tls", True, "skipped: plain http:// endpoint, no TLS", skipped=True)
             return True
         return (yield from _tls_step(sock, host, ssl_context))
 

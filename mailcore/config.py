@@ -77,6 +77,10 @@ KNOWN_NAMES = (
 #: A path is shown only when it cannot hold a credential (a Redis database number).
 _PLAIN_PATH = re.compile(r"/?\d{0,6}")
 _SCHEME = re.compile(r"[a-z][a-z0-9+.\-]*")
+#: Deepest ``failover(roundrobin(...))`` nesting accepted; real policies use two or three levels.
+MAX_NESTING = 32
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_HOST = re.compile(r"[A-Za-z0-9._-]{1,253}")  # a name to connect to (underscores: container names)
 
 
 @dataclass(frozen=True)
@@ -285,6 +289,10 @@ def parse_url(text: str) -> TransportURL:
     for key, value in parse_qsl(parts.query, keep_blank_values=True, strict_parsing=False):
         if key in params:
             raise ConfigurationError(f"{_mask_raw(text)!r}: parameter {param_name(key)!r} given twice")
+        if _CONTROL.search(key + value):  # values reach wire protocols (EHLO, API paths, headers)
+            raise ConfigurationError(
+                f"{_mask_raw(text)!r}: parameter {param_name(key)!r} holds a line break or control character"
+            )
         params[key] = value
     username = unquote(parts.username) if parts.username is not None else None
     password = Secret(unquote(parts.password)) if parts.password is not None else None
@@ -292,11 +300,34 @@ def parse_url(text: str) -> TransportURL:
         scheme=scheme,
         username=username or None if password is None else username,
         password=password,
-        host=parts.hostname or None,
+        host=_checked_host(parts.hostname, text),
         port=port,
         path=unquote(parts.path),
         params=params,
     )
+
+
+def _checked_host(host: str | None, text: str) -> str | None:
+    """The URL's host: a host name (IDN allowed) or an IP address, never control characters."""
+    if not host:
+        return None
+    if _HOST.fullmatch(host):
+        return host
+    try:
+        ipaddress.ip_address(host)
+        return host
+    except ValueError:
+        pass
+    from mailcore.validate import ascii_domain  # IDNA 2008: only for the rare non-ASCII host
+
+    try:
+        ascii_domain(host)
+    except ValueError:  # the reason quotes the host, which may be a misplaced key: not shown
+        raise ConfigurationError(
+            f"{_mask_raw(text)!r}: the host is not a valid host name (letters, digits, hyphens and dots, "
+            "or an IP address); percent-encode special characters in a user name or password"
+        ) from None
+    return host
 
 
 @conceal_traceback
@@ -340,8 +371,10 @@ def _tokenize(text: str) -> list[str]:
     return tokens
 
 
-def _parse_node(tokens: list[str]) -> tuple[Node, list[str]]:
+def _parse_node(tokens: list[str], depth: int = 0) -> tuple[Node, list[str]]:
     head, rest = tokens[0], tokens[1:]
+    if depth > MAX_NESTING:
+        raise ConfigurationError(f"the transport URL nests policies more than {MAX_NESTING} levels deep")
     if head == ")":
         raise ConfigurationError("unbalanced ')' in the transport URL")
     if not head.endswith("("):
@@ -354,7 +387,7 @@ def _parse_node(tokens: list[str]) -> tuple[Node, list[str]]:
         if rest[0] == ")":
             rest = rest[1:]
             break
-        child, rest = _parse_node(rest)
+        child, rest = _parse_node(rest, depth + 1)
         children.append(child)
     if not children:
         raise ConfigurationError(f"{kind}() needs at least one transport")

@@ -47,6 +47,7 @@ from mailcore.budget import attempt_seconds
 from mailcore.config import mask_endpoint
 from mailcore.errors import ConfigurationError, ConnectionFailed, SendError, SendTimeout, TransportRejected
 from mailcore.redact import Secret, mask_secrets
+from mailcore.validate import check_endpoint_url
 
 __all__ = [
     "CONNECT_TIMEOUT",
@@ -68,13 +69,16 @@ CONNECT_TIMEOUT = 10.0
 _EPOCH_MILLISECONDS = 1e11
 
 
-def api_base_url(scheme: str, *, region: str, regions: Mapping[str, str], endpoint_url: str | None) -> str:
+def api_base_url(
+    scheme: str, *, region: str, regions: Mapping[str, str], endpoint_url: str | None, insecure_http: bool = False
+) -> str:
     """The API root (no trailing ``/``) for ``region``, or ``endpoint_url`` when given.
 
     ``regions`` maps each region name to its root URL; ``endpoint_url`` points the transport at
     a test server or a proxy instead. ``scheme`` (``"sendgrid"``) names the transport in the
     :class:`~mailcore.errors.ConfigurationError` raised for an unknown region or a URL that is
-    not ``http://`` or ``https://``.
+    not ``http://`` or ``https://``, or plain ``http://`` to a host that is not loopback without
+    ``insecure_http`` (:func:`mailcore.validate.check_endpoint_url`).
     """
     if region not in regions:
         raise ConfigurationError(f"{scheme}:// region={region!r}; choose one of {', '.join(regions)}")
@@ -83,7 +87,7 @@ def api_base_url(scheme: str, *, region: str, regions: Mapping[str, str], endpoi
         raise ConfigurationError(
             f"{scheme}:// endpoint_url={mask_endpoint(base_url)!r} must start with http:// or https://"
         )
-    return base_url
+    return check_endpoint_url(scheme, base_url, insecure_http=insecure_http)
 
 
 def retry_after_seconds(headers: Mapping[str, str], *, now: float) -> float | None:

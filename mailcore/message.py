@@ -16,10 +16,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from mailcore.addresses import Address, check_header_text, parse_address
+from mailcore.addresses import Address, parse_address
 from mailcore.errors import InvalidMessage
+from mailcore.validate import check_header_name, check_header_text, check_mapping, check_provider_options
 
-__all__ = ["CORRELATION_HEADER", "Attachment", "Message"]
+__all__ = ["CORRELATION_HEADER", "MAX_MESSAGE_ID", "Attachment", "Message", "reserved_header_hint"]
 
 #: Header carrying mailcore's own id, for providers that replace ``Message-ID`` (SES does).
 CORRELATION_HEADER = "X-Mailcore-ID"
@@ -38,13 +39,14 @@ _RESERVED_HEADERS = {
     "content-transfer-encoding": None,
     CORRELATION_HEADER.lower(): None,
 }
-_HEADER_NAME = re.compile(r"[!-9;-~]+")  # printable ASCII without ':' (RFC 5322 ftext)
 # Printable ASCII without '<', '>' or '@': ids are written into 7-bit headers as they are.
 _ID_TEXT = r"[!-;=?A-~]+"
 _MESSAGE_ID = re.compile(rf"<{_ID_TEXT}@{_ID_TEXT}>")
 _CONTENT_ID = re.compile(r"[!-;=?-~]+")  # an '@' is usual but not required (cid:logo)
 _MIMETYPE = re.compile(r"[\w.+-]+/[\w.+-]+", re.ASCII)
 _SERIAL_VERSION = 1
+#: Longest Message-ID: ``X-Mailcore-ID: `` plus the id stays well inside a 998-octet line.
+MAX_MESSAGE_ID = 900
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,7 +199,7 @@ class Message:
             "message_id": _checked_message_id(message_id, sender),
             "template_id": template_id,
             "template_data": dict(template_data or {}),
-            "provider_options": {k: dict(v) for k, v in (provider_options or {}).items()},
+            "provider_options": check_provider_options(provider_options or {}),
         }
         if template_id is not None:
             check_header_text("template_id", template_id)
@@ -319,15 +321,21 @@ def _checked_headers(headers: Mapping[str, str]) -> dict[str, str]:
     out: dict[str, str] = {}
     for name, value in headers.items():
         where = f"headers[{name!r}]"
-        if not isinstance(name, str) or not _HEADER_NAME.fullmatch(name):
-            raise InvalidMessage(where, "a header name must be printable ASCII without ':' or spaces")
-        reserved = _RESERVED_HEADERS.get(name.lower(), "")
-        if reserved != "":
-            hint = f"use Message({reserved}=...)" if reserved else "mailcore sets it"
+        check_header_name(where, name)
+        hint = reserved_header_hint(name)
+        if hint is not None:
             raise InvalidMessage(where, f"{name} cannot be set as a custom header; {hint}")
         check_header_text(where, value)
         out[name] = value
     return out
+
+
+def reserved_header_hint(name: str) -> str | None:
+    """For a header mailcore writes itself (From, Bcc, Message-ID…), what to do instead."""
+    reserved = _RESERVED_HEADERS.get(name.lower(), "")
+    if reserved == "":
+        return None
+    return f"use Message({reserved}=...)" if reserved else "mailcore sets it"
 
 
 def _checked_strings(values: Iterable[str], field_name: str) -> tuple[str, ...]:
@@ -340,14 +348,7 @@ def _checked_strings(values: Iterable[str], field_name: str) -> tuple[str, ...]:
 
 
 def _checked_metadata(metadata: Mapping[str, str]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for key, value in metadata.items():
-        check_header_text(f"metadata key {key!r}", key)
-        if not isinstance(value, str):
-            value = str(value)
-        check_header_text(f"metadata[{key!r}]", value)
-        out[key] = value
-    return out
+    return check_mapping("metadata", metadata)
 
 
 def _checked_message_id(message_id: str | None, sender: Address) -> str:
@@ -356,6 +357,10 @@ def _checked_message_id(message_id: str | None, sender: Address) -> str:
     check_header_text("message_id", message_id)
     if not message_id.startswith("<"):
         message_id = f"<{message_id}>"
+    if len(message_id) > MAX_MESSAGE_ID:
+        raise InvalidMessage(
+            "message_id", f"is {len(message_id)} characters; at most {MAX_MESSAGE_ID} fit a header line"
+        )
     if not _MESSAGE_ID.fullmatch(message_id):
         raise InvalidMessage("message_id", f"{message_id!r} is not like <unique@domain> in printable ASCII")
     return message_id

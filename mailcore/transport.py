@@ -37,6 +37,9 @@ class CheckStep:
     detail: str = ""
     duration: float = 0.0
     hint: str | None = None
+    #: The step did not run (plain ``http://``, STARTTLS not offered on loopback): shown as
+    #: skipped, never as a pass, though it does not fail the check.
+    skipped: bool = False
 
 
 class Transport(ABC):

@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from mailcore.message import Message
+from mailcore.validate import safe_header_text
 
 if TYPE_CHECKING:
     from mailcore.mailer import Mailer
@@ -146,13 +147,17 @@ class MailHandler(logging.Handler):
     # -- formatting ------------------------------------------------------------------------
 
     def getSubject(self, record: logging.LogRecord) -> str:  # SMTPHandler spells it so
-        """The subject for ``record``: ``subject`` with record fields, on one line."""
+        """The subject for ``record``: ``subject`` with record fields, on one line.
+
+        Whatever the record holds, the subject passes the header gate (:mod:`mailcore.validate`):
+        control characters become U+FFFD and ``=?`` never starts an encoded word.
+        """
         try:
             record.message = record.getMessage()
             text = self.subject % record.__dict__ if "%(" in self.subject else self.subject
         except (KeyError, TypeError, ValueError):
             text = self.subject
-        text = " ".join(text.split())
+        text = safe_header_text(" ".join(text.split()))  # a log line must not fail the alert
         return text if len(text) <= MAX_SUBJECT else text[: MAX_SUBJECT - 1] + "…"
 
     def _body(self, record: logging.LogRecord, summary: str) -> str:

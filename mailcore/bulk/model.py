@@ -23,11 +23,16 @@ from mailcore.bulk.merge import MergeError, MergeTemplate, field_text
 from mailcore.errors import InvalidMessage
 from mailcore.message import Message
 from mailcore.result import Attempt
+from mailcore.validate import check_header_text, check_mapping
 
 __all__ = ["Batch", "BatchItem", "BulkTemplate", "Recipient", "RecipientResult", "bulk_template"]
 
 #: Keys of a recipient dict that are not merge fields.
 _RESERVED_KEYS = ("email", "name", "metadata")
+#: Substitution syntax batch APIs expand server-side (SendGrid ``%mc:f%``, Mailgun
+#: ``%recipient.f%``). In a merged subject or metadata value it would pull a *body* value, which
+#: may hold line breaks, into a header, so such values are refused.
+SUBSTITUTION_MARKERS = ("%mc:", "%recipient.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,10 +159,21 @@ class BulkTemplate:
         self._serial = itertools.count()
 
     def item(self, index: int, recipient: Recipient) -> BatchItem:
-        """Validate one recipient against the template (raises :class:`InvalidMessage`)."""
-        address = parse_address(_display(recipient), f"recipient {recipient.email}")
+        """Validate one recipient against the template (raises :class:`InvalidMessage`).
+
+        The merged subject and the recipient's metadata go through the same header gate as a
+        :class:`~mailcore.message.Message` (:mod:`mailcore.validate`): transports with a batch
+        API put them into provider payloads without building a ``Message`` per recipient.
+        """
+        who = f"recipient {recipient.email}"
+        address = parse_address(_display(recipient), who)
         values = recipient.merge_values()
         subject = self.subject.render(values, recipient=recipient.email, where="subject")
+        check_header_text(f"{who} subject", subject)
+        metadata = check_mapping(f"{who} metadata", recipient.metadata)
+        for where, text in (("subject", subject), *(("metadata", v) for v in metadata.values())):
+            if any(marker in text for marker in SUBSTITUTION_MARKERS):
+                raise InvalidMessage(f"{who} {where}", "holds provider substitution syntax (%mc:… or %recipient.…)")
         body: dict[str, str] = {}
         for name in self.body_fields:
             try:

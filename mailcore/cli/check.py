@@ -64,7 +64,10 @@ def _check_leaf(leaf: Transport) -> bool:
 
 
 def _print_step(step: CheckStep) -> None:
-    mark = click.style("✓", fg="green") if step.ok else click.style("✗", fg="red")
+    if step.skipped:
+        mark = click.style("-", fg="yellow")
+    else:
+        mark = click.style("✓", fg="green") if step.ok else click.style("✗", fg="red")
     click.echo(f"  {mark} {step.name:<12} {step.duration * 1000:7.1f} ms  {printable(step.detail)}")
     if not step.ok and step.hint:
         click.echo(f"      hint: {printable(step.hint)}")

@@ -13,6 +13,7 @@ first, in their own order, and the unavailable ones last; a failure then moves o
 from __future__ import annotations
 
 import itertools
+import math
 import random as _random
 import threading
 import time
@@ -93,8 +94,10 @@ class Weighted(Combinator):
             if len(weights) != len(pairs):
                 raise ConfigurationError("weighted(...) needs one weight per transport")
             pairs = [(t, float(w)) for (t, _), w in zip(pairs, weights, strict=True)]
-        if any(w <= 0 for _, w in pairs):
-            raise ConfigurationError("every weight must be positive (weight=3 sends 3 times as many as weight=1)")
+        if not all(0 < w < math.inf for _, w in pairs):  # also refuses nan
+            raise ConfigurationError(
+                "every weight must be a finite positive number (weight=3 sends 3 times as many as weight=1)"
+            )
         super().__init__([t for t, _ in pairs], on_ambiguous=on_ambiguous, deadline=deadline, clock=clock)
         self.weights = [w for _, w in pairs]
         self.random = random

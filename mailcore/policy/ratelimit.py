@@ -43,7 +43,8 @@ def parse_rate(text: str) -> RateLimitItem:
     """``"14/s"``, ``"500/d"``, ``"100/m"``, ``"1000/h"``, ``"10/5s"`` → a ``limits`` item."""
     match = _RATE.fullmatch(text)
     unit = _UNITS.get(match.group(3).lower()) if match else None
-    if match is None or unit is None or int(match.group(1)) < 1:
+    zero_period = match is not None and match.group(2) != "" and int(match.group(2)) < 1
+    if match is None or unit is None or int(match.group(1)) < 1 or zero_period:
         raise ConfigurationError(f"rate={text!r}: use N/s, N/m, N/h or N/d, e.g. rate=14/s or rate=500/d")
     try:
         from limits import parse

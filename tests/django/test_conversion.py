@@ -115,6 +115,52 @@ def test_headers_reply_to_message_id_and_custom():
     assert dict(out.headers) == {"X-Campaign": "spring", "List-Unsubscribe": "<mailto:u@example.com>"}
 
 
+@pytest.mark.parametrize(
+    "reply_to",
+    ["alice@example.org)<bob@example.org>", "alice@example.org, <bob@example.org", '"a" b <x@example.org>',
+     "=?UTF-8?Q? =0D=0ABcc:_attacker@evil.example?= <x@example.org>"],
+)  # fmt: skip
+def test_reply_to_header_uses_the_strict_parser(reply_to):
+    """Issue 13 finding 8: the stdlib's lax getaddresses made two reply-to addresses of these."""
+    msg = EmailMessage("s", "t", "f@example.com", ["a@example.com"], headers={"Reply-To": reply_to})
+    with pytest.raises(InvalidEmailMessage, match="Reply-To"):
+        convert(msg)
+
+
+def test_reply_to_header_keeps_quoted_commas():
+    msg = EmailMessage(
+        "s",
+        "t",
+        "f@example.com",
+        ["a@example.com"],
+        headers={"Reply-To": '"Desk, Help" <h@example.com>, b@example.com'},
+    )
+    assert [(a.name, a.email) for a in convert(msg).reply_to] == [
+        ("Desk, Help", "h@example.com"),
+        ("", "b@example.com"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "value", ["=?UTF-8?Q? =0D=0ABcc:_attacker@evil.example?= hi", "=??Q?=0A?=", "=?x-unknown?Q?a?="]
+)
+def test_encoded_word_bypasses_are_refused_in_subject_and_headers(value):
+    with pytest.raises(InvalidEmailMessage, match="subject"):
+        convert(EmailMessage(value, "t", "f@example.com", ["a@example.com"]))
+    with pytest.raises(InvalidEmailMessage, match="X-Note"):
+        convert(EmailMessage("s", "t", "f@example.com", ["a@example.com"], headers={"X-Note": value}))
+
+
+def test_address_headers_use_the_strict_parser():
+    for field in ("to", "cc", "bcc", "reply_to"):
+        msg = EmailMessage("s", "t", "f@example.com", ["a@example.com"])
+        setattr(msg, field, ["alice@example.org)<bob@example.org>"])
+        with pytest.raises(InvalidEmailMessage):
+            convert(msg)
+    with pytest.raises(InvalidEmailMessage):
+        convert(EmailMessage("s", "t", "f@example.com", ["u@a，evil＠attacker.com"]))
+
+
 def test_from_header_sets_visible_sender():
     msg = EmailMessage("s", "t", "bounce@example.com", ["a@example.com"], headers={"From": "Shop <shop@example.com>"})
     assert convert(msg).from_email.email == "shop@example.com"

@@ -3,7 +3,7 @@
 No package registry is asked (``--no-index``): the core's and the plugin's dependencies on each
 other must resolve by their new names (``steadymail``, ``steadymail-smtp``) to the local folders,
 so the unrelated ``mailcore`` on the registry can never be pulled in. Third-party dependencies
-(pluggy, click, rich, limits, and setuptools to build) are lent to the fresh environment from the
+(pluggy, click, rich, limits, idna, and setuptools to build) are lent to the fresh environment from the
 running one through a ``.pth`` file, so the test works offline.
 """
 
@@ -55,7 +55,7 @@ def _lend(dists: set[str], target: Path) -> None:
 @pytest.fixture(scope="module")
 def fresh_env(tmp_path_factory):
     root = tmp_path_factory.mktemp("clone-install")
-    deps = _closure(["pluggy", "click", "rich", "limits", "setuptools"]) - OURS
+    deps = _closure(["pluggy", "click", "rich", "limits", "idna", "setuptools"]) - OURS
     _lend(deps, root / "lent")
     venv = root / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)

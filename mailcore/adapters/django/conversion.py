@@ -10,7 +10,7 @@ maps where:
   ``MIMEBase`` parts and Django 6's ``email.message.MIMEPart`` objects; a part with a
   ``Content-ID`` (``MIMEImage`` for ``<img src="cid:logo">``) becomes an inline attachment;
 * ``extra_headers``: ``From`` sets the sender (what recipients see), ``Reply-To`` the reply-to
-  list, ``Message-ID`` the message id; ``To``/``Cc``/``Date`` overrides cannot be expressed and
+  list (split and parsed by mailcore's strict parser, never the stdlib's lax ``getaddresses``), ``Message-ID`` the message id; ``To``/``Cc``/``Date`` overrides cannot be expressed and
   are ignored with a warning on the ``mailcore`` logger; ``Bcc`` is refused as Django refuses
   it; everything else goes to ``Message.headers``;
 * ``tags`` and ``metadata`` attributes (the django-anymail convention) are carried over.
@@ -26,16 +26,16 @@ import email.message
 import logging
 import mimetypes
 from collections.abc import Iterable, Mapping, Sequence
-from email.utils import getaddresses
 from typing import Any
 
 from django.core.mail.message import BadHeaderError  # type: ignore[import-untyped,unused-ignore]
 from django.utils.encoding import force_str  # type: ignore[import-untyped,unused-ignore]
 
-from mailcore.addresses import check_header_text
+from mailcore.addresses import split_addresses
 from mailcore.errors import InvalidMessage
 from mailcore.message import Attachment, Message
 from mailcore.redact import install_log_filter
+from mailcore.validate import check_header_text
 
 __all__ = ["InvalidEmailMessage", "to_message"]
 
@@ -79,7 +79,7 @@ def _convert(msg: Any, default_from: str, site_default_from: str | None) -> Mess
         sender = default_from
     reply_to: list[Any] = _strings(getattr(msg, "reply_to", None) or ())
     if "reply-to" in special:
-        reply_to = _address_pairs(special["reply-to"])
+        reply_to = split_addresses(special["reply-to"], "headers['Reply-To']")
     return Message(
         from_email=sender,
         to=_strings(msg.to or ()),
@@ -119,11 +119,6 @@ def _split_headers(extra: Mapping[Any, Any]) -> tuple[dict[str, str], dict[str, 
         else:
             headers[name] = value
     return headers, special
-
-
-def _address_pairs(value: str) -> list[Any]:
-    """``"A <a@x.org>, b@y.org"`` → ``[("A", "a@x.org"), ("", "b@y.org")]`` (validated later)."""
-    return [pair for pair in getaddresses([value]) if pair[1] or pair[0]]
 
 
 # -- bodies --------------------------------------------------------------------------------

@@ -71,8 +71,15 @@ def test_smtputf8_used_when_offered(aio):
     message = Message("sender@example.com", ["用户@例子.广告"], "utf8", text="hi")
     SMTPTransport(aio.url()).send(message)
     [got] = aio.handler.messages
-    assert got["rcpt_tos"] == ["用户@例子.广告"]
+    assert got["rcpt_tos"] == ["用户@xn--fsqu00a.xn--4rr70v"]  # the domain as validated (IDNA 2008)
     assert "SMTPUTF8" in got["options"]
+
+
+def test_smtputf8_envelope_keeps_the_idna_2008_domain(aio):
+    """Issue 13: the server must not get a U-label it may map differently (faß.de → fass.de)."""
+    SMTPTransport(aio.url()).send(Message("sender@example.com", ["jürgen@faß.de"], "utf8", text="hi"))
+    [got] = aio.handler.messages
+    assert got["rcpt_tos"] == ["jürgen@xn--fa-hia.de"]
 
 
 def test_idn_domain_as_a_label_and_utf8_local_part_refused_without_smtputf8(server_context, cafile):

@@ -28,6 +28,7 @@ from mailcore.message import Message
 from mailcore.redact import MASK, Secret, mask_secrets
 from mailcore.result import Delivery
 from mailcore.transport import CheckStep, ProviderTransport
+from mailcore.validate import INSECURE_HTTP_PARAM
 from mailcore_mailgun.errors import classify_failure, classify_response
 from mailcore_mailgun.payload import MailgunForm, build_form, encode_form
 
@@ -37,7 +38,7 @@ ENV_API_KEY = "MAILGUN_API_KEY"
 ENV_DOMAIN = "MAILGUN_DOMAIN"
 REGIONS = {"us": "https://api.mailgun.net", "eu": "https://api.eu.mailgun.net"}
 DEFAULT_TIMEOUT = 30.0
-URL_PARAMS = ("region", "endpoint_url", "timeout", "cafile", "ignore_unsupported")
+URL_PARAMS = ("region", "endpoint_url", "timeout", "cafile", "ignore_unsupported", INSECURE_HTTP_PARAM)
 
 
 class MailgunTransport(ProviderTransport):
@@ -53,6 +54,7 @@ class MailgunTransport(ProviderTransport):
         timeout: float = DEFAULT_TIMEOUT,
         cafile: str | None = None,
         ignore_unsupported: bool = False,
+        insecure_http: bool = False,
     ) -> None:
         if api_key is None:
             api_key = os.environ.get(ENV_API_KEY) or None
@@ -62,7 +64,9 @@ class MailgunTransport(ProviderTransport):
         if not domain:
             raise ConfigurationError("mailgun:// needs the sending domain as host: mailgun://API_KEY@mg.example.com")
         timeout = positive_seconds(timeout, "timeout", "mailgun://")
-        base_url = api_base_url("mailgun", region=region, regions=REGIONS, endpoint_url=endpoint_url)
+        base_url = api_base_url(
+            "mailgun", region=region, regions=REGIONS, endpoint_url=endpoint_url, insecure_http=insecure_http
+        )
         self._api_key = api_key if isinstance(api_key, Secret) else Secret(api_key)
         self.domain = domain
         self.region = region
@@ -97,6 +101,7 @@ class MailgunTransport(ProviderTransport):
             timeout=url.get_seconds("timeout", DEFAULT_TIMEOUT),
             cafile=url.get("cafile"),
             ignore_unsupported=url.get_bool("ignore_unsupported"),
+            insecure_http=url.get_bool(INSECURE_HTTP_PARAM),
         )
 
     # -- sending ---------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from mailcore.message import Message
 from mailcore.redact import MASK, Secret, mask_secrets
 from mailcore.result import Delivery
 from mailcore.transport import CheckStep, ProviderTransport
+from mailcore.validate import INSECURE_HTTP_PARAM
 from mailcore_sendgrid.errors import classify_failure, classify_response
 from mailcore_sendgrid.payload import build_payload, encode_payload
 
@@ -35,7 +36,7 @@ REGIONS = {"global": "https://api.sendgrid.com", "us": "https://api.sendgrid.com
 DEFAULT_TIMEOUT = 30.0
 SEND_PATH = "/v3/mail/send"
 SCOPES_PATH = "/v3/scopes"
-URL_PARAMS = ("region", "endpoint_url", "timeout", "cafile", "ignore_unsupported")
+URL_PARAMS = ("region", "endpoint_url", "timeout", "cafile", "ignore_unsupported", INSECURE_HTTP_PARAM)
 
 
 class SendGridTransport(ProviderTransport):
@@ -50,6 +51,7 @@ class SendGridTransport(ProviderTransport):
         timeout: float = DEFAULT_TIMEOUT,
         cafile: str | None = None,
         ignore_unsupported: bool = False,
+        insecure_http: bool = False,
     ) -> None:
         if api_key is None:
             api_key = os.environ.get(ENV_API_KEY) or None
@@ -57,7 +59,9 @@ class SendGridTransport(ProviderTransport):
             raise ConfigurationError(f"sendgrid:// needs an API key: sendgrid://API_KEY@ or ${ENV_API_KEY}")
         self._api_key = api_key if isinstance(api_key, Secret) else Secret(api_key)
         timeout = positive_seconds(timeout, "timeout", "sendgrid://")
-        base_url = api_base_url("sendgrid", region=region, regions=REGIONS, endpoint_url=endpoint_url)
+        base_url = api_base_url(
+            "sendgrid", region=region, regions=REGIONS, endpoint_url=endpoint_url, insecure_http=insecure_http
+        )
         self.region = region
         self.endpoint_url = base_url
         self.timeout = timeout
@@ -90,6 +94,7 @@ class SendGridTransport(ProviderTransport):
             timeout=url.get_seconds("timeout", DEFAULT_TIMEOUT),
             cafile=url.get("cafile"),
             ignore_unsupported=url.get_bool("ignore_unsupported"),
+            insecure_http=url.get_bool(INSECURE_HTTP_PARAM),
         )
 
     # -- sending ---------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from mailcore.message import Message
 from mailcore.redact import MASK, Secret
 from mailcore.result import Delivery
 from mailcore.transport import CheckStep, ProviderTransport
+from mailcore.validate import INSECURE_HTTP_PARAM, check_endpoint_url
 from mailcore_ses.errors import classify_exception, delivery_from_response
 from mailcore_ses.payload import SesOptions, build_send_email
 from mailcore_ses.sender import PooledSender
@@ -44,7 +45,9 @@ DEFAULT_TIMEOUT = 30.0
 #: Keep-alive connections kept per transport (botocore's default of 10 is below common
 #: ``send_many(concurrency=…)`` values; extra threads would open and discard connections).
 MAX_POOL_CONNECTIONS = 32
-URL_PARAMS = ("region", "endpoint_url", "timeout", "configuration_set", "ignore_unsupported", "cafile")
+URL_PARAMS = (
+    "region", "endpoint_url", "timeout", "configuration_set", "ignore_unsupported", "cafile", INSECURE_HTTP_PARAM
+)  # fmt: skip
 
 
 class SesTransport(ProviderTransport):
@@ -61,15 +64,14 @@ class SesTransport(ProviderTransport):
         configuration_set: str | None = None,
         ignore_unsupported: bool = False,
         cafile: str | None = None,
+        insecure_http: bool = False,
     ) -> None:
         if isinstance(secret_access_key, str):
             secret_access_key = Secret(secret_access_key)
         if bool(access_key_id) != bool(secret_access_key):
             raise ConfigurationError("ses:// needs both the access key id and the secret (ses://KEY:SECRET@?region=…)")
-        if endpoint_url is not None and not endpoint_url.startswith(("http://", "https://")):
-            raise ConfigurationError(
-                f"ses:// endpoint_url={mask_endpoint(endpoint_url)!r} must start with http:// or https://"
-            )
+        if endpoint_url is not None:
+            check_endpoint_url("ses", endpoint_url, insecure_http=insecure_http)
         timeout = positive_seconds(timeout, "timeout", "ses://")
         self.region = region
         self.endpoint_url = endpoint_url
@@ -97,6 +99,7 @@ class SesTransport(ProviderTransport):
             timeout=_timeout(url),
             configuration_set=url.get("configuration_set"),
             ignore_unsupported=url.get_bool("ignore_unsupported"),
+            insecure_http=url.get_bool(INSECURE_HTTP_PARAM),
             cafile=url.get("cafile"),
         )
 

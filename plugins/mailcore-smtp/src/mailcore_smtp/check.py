@@ -158,7 +158,14 @@ def _session_steps(s: SMTPSettings, opener: Opener, connection: SMTPConnection) 
         return
     if s.tls == "starttls":
         if not connection.has("STARTTLS"):
-            yield CheckStep("STARTTLS", not s.tls_required, "not offered by the server", 0.0, HINTS["starttls"])
+            yield CheckStep(
+                "STARTTLS",
+                not s.tls_required,
+                "not offered by the server",
+                0.0,
+                HINTS["starttls"],
+                skipped=not s.tls_required,
+            )
             if s.tls_required:
                 return
         else:

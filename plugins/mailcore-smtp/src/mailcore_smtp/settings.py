@@ -13,6 +13,7 @@ from mailcore.budget import positive_seconds
 from mailcore.config import TransportURL, is_loopback
 from mailcore.errors import ConfigurationError
 from mailcore.redact import MASK, Secret
+from mailcore.validate import check_hostname
 
 __all__ = ["PARAMS", "SMTPSettings", "is_loopback"]
 
@@ -154,6 +155,8 @@ class SMTPSettings:
             raise ConfigurationError(f"{where}: the user name has no password or oauth_token (user:password@host)")
         if self.keyfile and not self.certfile:
             raise ConfigurationError(f"{where}: keyfile needs certfile (the client certificate)")
+        if self.ehlo is not None and check_hostname(self.ehlo, f"{where}: ehlo") != self.ehlo:
+            raise ConfigurationError(f"{where}: write ehlo= in its ASCII form, {check_hostname(self.ehlo, 'ehlo')!r}")
 
 
 def _tls_mode(url: TransportURL) -> TLSMode:

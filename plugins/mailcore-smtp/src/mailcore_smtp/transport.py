@@ -230,7 +230,8 @@ class SMTPTransport(ProviderTransport):
         utf8 = connection.has("SMTPUTF8") and _needs_smtputf8(message)
         try:
             if utf8:
-                sender, recipients = message.from_email.email, [r.email for r in message.recipients]
+                sender = message.from_email.envelope_email  # UTF-8 local part, A-label domain
+                recipients = [r.envelope_email for r in message.recipients]
             else:
                 sender = message.from_email.ascii_email
                 recipients = [r.ascii_email for r in message.recipients]
