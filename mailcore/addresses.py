@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from mailcore.errors import InvalidMessage
 
-__all__ = ["Address", "check_header_text", "parse_address"]
+__all__ = ["Address", "check_header_text", "parse_address", "split_address_list"]
 
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\u0085\u2028\u2029]")
 _ENCODED_WORD = re.compile(r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=")
@@ -101,6 +101,36 @@ def _decode_encoded_word(word: str) -> str:
         else:
             out.append(chunk)
     return "".join(out)
+
+
+def split_address_list(value: str) -> list[str]:
+    """Split a header value like ``"A, B" <a@x.org>, b@y.org`` at the commas between addresses.
+
+    Commas inside a quoted display name or inside ``<…>`` do not split; empty items are
+    dropped. Each item is then validated by :func:`parse_address`.
+    """
+    items: list[str] = []
+    current: list[str] = []
+    quoted = escaped = False
+    depth = 0
+    for char in value:
+        if escaped:
+            escaped = False
+        elif quoted and char == "\\":
+            escaped = True
+        elif char == '"':
+            quoted = not quoted
+        elif not quoted and char == "<":
+            depth += 1
+        elif not quoted and char == ">" and depth:
+            depth -= 1
+        elif char == "," and not quoted and not depth:
+            items.append("".join(current).strip())
+            current = []
+            continue
+        current.append(char)
+    items.append("".join(current).strip())
+    return [item for item in items if item]
 
 
 def parse_address(value: object, field: str) -> Address:

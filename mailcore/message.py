@@ -16,10 +16,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from mailcore.addresses import Address, check_header_text, parse_address
+from mailcore.addresses import Address, check_header_text, parse_address, split_address_list
 from mailcore.errors import InvalidMessage
 
-__all__ = ["CORRELATION_HEADER", "Attachment", "Message"]
+__all__ = ["ADDRESS_HEADERS", "CORRELATION_HEADER", "Attachment", "Message"]
 
 #: Header carrying mailcore's own id, for providers that replace ``Message-ID`` (SES does).
 CORRELATION_HEADER = "X-Mailcore-ID"
@@ -32,7 +32,6 @@ _RESERVED_HEADERS = {
     "reply-to": "reply_to",
     "subject": "subject",
     "message-id": "message_id",
-    "date": None,
     "mime-version": None,
     "content-type": None,
     "content-transfer-encoding": None,
@@ -43,6 +42,11 @@ _HEADER_NAME = re.compile(r"[!-9;-~]+")  # printable ASCII without ':' (RFC 5322
 _ID_TEXT = r"[!-;=?A-~]+"
 _MESSAGE_ID = re.compile(rf"<{_ID_TEXT}@{_ID_TEXT}>")
 _CONTENT_ID = re.compile(r"[!-;=?-~]+")  # an '@' is usual but not required (cid:logo)
+#: Headers whose value is a list of addresses (RFC 5322 §3.6.2, §3.6.6); a custom one is parsed
+#: and written as addresses, never as unstructured text.
+ADDRESS_HEADERS = frozenset(
+    {"sender", "resent-from", "resent-sender", "resent-to", "resent-cc", "resent-bcc"}
+)
 _MIMETYPE = re.compile(r"[\w.+-]+/[\w.+-]+", re.ASCII)
 _SERIAL_VERSION = 1
 
@@ -53,7 +57,8 @@ class Attachment:
 
     ``inline=True`` makes it part of the HTML body, referenced as ``cid:<content_id>``; a
     ``content_id`` is generated when none is given. ``mimetype`` is guessed from the file name
-    when omitted.
+    when omitted. ``filename=""`` sends the part without a file name (as an inline image
+    usually is); :attr:`api_filename` gives a name for provider APIs that require one.
     """
 
     filename: str
@@ -64,15 +69,17 @@ class Attachment:
 
     def __init__(
         self,
-        filename: str,
+        filename: str | None,
         content: bytes | str,
         mimetype: str | None = None,
         inline: bool = False,
         content_id: str | None = None,
     ) -> None:
+        if filename is None:
+            filename = ""
         check_header_text("attachment filename", filename)
-        if not filename.strip():
-            raise InvalidMessage("attachment filename", "is empty")
+        if filename and not filename.strip():
+            raise InvalidMessage("attachment filename", "is only spaces; give a name or \"\" for none")
         if isinstance(content, str):
             content = content.encode("utf-8")
         if not isinstance(content, bytes | bytearray | memoryview):
@@ -95,6 +102,14 @@ class Attachment:
         object.__setattr__(self, "mimetype", mimetype)
         object.__setattr__(self, "inline", bool(inline))
         object.__setattr__(self, "content_id", content_id)
+
+    @property
+    def api_filename(self) -> str:
+        """The file name, or one made up from the content id and type for APIs that need one."""
+        if self.filename:
+            return self.filename
+        stem = (self.content_id or "attachment").split("@")[0] or "attachment"
+        return f"{stem}{mimetypes.guess_extension(self.mimetype) or ''}"
 
     def __repr__(self) -> str:  # never dump the bytes
         return f"Attachment({self.filename!r}, <{len(self.content)} bytes>, {self.mimetype!r}, inline={self.inline})"
@@ -127,7 +142,9 @@ class Message:
     ``(name, email)`` or :class:`~mailcore.addresses.Address`, and stored as ``Address``.
     ``template_id``/``template_data`` select a template stored at the provider;
     ``provider_options`` passes provider-specific extras through untouched, keyed by transport
-    name (``{"sendgrid": {"asm": {...}}}``).
+    name (``{"sendgrid": {"asm": {...}}}``). ``envelope_from`` is the envelope sender (SMTP
+    ``MAIL FROM``, where bounces go) when it differs from ``from_email``; see docs/smtp.md for
+    what each provider does with it.
     """
 
     from_email: Address
@@ -146,6 +163,7 @@ class Message:
     template_id: str | None
     template_data: Mapping[str, Any]
     provider_options: Mapping[str, Mapping[str, Any]]
+    envelope_from: Address | None
 
     def __init__(
         self,
@@ -165,6 +183,7 @@ class Message:
         template_id: str | None = None,
         template_data: Mapping[str, Any] | None = None,
         provider_options: Mapping[str, Mapping[str, Any]] | None = None,
+        envelope_from: str | Address | tuple[str, str] | None = None,
     ) -> None:
         sender = parse_address(from_email, "from_email")
         to_list = _address_list(to, "to")
@@ -198,6 +217,7 @@ class Message:
             "template_id": template_id,
             "template_data": dict(template_data or {}),
             "provider_options": {k: dict(v) for k, v in (provider_options or {}).items()},
+            "envelope_from": _envelope_sender(envelope_from),
         }
         if template_id is not None:
             check_header_text("template_id", template_id)
@@ -210,6 +230,11 @@ class Message:
     def correlation_id(self) -> str:
         """mailcore's own id for this message: the Message-ID without its angle brackets."""
         return self.message_id[1:-1]
+
+    @property
+    def envelope_sender(self) -> Address:
+        """The address bounces go to: ``envelope_from`` when set, else ``from_email``."""
+        return self.envelope_from or self.from_email
 
     @property
     def recipients(self) -> tuple[Address, ...]:
@@ -268,6 +293,7 @@ class Message:
             "template_id": self.template_id,
             "template_data": dict(self.template_data),
             "provider_options": {k: dict(v) for k, v in self.provider_options.items()},
+            "envelope_from": _addr_dict(self.envelope_from) if self.envelope_from else None,
         }
 
     @classmethod
@@ -293,12 +319,13 @@ class Message:
             template_id=data.get("template_id"),
             template_data=data.get("template_data") or {},
             provider_options=data.get("provider_options") or {},
+            envelope_from=_addr_from(data["envelope_from"]) if data.get("envelope_from") else None,
         )
 
 
 _FIELDS = (
     "from_email", "to", "subject", "text", "html", "cc", "bcc", "reply_to", "attachments",
-    "headers", "tags", "metadata", "message_id", "template_id", "template_data", "provider_options",
+    "headers", "tags", "metadata", "message_id", "template_id", "template_data", "provider_options", "envelope_from",
 )  # fmt: skip
 
 
@@ -308,6 +335,14 @@ def _address_list(values: object, field_name: str) -> tuple[Address, ...]:
     if not isinstance(values, Iterable):
         raise InvalidMessage(field_name, "must be a list of addresses")
     return tuple(parse_address(v, f"{field_name}[{i}]") for i, v in enumerate(values))
+
+
+def _envelope_sender(value: str | Address | tuple[str, str] | None) -> Address | None:
+    """The envelope sender: an address without a display name (MAIL FROM carries none)."""
+    if value is None or value == "":
+        return None
+    addr = parse_address(value, "envelope_from")
+    return Address(addr.email) if addr.name else addr
 
 
 def _check_body(field_name: str, body: object) -> None:
@@ -326,8 +361,24 @@ def _checked_headers(headers: Mapping[str, str]) -> dict[str, str]:
             hint = f"use Message({reserved}=...)" if reserved else "mailcore sets it"
             raise InvalidMessage(where, f"{name} cannot be set as a custom header; {hint}")
         check_header_text(where, value)
+        lowered = name.lower()
+        if lowered == "date":
+            _check_date(where, value)
+        elif lowered in ADDRESS_HEADERS:
+            for i, item in enumerate(split_address_list(value)):
+                parse_address(item, f"{where}[{i}]")
         out[name] = value
     return out
+
+
+def _check_date(where: str, value: str) -> None:
+    """A ``Date`` header given by the caller must be an RFC 5322 date-time."""
+    from email.utils import parsedate_to_datetime
+
+    try:
+        parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        raise InvalidMessage(where, f"{value!r} is not an RFC 5322 date (use email.utils.formatdate())") from None
 
 
 def _checked_strings(values: Iterable[str], field_name: str) -> tuple[str, ...]:
