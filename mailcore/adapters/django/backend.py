@@ -55,6 +55,9 @@ _EMAIL_SETTINGS = {  # Django setting → SMTP option
 }
 
 
+_CREDENTIALS = ("username", "password")
+
+
 class EmailBackend(BaseEmailBackend):  # type: ignore[misc,unused-ignore]
     """A Django email backend that sends through a :class:`mailcore.Mailer`.
 
@@ -153,6 +156,7 @@ class EmailBackend(BaseEmailBackend):  # type: ignore[misc,unused-ignore]
             email_message,
             self.options.from_email or site_default,
             site_default_from=site_default,
+            localtime=bool(getattr(settings, "EMAIL_USE_LOCALTIME", False)),
         )
 
     def _deliver(self, mailer: Mailer, message: Message) -> int:
@@ -208,6 +212,8 @@ def _merge(base: BackendOptions, overrides: BackendOptions, given: Mapping[str, 
     """Keyword arguments (``get_connection(fail_silently=True)``) win over settings.MAILCORE."""
     changes = {name: getattr(overrides, name) for name in vars(overrides) if name in given}
     smtp = {**base.smtp, **overrides.smtp}
+    if overrides.url or base.url:  # empty credentials mean "do not log in": the URL decides
+        smtp = {name: value for name, value in smtp.items() if not (name in _CREDENTIALS and value == "")}
     if (overrides.url or base.url) and smtp:
         raise ImproperlyConfigured(
             f"{SETTINGS_NAME}: SMTP options ({', '.join(sorted(smtp))}) cannot be combined with a URL; "

@@ -9,10 +9,14 @@ maps where:
 * ``attachments``: ``(filename, content, mimetype)`` tuples, ``EmailAttachment``, legacy
   ``MIMEBase`` parts and Django 6's ``email.message.MIMEPart`` objects; a part with a
   ``Content-ID`` (``MIMEImage`` for ``<img src="cid:logo">``) becomes an inline attachment;
-* ``extra_headers``: ``From`` sets the sender (what recipients see), ``Reply-To`` the reply-to
-  list, ``Message-ID`` the message id; ``To``/``Cc``/``Date`` overrides cannot be expressed and
-  are ignored with a warning on the ``mailcore`` logger; ``Bcc`` is refused as Django refuses
-  it; everything else goes to ``Message.headers``;
+* ``from_email`` is the envelope sender (SMTP ``MAIL FROM``) as in Django's SMTP backend; a
+  ``From`` header override sets what recipients see (``Message.from_email``) and, when it
+  differs, ``from_email`` becomes ``Message.envelope_from``;
+* ``extra_headers``: ``Reply-To`` sets the reply-to list, ``Message-ID`` the message id,
+  ``Date`` the date; ``To``/``Cc`` overrides cannot be expressed and are ignored with a warning
+  on the ``mailcore`` logger; ``Bcc`` is refused as Django refuses it; everything else
+  (``Sender``, ``Resent-*`` as addresses) goes to ``Message.headers``;
+* ``encoding``: UTF-8 only; another charset is refused rather than silently replaced;
 * ``tags`` and ``metadata`` attributes (the django-anymail convention) are carried over.
 
 Invalid input raises :class:`InvalidEmailMessage`, which is both mailcore's
@@ -26,13 +30,13 @@ import email.message
 import logging
 import mimetypes
 from collections.abc import Iterable, Mapping, Sequence
-from email.utils import getaddresses
+from email.utils import formatdate, getaddresses
 from typing import Any
 
 from django.core.mail.message import BadHeaderError  # type: ignore[import-untyped,unused-ignore]
 from django.utils.encoding import force_str  # type: ignore[import-untyped,unused-ignore]
 
-from mailcore.addresses import check_header_text
+from mailcore.addresses import check_header_text, parse_address
 from mailcore.errors import InvalidMessage
 from mailcore.message import Attachment, Message
 
@@ -40,7 +44,8 @@ __all__ = ["InvalidEmailMessage", "to_message"]
 
 log = logging.getLogger("mailcore")
 DEFAULT_MIMETYPE = "application/octet-stream"
-_IGNORED_HEADERS = {"to", "cc", "date"}
+_IGNORED_HEADERS = {"to", "cc"}
+_UTF8 = {"utf-8", "utf8", "utf_8"}
 
 
 class InvalidEmailMessage(InvalidMessage, BadHeaderError):  # type: ignore[misc,unused-ignore]
@@ -55,27 +60,34 @@ def to_message(
     default_from: str,
     *,
     site_default_from: str | None = None,
+    localtime: bool = False,
 ) -> Message:
     """Convert one Django email message.
 
     ``default_from`` is used when the message has no sender, or when its sender is
     ``site_default_from`` (Django fills ``DEFAULT_FROM_EMAIL`` in when ``from_email=None``).
+    ``localtime=True`` (Django's ``EMAIL_USE_LOCALTIME``) dates the message in local time now;
+    otherwise the transport dates it in UTC when it renders it.
     """
     try:
-        return _convert(django_message, default_from, site_default_from)
+        return _convert(django_message, default_from, site_default_from, localtime)
     except InvalidEmailMessage:
         raise
     except InvalidMessage as error:
         raise InvalidEmailMessage(error.field, error.problem) from None
 
 
-def _convert(msg: Any, default_from: str, site_default_from: str | None) -> Message:
+def _convert(msg: Any, default_from: str, site_default_from: str | None, localtime: bool) -> Message:
+    _check_encoding(getattr(msg, "encoding", None))
     headers, special = _split_headers(getattr(msg, "extra_headers", None) or {})
+    if localtime and not any(name.lower() == "date" for name in headers):
+        headers["Date"] = formatdate(localtime=True)
     attachments = [_attachment(att, i) for i, att in enumerate(getattr(msg, "attachments", None) or ())]
     text, html = _bodies(msg, has_attachments=bool(attachments))
-    sender = special.get("from") or _str_or_none(msg.from_email)
-    if not sender or sender == site_default_from:
-        sender = default_from
+    envelope = _str_or_none(msg.from_email)
+    if not envelope or envelope == site_default_from:
+        envelope = default_from
+    sender = special.get("from") or envelope
     reply_to: list[Any] = _strings(getattr(msg, "reply_to", None) or ())
     if "reply-to" in special:
         reply_to = _address_pairs(special["reply-to"])
@@ -93,7 +105,30 @@ def _convert(msg: Any, default_from: str, site_default_from: str | None) -> Mess
         tags=_tags(getattr(msg, "tags", None)),
         metadata=_metadata(getattr(msg, "metadata", None)),
         message_id=special.get("message-id"),
+        envelope_from=_envelope_from(envelope, sender),
     )
+
+
+def _envelope_from(envelope: str, header_from: str) -> str | None:
+    """Django sends ``MAIL FROM`` from ``from_email`` even when a ``From`` header overrides what
+    recipients see; mailcore models that as ``envelope_from`` when the two addresses differ."""
+    if envelope == header_from:
+        return None
+    envelope_address = parse_address(envelope, "from_email")
+    if envelope_address.email.lower() == parse_address(header_from, "headers['From']").email.lower():
+        return None
+    return envelope_address.email
+
+
+def _check_encoding(encoding: Any) -> None:
+    """``EmailMessage.encoding``: mailcore writes UTF-8; another charset is refused, not ignored."""
+    if encoding is None:
+        return
+    name = str(getattr(encoding, "output_charset", None) or getattr(encoding, "input_charset", encoding))
+    if name.lower() not in _UTF8:
+        raise InvalidEmailMessage(
+            "encoding", f"{name!r} is not supported: mailcore sends UTF-8, which every mail reader decodes; remove it"
+        )
 
 
 # -- headers -------------------------------------------------------------------------------
@@ -179,7 +214,7 @@ def _attachment(attachment: Any, index: int) -> Attachment:
         ) from None
     mimetype = str(mimetype) if mimetype else _guess_type(filename)
     return Attachment(
-        filename=force_str(filename) if filename else _fallback_name("attachment", mimetype),
+        filename=force_str(filename) if filename else None,
         content=_content_bytes(content, mimetype),
         mimetype=mimetype,
     )
@@ -201,7 +236,7 @@ def _from_mime_part(part: email.message.Message, index: int) -> Attachment:
     disposition = part.get_content_disposition()
     inline = disposition == "inline" or (content_id is not None and disposition is None)
     cid = str(content_id).strip().strip("<>") if content_id else None
-    filename = part.get_filename() or _fallback_name((cid or "attachment").split("@")[0], mimetype)
+    filename = part.get_filename()
     return Attachment(filename=filename, content=content, mimetype=mimetype, inline=inline, content_id=cid)
 
 
@@ -219,10 +254,6 @@ def _guess_type(filename: Any) -> str:
     if not filename:
         return DEFAULT_MIMETYPE
     return mimetypes.guess_type(force_str(filename))[0] or DEFAULT_MIMETYPE
-
-
-def _fallback_name(stem: str, mimetype: str) -> str:
-    return f"{stem or 'attachment'}{mimetypes.guess_extension(mimetype) or ''}"
 
 
 # -- small helpers -------------------------------------------------------------------------
