@@ -142,7 +142,9 @@ class Message:
     ``(name, email)`` or :class:`~mailcore.addresses.Address`, and stored as ``Address``.
     ``template_id``/``template_data`` select a template stored at the provider;
     ``provider_options`` passes provider-specific extras through untouched, keyed by transport
-    name (``{"sendgrid": {"asm": {...}}}``). ``envelope_from`` is the envelope sender (SMTP
+    name (``{"sendgrid": {"asm": {...}}}``). ``charset`` (default UTF-8) is the charset the text
+    and HTML bodies are written in where mailcore writes the MIME message (SMTP, SES raw); it
+    must be ASCII-compatible and able to encode both bodies. ``envelope_from`` is the envelope sender (SMTP
     ``MAIL FROM``, where bounces go) when it differs from ``from_email``; see docs/smtp.md for
     what each provider does with it.
     """
@@ -164,6 +166,7 @@ class Message:
     template_data: Mapping[str, Any]
     provider_options: Mapping[str, Mapping[str, Any]]
     envelope_from: Address | None
+    charset: str | None
 
     def __init__(
         self,
@@ -184,6 +187,7 @@ class Message:
         template_data: Mapping[str, Any] | None = None,
         provider_options: Mapping[str, Mapping[str, Any]] | None = None,
         envelope_from: str | Address | tuple[str, str] | None = None,
+        charset: str | None = None,
     ) -> None:
         sender = parse_address(from_email, "from_email")
         to_list = _address_list(to, "to")
@@ -218,6 +222,7 @@ class Message:
             "template_data": dict(template_data or {}),
             "provider_options": {k: dict(v) for k, v in (provider_options or {}).items()},
             "envelope_from": _envelope_sender(envelope_from),
+            "charset": _checked_charset(charset, text, html),
         }
         if template_id is not None:
             check_header_text("template_id", template_id)
@@ -294,6 +299,7 @@ class Message:
             "template_data": dict(self.template_data),
             "provider_options": {k: dict(v) for k, v in self.provider_options.items()},
             "envelope_from": _addr_dict(self.envelope_from) if self.envelope_from else None,
+            "charset": self.charset,
         }
 
     @classmethod
@@ -320,12 +326,13 @@ class Message:
             template_data=data.get("template_data") or {},
             provider_options=data.get("provider_options") or {},
             envelope_from=_addr_from(data["envelope_from"]) if data.get("envelope_from") else None,
+            charset=data.get("charset"),
         )
 
 
 _FIELDS = (
     "from_email", "to", "subject", "text", "html", "cc", "bcc", "reply_to", "attachments",
-    "headers", "tags", "metadata", "message_id", "template_id", "template_data", "provider_options", "envelope_from",
+    "headers", "tags", "metadata", "message_id", "template_id", "template_data", "provider_options", "envelope_from", "charset",
 )  # fmt: skip
 
 
@@ -343,6 +350,34 @@ def _envelope_sender(value: str | Address | tuple[str, str] | None) -> Address |
         return None
     addr = parse_address(value, "envelope_from")
     return Address(addr.email) if addr.name else addr
+
+
+def _checked_charset(charset: str | None, text: str | None, html: str | None) -> str | None:
+    """None for UTF-8 (the default); else an ASCII-compatible charset that encodes both bodies."""
+    if charset is None:
+        return None
+    import codecs
+
+    try:
+        name = codecs.lookup(charset).name
+    except (LookupError, TypeError):
+        raise InvalidMessage("charset", f"{charset!r} is not a charset Python knows") from None
+    if name == "utf-8":
+        return None
+    if "a@.\n".encode(name, errors="replace") != b"a@.\n":
+        raise InvalidMessage("charset", f"{charset!r} is not ASCII-compatible; use utf-8")
+    for field_name, body in (("text", text), ("html", html)):
+        if body is not None:
+            try:
+                body.encode(name)
+            except UnicodeEncodeError as error:
+                raise InvalidMessage(
+                    field_name, f"{body[error.start : error.end]!r} cannot be written in {charset}; use utf-8"
+                ) from None
+    check_header_text("charset", charset)
+    if not re.fullmatch(r"[A-Za-z0-9._:+-]+", charset):
+        raise InvalidMessage("charset", f"{charset!r} is not a MIME charset name")
+    return charset.lower()  # the name as given (MIME names, e.g. iso-8859-1), which Python knows
 
 
 def _check_body(field_name: str, body: object) -> None:

@@ -174,36 +174,44 @@ def _body(message: Message) -> bytes:
 
 
 def _content_part(message: Message) -> bytes | None:
+    charset = message.charset
     if message.text is not None and message.html is not None:
-        return _multipart("alternative", [_text_part("plain", message.text), _text_part("html", message.html)])
+        parts = [_text_part("plain", message.text, charset), _text_part("html", message.html, charset)]
+        return _multipart("alternative", parts)
     if message.html is not None:
-        return _text_part("html", message.html)
+        return _text_part("html", message.html, charset)
     if message.text is not None:
-        return _text_part("plain", message.text)
+        return _text_part("plain", message.text, charset)
     return None
 
 
-def _text_part(subtype: str, text: str) -> bytes:
-    """A UTF-8 text part: 7bit when it is plain short-lined ASCII, else quoted-printable.
+def _text_part(subtype: str, text: str, charset: str | None = None) -> bytes:
+    """A text part: 7bit when it is short-lined ASCII, else quoted-printable or base64,
+    whichever is shorter (the stdlib's and Django's rule).
 
-    Quoted-printable keeps the part 7-bit clean, so it survives any hop without 8BITMIME.
-    No CRLF is added after the body: it ends exactly as the text does.
+    Never 8bit: the part stays 7-bit clean and survives any hop without 8BITMIME. Like the
+    stdlib, a text that does not end in a line break gets one.
     """
     normalized = text.replace("\r\n", "\n").replace("\r", "\n")
-    if normalized.isascii() and all(len(line) <= _MAX_LINE for line in normalized.split("\n")):
+    if not normalized.endswith("\n"):
+        normalized += "\n"
+    if charset is None and normalized.isascii() and all(len(line) <= _MAX_LINE for line in normalized.split("\n")):
         return _TEXT_7BIT[subtype] + normalized.replace("\n", _CRLF).encode("ascii")
-    qp = binascii.b2a_qp(normalized.encode("utf-8"), istext=True).replace(b"\n", b"\r\n")
-    return _TEXT_QP[subtype] + qp
+    data = normalized.encode(charset or "utf-8")
+    label = charset or "utf-8"
+    if data.isascii() and all(len(line) <= _MAX_LINE for line in data.split(b"\n")):
+        encoding, body = "7bit", data.replace(b"\n", b"\r\n")
+    else:
+        encoding, body = "quoted-printable", binascii.b2a_qp(data, istext=True)
+        if len(body) > (len(data) + 2) // 3 * 4 * 77 // 76:  # base64 is shorter
+            encoding, body = "base64", base64.encodebytes(data)
+        body = body.replace(b"\n", b"\r\n")
+    head = f'Content-Type: text/{subtype}; charset="{label}"\r\nContent-Transfer-Encoding: {encoding}\r\n\r\n'
+    return head.encode("ascii") + body
 
 
 _TEXT_7BIT = {
     kind: f'Content-Type: text/{kind}; charset="utf-8"\r\nContent-Transfer-Encoding: 7bit\r\n\r\n'.encode("ascii")
-    for kind in ("plain", "html")
-}
-_TEXT_QP = {
-    kind: (
-        f'Content-Type: text/{kind}; charset="utf-8"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n'
-    ).encode("ascii")
     for kind in ("plain", "html")
 }
 

@@ -179,13 +179,15 @@ def test_from_header_override_keeps_from_email_as_the_envelope_sender():
     assert same.envelope_from is None
 
 
-def test_a_non_utf8_encoding_is_refused_not_ignored():
+def test_encoding_becomes_the_body_charset():
     msg = EmailMessage("s", "Sürname", "f@example.com", ["a@example.com"])
     msg.encoding = "iso-8859-1"
+    assert convert(msg).charset == "iso-8859-1"
+    msg.body = "€ is not in latin-1"
     with pytest.raises(InvalidEmailMessage, match="iso-8859-1"):
         convert(msg)
     msg.encoding = "utf-8"
-    assert convert(msg).text == "Sürname"
+    assert convert(msg).charset is None
 
 
 def test_date_header_and_localtime():

@@ -16,7 +16,8 @@ maps where:
   ``Date`` the date; ``To``/``Cc`` overrides cannot be expressed and are ignored with a warning
   on the ``mailcore`` logger; ``Bcc`` is refused as Django refuses it; everything else
   (``Sender``, ``Resent-*`` as addresses) goes to ``Message.headers``;
-* ``encoding``: UTF-8 only; another charset is refused rather than silently replaced;
+* ``encoding`` becomes ``Message.charset``: the bodies are written in it (headers stay RFC
+  2047 UTF-8, which every reader decodes);
 * ``tags`` and ``metadata`` attributes (the django-anymail convention) are carried over.
 
 Invalid input raises :class:`InvalidEmailMessage`, which is both mailcore's
@@ -30,7 +31,8 @@ import email.message
 import logging
 import mimetypes
 from collections.abc import Iterable, Mapping, Sequence
-from email.utils import formatdate, getaddresses
+from datetime import datetime
+from email.utils import format_datetime, formatdate, getaddresses
 from typing import Any
 
 from django.core.mail.message import BadHeaderError  # type: ignore[import-untyped,unused-ignore]
@@ -45,7 +47,9 @@ __all__ = ["InvalidEmailMessage", "to_message"]
 log = logging.getLogger("mailcore")
 DEFAULT_MIMETYPE = "application/octet-stream"
 _IGNORED_HEADERS = {"to", "cc"}
-_UTF8 = {"utf-8", "utf8", "utf_8"}
+#: Django's wording, kept in our errors so code matching Django's messages keeps working.
+_DJANGO_NEWLINE = "Header values may not contain linefeed or carriage return characters"
+_DJANGO_BCC = 'Bcc is not a valid email header. Use the "bcc" argument to specify blind carbon copy recipients.'
 
 
 class InvalidEmailMessage(InvalidMessage, BadHeaderError):  # type: ignore[misc,unused-ignore]
@@ -74,11 +78,13 @@ def to_message(
     except InvalidEmailMessage:
         raise
     except InvalidMessage as error:
-        raise InvalidEmailMessage(error.field, error.problem) from None
+        problem = error.problem
+        if "line break" in problem:
+            problem = f"{problem}. {_DJANGO_NEWLINE}"
+        raise InvalidEmailMessage(error.field, problem) from None
 
 
 def _convert(msg: Any, default_from: str, site_default_from: str | None, localtime: bool) -> Message:
-    _check_encoding(getattr(msg, "encoding", None))
     headers, special = _split_headers(getattr(msg, "extra_headers", None) or {})
     if localtime and not any(name.lower() == "date" for name in headers):
         headers["Date"] = formatdate(localtime=True)
@@ -106,6 +112,7 @@ def _convert(msg: Any, default_from: str, site_default_from: str | None, localti
         metadata=_metadata(getattr(msg, "metadata", None)),
         message_id=special.get("message-id"),
         envelope_from=_envelope_from(envelope, sender),
+        charset=_charset(getattr(msg, "encoding", None)),
     )
 
 
@@ -120,15 +127,11 @@ def _envelope_from(envelope: str, header_from: str) -> str | None:
     return envelope_address.email
 
 
-def _check_encoding(encoding: Any) -> None:
-    """``EmailMessage.encoding``: mailcore writes UTF-8; another charset is refused, not ignored."""
-    if encoding is None:
-        return
-    name = str(getattr(encoding, "output_charset", None) or getattr(encoding, "input_charset", encoding))
-    if name.lower() not in _UTF8:
-        raise InvalidEmailMessage(
-            "encoding", f"{name!r} is not supported: mailcore sends UTF-8, which every mail reader decodes; remove it"
-        )
+def _charset(encoding: Any) -> str | None:
+    """``EmailMessage.encoding`` (a name or an ``email.charset.Charset``) as a charset name."""
+    if not encoding:
+        return None
+    return str(getattr(encoding, "input_charset", encoding))
 
 
 # -- headers -------------------------------------------------------------------------------
@@ -140,12 +143,12 @@ def _split_headers(extra: Mapping[Any, Any]) -> tuple[dict[str, str], dict[str, 
     special: dict[str, str] = {}
     for raw_name, raw_value in extra.items():
         name = force_str(raw_name)
-        value = force_str(raw_value)
+        value = format_datetime(raw_value) if isinstance(raw_value, datetime) else force_str(raw_value)
         lowered = name.lower()
         where = f"headers[{name!r}]"
         check_header_text(where, value)
         if lowered == "bcc":
-            raise InvalidEmailMessage(where, 'Bcc is not a valid email header; use the "bcc" argument')
+            raise InvalidEmailMessage(where, _DJANGO_BCC)
         if lowered in ("from", "reply-to", "message-id"):
             special[lowered] = value
         elif lowered in _IGNORED_HEADERS:
