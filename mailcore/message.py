@@ -380,9 +380,16 @@ def _checked_charset(charset: str | None, text: str | None, html: str | None) ->
     return charset.lower()  # the name as given (MIME names, e.g. iso-8859-1), which Python knows
 
 
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
 def _check_body(field_name: str, body: object) -> None:
     if body is not None and not isinstance(body, str):
         raise InvalidMessage(field_name, f"must be a string, not {type(body).__name__}")
+    if body is not None and not body.isascii() and _SURROGATE.search(body):
+        raise InvalidMessage(
+            field_name, "holds lone surrogates (bytes decoded with surrogateescape?); decode it with its real charset"
+        )
 
 
 def _checked_headers(headers: Mapping[str, str]) -> dict[str, str]:

@@ -109,7 +109,18 @@ def _address(addr: Address, smtputf8: bool) -> str:
 
 
 def _address_header(name: str, addresses: Iterable[Address], smtputf8: bool) -> str:
-    return f"{name}: " + ("," + _CRLF + " ").join(_address(a, smtputf8) for a in addresses)
+    """``Name: a, b``; folded after a comma only where a line would pass 78 characters."""
+    line = f"{name}:"
+    out = []
+    for i, text in enumerate(_address(a, smtputf8) for a in addresses):
+        piece = f" {text}" if i == 0 else f", {text}"
+        if i and len(line) + len(piece) > _FOLD_AT:
+            out.append(line + ",")
+            line = " " + text
+        else:
+            line += piece
+    out.append(line)
+    return _CRLF.join(out)
 
 
 def _unstructured(name: str, value: str) -> str:
@@ -141,7 +152,11 @@ def _fold_ascii(line: str) -> str | None:
 
 
 def _encoded_words(text: str) -> str:
-    """RFC 2047 base64 encoded words of at most 75 characters, split on character boundaries."""
+    """RFC 2047 encoded words of at most 75 characters, split on character boundaries: "Q"
+    when that is shorter (mostly-ASCII text stays legible), else "B" (the stdlib's rule)."""
+    q_words = _q_words(text)
+    if q_words is not None:
+        return (_CRLF + " ").join(q_words)
     words = []
     chunk = b""
     for char in text:
@@ -152,6 +167,29 @@ def _encoded_words(text: str) -> str:
         chunk += encoded
     words.append(chunk)
     return (_CRLF + " ").join(f"=?utf-8?b?{base64.b64encode(w).decode('ascii')}?=" for w in words)
+
+
+_Q_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!*+-/")
+_Q_ROOM = 60  # 72-character words, as the base64 ones
+
+
+def _q_words(text: str) -> list[str] | None:
+    """Q encoded words (safe in a display name too: RFC 2047 §5 (3)), or None when base64
+    would be shorter."""
+    encoded = [
+        char if char in _Q_SAFE else "_" if char == " " else "".join(f"={b:02X}" for b in char.encode("utf-8"))
+        for char in text
+    ]
+    if sum(map(len, encoded)) > (len(text.encode("utf-8")) + 2) // 3 * 4:
+        return None
+    words, word = [], ""
+    for piece in encoded:
+        if len(word) + len(piece) > _Q_ROOM:
+            words.append(word)
+            word = ""
+        word += piece
+    words.append(word)
+    return [f"=?utf-8?q?{w}?=" for w in words]
 
 
 # -- body ----------------------------------------------------------------------------------------
@@ -189,12 +227,11 @@ def _text_part(subtype: str, text: str, charset: str | None = None) -> bytes:
     """A text part: 7bit when it is short-lined ASCII, else quoted-printable or base64,
     whichever is shorter (the stdlib's and Django's rule).
 
-    Never 8bit: the part stays 7-bit clean and survives any hop without 8BITMIME. Like the
-    stdlib, a text that does not end in a line break gets one.
+    Never 8bit: the part stays 7-bit clean and survives any hop without 8BITMIME. The text
+    ends exactly as given (the stdlib's ``set_content`` adds a final line break; Django 5.2
+    does not; a CRLF before a boundary or the end of DATA belongs to those).
     """
     normalized = text.replace("\r\n", "\n").replace("\r", "\n")
-    if not normalized.endswith("\n"):
-        normalized += "\n"
     if charset is None and normalized.isascii() and all(len(line) <= _MAX_LINE for line in normalized.split("\n")):
         return _TEXT_7BIT[subtype] + normalized.replace("\n", _CRLF).encode("ascii")
     data = normalized.encode(charset or "utf-8")

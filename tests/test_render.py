@@ -25,7 +25,7 @@ def test_text_only_message_renders_required_headers():
     assert parsed["MIME-Version"] == "1.0"
     assert parsed["Date"]
     assert parsed.get_content_type() == "text/plain"
-    assert parsed.get_content() == "line 1\nline 2\n"  # a line break ends it, as the stdlib writes it
+    assert parsed.get_content() == "line 1\nline 2"  # exactly as given: no line break added
 
 
 def test_bcc_never_appears_in_headers():
@@ -139,7 +139,7 @@ def test_template_only_message_has_an_empty_text_part():
     message = Message("s@example.com", ["r@example.org"], "Welcome", template_id="welcome-v2")
     raw = render(message)
     parsed = parse(raw)
-    assert parsed.get_content_type() == "text/plain" and parsed.get_content() == "\n"
+    assert parsed.get_content_type() == "text/plain" and parsed.get_content() == ""
     assert parsed["Subject"] == "Welcome" and parsed["Message-ID"] == message.message_id
     assert b"welcome-v2" not in raw  # the template id is for the provider's API, not a header
     with_file = parse(render(message.replace(attachments=[Attachment("terms.pdf", b"%PDF")])))

@@ -229,7 +229,12 @@ def _option_error(text: str, where: str | None, alias: str | None) -> Improperly
         from django.core.mail import InvalidMailer  # type: ignore[import-untyped,unused-ignore]
 
         return InvalidMailer(text, alias=alias)
-    return ImproperlyConfigured(f"{where or f'MAILERS[{alias!r}]'}: {text}")
+    return InvalidBackendOptions(f"{where or f'MAILERS[{alias!r}]'}: {text}")
+
+
+class InvalidBackendOptions(ImproperlyConfigured, ValueError):  # type: ignore[misc,unused-ignore]
+    """A bad backend option or EMAIL_* setting: ``ImproperlyConfigured``, and a ``ValueError``
+    as Django's SMTP backend raises for conflicting settings."""
 
 
 def resolve_url(options: BackendOptions, alias: str | None = None) -> str:
@@ -246,7 +251,7 @@ def resolve_url(options: BackendOptions, alias: str | None = None) -> str:
 def _smtp_from(options: BackendOptions, alias: str | None) -> str:
     if alias is not None:  # worded as Django's SMTP backend words these MAILERS errors
         if "host" not in options.smtp:
-            raise OptionError("OPTIONS must define 'url' (a mailcore transport URL) or 'host'.")
+            raise OptionError("OPTIONS must define 'host'. Or give 'url', a mailcore transport URL.")
         if options.smtp.get("use_ssl") and options.smtp.get("use_tls"):
             raise OptionError("The 'use_ssl' and 'use_tls' OPTIONS are incompatible. Set at most one of them to True.")
         return smtp_url(**options.smtp)

@@ -35,6 +35,7 @@ from datetime import datetime
 from email.utils import format_datetime, formatdate, getaddresses
 from typing import Any
 
+import django  # type: ignore[import-untyped,unused-ignore]
 from django.core.mail.message import BadHeaderError  # type: ignore[import-untyped,unused-ignore]
 from django.utils.encoding import force_str  # type: ignore[import-untyped,unused-ignore]
 
@@ -48,7 +49,12 @@ log = logging.getLogger("mailcore")
 DEFAULT_MIMETYPE = "application/octet-stream"
 _IGNORED_HEADERS = {"to", "cc"}
 #: Django's wording, kept in our errors so code matching Django's messages keeps working.
-_DJANGO_NEWLINE = "Header values may not contain linefeed or carriage return characters"
+_DJANGO_NEWLINE = (
+    "Header values can't contain newlines"
+    if django.VERSION < (6, 0)
+    else "Header values may not contain linefeed or carriage return characters"
+)
+_ADDRESS_FIELDS = {"from_email", "to", "cc", "bcc", "reply_to", "envelope_from"}
 _DJANGO_BCC = 'Bcc is not a valid email header. Use the "bcc" argument to specify blind carbon copy recipients.'
 
 
@@ -79,6 +85,8 @@ def to_message(
         raise
     except InvalidMessage as error:
         problem = error.problem
+        if error.field.split("[")[0] in _ADDRESS_FIELDS:
+            problem = f"Invalid address: {problem}"
         if "line break" in problem:
             problem = f"{problem}. {_DJANGO_NEWLINE}"
         raise InvalidEmailMessage(error.field, problem) from None
