@@ -88,7 +88,7 @@ def to_message(
         if error.field.split("[")[0] in _ADDRESS_FIELDS:
             problem = f"Invalid address: {problem}"
         if "line break" in problem:
-            problem = f"{problem}. {_DJANGO_NEWLINE}"
+            problem = f"{problem}. {_DJANGO_NEWLINE} ({error.field})"
         raise InvalidEmailMessage(error.field, problem) from None
 
 
