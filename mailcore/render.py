@@ -241,7 +241,8 @@ def _text_part(subtype: str, text: str, charset: str | None = None) -> bytes:
     else:
         encoding, body = "quoted-printable", binascii.b2a_qp(data, istext=True)
         if len(body) > (len(data) + 2) // 3 * 4 * 77 // 76:  # base64 is shorter
-            encoding, body = "base64", base64.encodebytes(data)
+            # text is base64-encoded in its canonical form, CRLF line breaks (RFC 2045 §6.8)
+            encoding, body = "base64", base64.encodebytes(data.replace(b"\n", b"\r\n"))
         body = body.replace(b"\n", b"\r\n")
     head = f'Content-Type: text/{subtype}; charset="{label}"\r\nContent-Transfer-Encoding: {encoding}\r\n\r\n'
     return head.encode("ascii") + body
