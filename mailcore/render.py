@@ -169,21 +169,26 @@ def _encoded_words(text: str) -> str:
     return (_CRLF + " ").join(f"=?utf-8?b?{base64.b64encode(w).decode('ascii')}?=" for w in words)
 
 
-_Q_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!*+-/")
+_Q_SAFE = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!*+-/"
+_Q_SAFE_BYTES = (_Q_SAFE + " ").encode("ascii")
 _Q_ROOM = 60  # 72-character words, as the base64 ones
+_q_pieces: dict[str, str] = {c: c for c in _Q_SAFE} | {" ": "_"}
 
 
 def _q_words(text: str) -> list[str] | None:
     """Q encoded words (safe in a display name too: RFC 2047 §5 (3)), or None when base64
     would be shorter."""
-    encoded = [
-        char if char in _Q_SAFE else "_" if char == " " else "".join(f"={b:02X}" for b in char.encode("utf-8"))
-        for char in text
-    ]
-    if sum(map(len, encoded)) > (len(text.encode("utf-8")) + 2) // 3 * 4:
+    data = text.encode("utf-8")
+    q_length = len(data) + 2 * len(data.translate(None, _Q_SAFE_BYTES))
+    if q_length > (len(data) + 2) // 3 * 4:
         return None
     words, word = [], ""
-    for piece in encoded:
+    for char in text:
+        piece = _q_pieces.get(char)
+        if piece is None:
+            piece = "".join(f"={b:02X}" for b in char.encode("utf-8"))
+            if len(_q_pieces) < 4096:
+                _q_pieces[char] = piece
         if len(word) + len(piece) > _Q_ROOM:
             words.append(word)
             word = ""
