@@ -44,9 +44,7 @@ _MESSAGE_ID = re.compile(rf"<{_ID_TEXT}@{_ID_TEXT}>")
 _CONTENT_ID = re.compile(r"[!-;=?-~]+")  # an '@' is usual but not required (cid:logo)
 #: Headers whose value is a list of addresses (RFC 5322 §3.6.2, §3.6.6); a custom one is parsed
 #: and written as addresses, never as unstructured text.
-ADDRESS_HEADERS = frozenset(
-    {"sender", "resent-from", "resent-sender", "resent-to", "resent-cc", "resent-bcc"}
-)
+ADDRESS_HEADERS = frozenset({"sender", "resent-from", "resent-sender", "resent-to", "resent-cc", "resent-bcc"})
 _MIMETYPE = re.compile(r"[\w.+-]+/[\w.+-]+", re.ASCII)
 _SERIAL_VERSION = 1
 
@@ -79,7 +77,7 @@ class Attachment:
             filename = ""
         check_header_text("attachment filename", filename)
         if filename and not filename.strip():
-            raise InvalidMessage("attachment filename", "is only spaces; give a name or \"\" for none")
+            raise InvalidMessage("attachment filename", 'is only spaces; give a name or "" for none')
         if isinstance(content, str):
             content = content.encode("utf-8")
         if not isinstance(content, bytes | bytearray | memoryview):

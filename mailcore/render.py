@@ -27,7 +27,7 @@ import re
 import time
 import uuid
 from collections.abc import Iterable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import format_datetime
 from urllib.parse import quote
 
@@ -88,7 +88,7 @@ def render_date() -> str:
     global _date_cache
     now = int(time.time())
     if _date_cache[0] != now:
-        _date_cache = (now, format_datetime(datetime.fromtimestamp(now, timezone.utc)))
+        _date_cache = (now, format_datetime(datetime.fromtimestamp(now, UTC)))
     return _date_cache[1]
 
 
@@ -285,7 +285,11 @@ def _attachment_part(att: Attachment) -> bytes:
     else:
         body = base64.encodebytes(att.content).replace(b"\n", b"\r\n")
         encoding = "base64"
-    head = [f"Content-Type: {content_type}", f"Content-Transfer-Encoding: {encoding}", f"Content-Disposition: {disposition}"]
+    head = [
+        f"Content-Type: {content_type}",
+        f"Content-Transfer-Encoding: {encoding}",
+        f"Content-Disposition: {disposition}",
+    ]
     if att.content_id:
         head.append(f"Content-ID: <{att.content_id}>")
     return (_CRLF.join(head) + _CRLF + _CRLF).encode("ascii") + body

@@ -222,7 +222,11 @@ def test_text_attachment_carries_utf8_charset_and_other_bytes_become_octet_strea
 def test_rfc822_attachment_is_not_base64_encoded():
     inner = b"From: a@example.com\nSubject: inner\n\nforwarded body\n"
     message = Message(
-        "s@example.com", ["r@example.org"], "fwd", text="t", attachments=[Attachment("fwd.eml", inner, "message/rfc822")]
+        "s@example.com",
+        ["r@example.org"],
+        "fwd",
+        text="t",
+        attachments=[Attachment("fwd.eml", inner, "message/rfc822")],
     )
     raw = render(message)
     assert b"Content-Transfer-Encoding: 7bit" in raw and b"forwarded body\r\n" in raw

@@ -105,8 +105,7 @@ _NEVER_8BIT = (
     "the same text; Content-Transfer-Encoding is quoted-printable/base64 where Django writes 8bit",
 )
 _TO_CC_OVERRIDE = (
-    "a Message has one recipient list per field and provider APIs cannot show a To/Cc that differs "
-    "from the recipients",
+    "a Message has one recipient list per field and provider APIs cannot show a To/Cc that differs from the recipients",
     "the To/Cc headers list the real recipients; a warning is logged on the mailcore logger",
 )
 _MESSAGE_ID = (
@@ -153,8 +152,7 @@ DELIBERATE: dict[str, tuple[str, str]] = {
         "Message-ID ends in @<from_email domain>",
     ),
     "test_mime_structure": (
-        "a message whose only body is one alternative sends that body itself, not a one-part "
-        "multipart/alternative",
+        "a message whose only body is one alternative sends that body itself, not a one-part multipart/alternative",
         "none in a mail reader; the MIME tree is one level shorter",
     ),
     "test_auth_attempted": (
@@ -266,7 +264,7 @@ class Recorder(unittest.TestResult):
         super().__init__()
         self.outcomes: dict[str, dict[str, str]] = {}
 
-    def startTest(self, test: unittest.TestCase) -> None:  # noqa: N802  (unittest's name)
+    def startTest(self, test: unittest.TestCase) -> None:
         super().startTest(test)
         _CURRENT[0] = test.id()
         self.outcomes.setdefault(test.id(), {"outcome": "pass"})
@@ -279,24 +277,24 @@ class Recorder(unittest.TestResult):
             entry["detail"] = next((line for line in text.splitlines() if "Error" in line), text)[-300:]
             entry["traceback"] = text[-4000:]
 
-    def addFailure(self, test: Any, err: Any) -> None:  # noqa: N802
+    def addFailure(self, test: Any, err: Any) -> None:
         super().addFailure(test, err)
         self._fail(test, err, "fail")
 
-    def addError(self, test: Any, err: Any) -> None:  # noqa: N802
+    def addError(self, test: Any, err: Any) -> None:
         super().addError(test, err)
         self._fail(test, err, "error")
 
-    def addSubTest(self, test: Any, subtest: Any, err: Any) -> None:  # noqa: N802
+    def addSubTest(self, test: Any, subtest: Any, err: Any) -> None:
         super().addSubTest(test, subtest, err)
         if err is not None:
             self._fail(test, err, "fail")
 
-    def addSkip(self, test: Any, reason: str) -> None:  # noqa: N802
+    def addSkip(self, test: Any, reason: str) -> None:
         super().addSkip(test, reason)
         self.outcomes[test.id()] = {"outcome": "skip", "detail": reason}
 
-    def addExpectedFailure(self, test: Any, err: Any) -> None:  # noqa: N802
+    def addExpectedFailure(self, test: Any, err: Any) -> None:
         super().addExpectedFailure(test, err)
         self.outcomes[test.id()] = {"outcome": "pass"}
 
@@ -306,7 +304,7 @@ def configure_django() -> None:
     from django.conf import settings
 
     settings.configure(
-        SECRET_KEY="django-suite",
+        SECRET_KEY="django-suite",  # noqa: S106  (a test settings value)
         INSTALLED_APPS=[],
         DATABASES={},
         USE_TZ=True,

@@ -171,11 +171,15 @@ class _nothing:
 
 
 def test_from_header_override_keeps_from_email_as_the_envelope_sender():
-    msg = EmailMessage("s", "b", "bounces+123@shop.example", ["a@example.com"], headers={"From": "Shop <shop@shop.example>"})
+    msg = EmailMessage(
+        "s", "b", "bounces+123@shop.example", ["a@example.com"], headers={"From": "Shop <shop@shop.example>"}
+    )
     message = convert(msg)
     assert (message.from_email.name, message.from_email.email) == ("Shop", "shop@shop.example")
     assert message.envelope_from is not None and message.envelope_from.email == "bounces+123@shop.example"
-    same = convert(EmailMessage("s", "b", "shop@shop.example", ["a@example.com"], headers={"From": "Shop <shop@shop.example>"}))
+    same = convert(
+        EmailMessage("s", "b", "shop@shop.example", ["a@example.com"], headers={"From": "Shop <shop@shop.example>"})
+    )
     assert same.envelope_from is None
 
 
@@ -191,7 +195,9 @@ def test_encoding_becomes_the_body_charset():
 
 
 def test_date_header_and_localtime():
-    msg = EmailMessage("s", "b", "f@example.com", ["a@example.com"], headers={"Date": "Fri, 09 Nov 2001 01:08:47 -0000"})
+    msg = EmailMessage(
+        "s", "b", "f@example.com", ["a@example.com"], headers={"Date": "Fri, 09 Nov 2001 01:08:47 -0000"}
+    )
     assert convert(msg).headers["Date"] == "Fri, 09 Nov 2001 01:08:47 -0000"
     local = to_message(EmailMessage("s", "b", "f@example.com", ["a@example.com"]), "f@example.com", localtime=True)
     assert "Date" in local.headers

@@ -252,7 +252,11 @@ def test_idn_domain_with_ascii_local_part_stays_7bit_even_when_smtputf8_is_offer
 
 def test_envelope_from_is_the_mail_from_and_not_a_header(aio):
     message = Message(
-        "Shop <shop@shop.example>", ["ana@example.org"], "receipt", text="hi\n", envelope_from="bounces+123@shop.example"
+        "Shop <shop@shop.example>",
+        ["ana@example.org"],
+        "receipt",
+        text="hi\n",
+        envelope_from="bounces+123@shop.example",
     )
     SMTPTransport(aio.url()).send(message)
     [got] = aio.handler.messages

@@ -21,9 +21,9 @@ import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
+from mailcore.addresses import Address, parse_address, split_address_list
 from mailcore.config import TransportURL, parse_url
 from mailcore.errors import ConfigurationError, InvalidMessage, MessageRejected, SendError, SendTimeout, TransientError
-from mailcore.addresses import Address, parse_address, split_address_list
 from mailcore.message import ADDRESS_HEADERS, Message
 from mailcore.render import render
 from mailcore.result import Delivery, SendResult
