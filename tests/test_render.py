@@ -273,3 +273,17 @@ def test_attachment_without_a_filename_gets_none_invented():
     raw = render(message)
     assert b"filename" not in raw and b"name=" not in raw
     assert message.attachments[0].api_filename == "logo.gif"
+
+
+def test_charset_writes_the_bodies_in_it():
+    message = Message("s@example.com", ["r@example.org"], "x", text="Sürname\n", html="<p>Sürname</p>", charset="ISO-8859-1")
+    raw = render(message)
+    parsed = parse(raw)
+    plain, html = parsed.get_body(("plain",)), parsed.get_body(("html",))
+    assert plain["Content-Type"].params["charset"] == "iso-8859-1"
+    assert plain.get_content() == "Sürname\n" and html.get_content() == "<p>Sürname</p>"
+    assert "S=FCrname".encode() in raw or "Sürname".encode("latin-1") not in raw
+    with pytest.raises(InvalidMessage, match="cannot be written in"):
+        message.replace(text="€")
+    with pytest.raises(InvalidMessage, match="ASCII-compatible"):
+        message.replace(charset="utf-16")
