@@ -282,7 +282,7 @@ def test_charset_writes_the_bodies_in_it():
     plain, html = parsed.get_body(("plain",)), parsed.get_body(("html",))
     assert plain["Content-Type"].params["charset"] == "iso-8859-1"
     assert plain.get_content() == "Sürname\n" and html.get_content() == "<p>Sürname</p>"
-    assert "S=FCrname".encode() in raw or "Sürname".encode("latin-1") not in raw
+    assert b"S=FCrname" in raw  # the latin-1 byte, quoted-printable
     with pytest.raises(InvalidMessage, match="cannot be written in"):
         message.replace(text="€")
     with pytest.raises(InvalidMessage, match="ASCII-compatible"):
