@@ -157,7 +157,12 @@ def test_display_names_keep_specials_and_non_ascii_and_headers_keep_tabs():
 
 def test_envelope_from_and_charset_round_trip_and_validate():
     message = Message(
-        "Shop <shop@example.com>", ["r@example.org"], "x", text="t", envelope_from="Bounces <b+1@example.com>", charset="latin-1"
+        "Shop <shop@example.com>",
+        ["r@example.org"],
+        "x",
+        text="t",
+        envelope_from="Bounces <b+1@example.com>",
+        charset="latin-1",
     )
     assert message.envelope_from == Address("b+1@example.com")  # MAIL FROM carries no name
     assert message.envelope_sender.email == "b+1@example.com"

@@ -276,7 +276,9 @@ def test_attachment_without_a_filename_gets_none_invented():
 
 
 def test_charset_writes_the_bodies_in_it():
-    message = Message("s@example.com", ["r@example.org"], "x", text="Sürname\n", html="<p>Sürname</p>", charset="ISO-8859-1")
+    message = Message(
+        "s@example.com", ["r@example.org"], "x", text="Sürname\n", html="<p>Sürname</p>", charset="ISO-8859-1"
+    )
     raw = render(message)
     parsed = parse(raw)
     plain, html = parsed.get_body(("plain",)), parsed.get_body(("html",))
