@@ -130,6 +130,7 @@ def planned_sessions() -> list[tuple[str, str]]:
     plan += [
         (f"django({django_id})", version) for (version, _), django_id in zip(DJANGO_MATRIX, DJANGO_IDS, strict=True)
     ]
+    plan += [(f"django_suite({suite_id})", DJANGO_SUITE_PYTHON) for suite_id in DJANGO_SUITE_IDS]
     return plan
 
 
@@ -210,6 +211,55 @@ def django(session: nox.Session, django: str) -> None:
         session.error("tests/django is missing")
     install_project(session, *TEST_DEPS, "aiosmtpd", "trustme", "pytest-django", django)
     session.run("pytest", "-q", "tests/django", *session.posargs)
+
+
+# Django's own tests/mail against our backend (tools/django_suite.py, docs/django.md). Python
+# 3.13: Django 6.1's tests import email.errors.HeaderWriteError, which 3.12.1 lacks.
+DJANGO_SUITE_PYTHON = "3.13"
+DJANGO_SUITE = [("5.2", "django>=5.2,<5.3"), ("6.1", "django>=6.1,<6.2"), ("newest", "django")]
+DJANGO_SUITE_IDS = ["5.2", "6.1", "newest"]
+
+
+@nox.session(python=DJANGO_SUITE_PYTHON)
+@nox.parametrize("spec", [spec for _, spec in DJANGO_SUITE], ids=DJANGO_SUITE_IDS)
+def django_suite(session: nox.Session, spec: str) -> None:
+    """Django's own tests/mail (from its sdist) through our backend and a real aiosmtpd.
+
+    Runs the suite with Django's SMTP backend, then with mailcore's; fails on any applicable
+    test that fails with mailcore and is not a documented deliberate difference. The "newest"
+    run is skipped when the newest release is a minor version already covered.
+    """
+    import re
+    import tarfile
+
+    session.install("pip")
+    cache = ROOT / ".nox" / "django-suite"
+    cache.mkdir(parents=True, exist_ok=True)
+    listing = session.run(
+        "python", "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", spec, "-d", str(cache), silent=True
+    )  # fmt: skip
+    version = re.search(r"django-(\d[\w.]*)\.tar\.gz", str(listing), re.IGNORECASE)
+    if version is None:
+        session.error(f"pip download {spec} did not say which version it fetched")
+    django_version = version.group(1)
+    covered = [minor for minor, _ in DJANGO_SUITE if minor != "newest"]
+    if spec == "django" and ".".join(django_version.split(".")[:2]) in covered:
+        session.skip(f"the newest Django, {django_version}, is a minor version already covered")
+    source = cache / f"django-{django_version}"
+    if not (source / "tests" / "mail").is_dir():
+        with tarfile.open(cache / f"django-{django_version}.tar.gz") as archive:
+            members = [m for m in archive.getmembers() if "/tests/mail/" in m.name or m.name.endswith("/tests/mail")]
+            archive.extractall(cache, members=members, filter="data")
+    install_project(session, "aiosmtpd", f"django=={django_version}", plugins=False)
+    session.install("-e", "plugins/mailcore-smtp")
+    baseline = cache / f"django-{django_version}.django.json"
+    tests_dir = str(source / "tests")
+    session.run("python", "tools/django_suite.py", tests_dir, "--backend", "django", "--out", str(baseline))
+    ours = cache / f"django-{django_version}.mailcore.json"
+    session.run(
+        "python", "tools/django_suite.py", tests_dir, "--backend", "mailcore", "--out", str(ours),
+        "--baseline", str(baseline),
+    )  # fmt: skip
 
 
 @nox.session(python=MAIN_PYTHON)

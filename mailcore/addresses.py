@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from mailcore.errors import InvalidMessage
 from mailcore.validate import ascii_domain, check_header_text, check_local_part
 
-__all__ = ["Address", "check_header_text", "parse_address", "split_addresses"]
+__all__ = ["Address", "check_header_text", "parse_address", "split_address_list", "split_addresses"]
 
 # Non-ASCII is written as a negated class: a literal \u0080-\U0010ffff range costs ~2 ms to compile.
 _ATEXT = r"(?:[A-Za-z0-9!#$%&'*+/=?^_`{|}~\-]|[^\x00-\x7f])"
@@ -78,6 +78,36 @@ class Address:
             escaped = self.name.replace("\\", "\\\\").replace('"', '\\"')
             return f'"{escaped}" <{self.email}>'
         return f"{self.name} <{self.email}>"
+
+
+def split_address_list(value: str) -> list[str]:
+    """Split a header value like ``"A, B" <a@x.org>, b@y.org`` at the commas between addresses.
+
+    Commas inside a quoted display name or inside ``<…>`` do not split; empty items are
+    dropped. Each item is then validated by :func:`parse_address`.
+    """
+    items: list[str] = []
+    current: list[str] = []
+    quoted = escaped = False
+    depth = 0
+    for char in value:
+        if escaped:
+            escaped = False
+        elif quoted and char == "\\":
+            escaped = True
+        elif char == '"':
+            quoted = not quoted
+        elif not quoted and char == "<":
+            depth += 1
+        elif not quoted and char == ">" and depth:
+            depth -= 1
+        elif char == "," and not quoted and not depth:
+            items.append("".join(current).strip())
+            current = []
+            continue
+        current.append(char)
+    items.append("".join(current).strip())
+    return [item for item in items if item]
 
 
 def parse_address(value: object, field: str) -> Address:

@@ -16,11 +16,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from mailcore.addresses import Address, parse_address
+from mailcore.addresses import Address, parse_address, split_address_list
 from mailcore.errors import InvalidMessage
 from mailcore.validate import check_header_name, check_header_text, check_mapping, check_provider_options
 
-__all__ = ["CORRELATION_HEADER", "MAX_MESSAGE_ID", "Attachment", "Message", "reserved_header_hint"]
+__all__ = ["ADDRESS_HEADERS", "CORRELATION_HEADER", "MAX_MESSAGE_ID", "Attachment", "Message", "reserved_header_hint"]
 
 #: Header carrying mailcore's own id, for providers that replace ``Message-ID`` (SES does).
 CORRELATION_HEADER = "X-Mailcore-ID"
@@ -33,7 +33,6 @@ _RESERVED_HEADERS = {
     "reply-to": "reply_to",
     "subject": "subject",
     "message-id": "message_id",
-    "date": None,
     "mime-version": None,
     "content-type": None,
     "content-transfer-encoding": None,
@@ -43,6 +42,9 @@ _RESERVED_HEADERS = {
 _ID_TEXT = r"[!-;=?A-~]+"
 _MESSAGE_ID = re.compile(rf"<{_ID_TEXT}@{_ID_TEXT}>")
 _CONTENT_ID = re.compile(r"[!-;=?-~]+")  # an '@' is usual but not required (cid:logo)
+#: Headers whose value is a list of addresses (RFC 5322 §3.6.2, §3.6.6); a custom one is parsed
+#: and written as addresses, never as unstructured text.
+ADDRESS_HEADERS = frozenset({"sender", "resent-from", "resent-sender", "resent-to", "resent-cc", "resent-bcc"})
 _MIMETYPE = re.compile(r"[\w.+-]+/[\w.+-]+", re.ASCII)
 _SERIAL_VERSION = 1
 #: Longest Message-ID: ``X-Mailcore-ID: `` plus the id stays well inside a 998-octet line.
@@ -55,7 +57,8 @@ class Attachment:
 
     ``inline=True`` makes it part of the HTML body, referenced as ``cid:<content_id>``; a
     ``content_id`` is generated when none is given. ``mimetype`` is guessed from the file name
-    when omitted.
+    when omitted. ``filename=""`` sends the part without a file name (as an inline image
+    usually is); :attr:`api_filename` gives a name for provider APIs that require one.
     """
 
     filename: str
@@ -66,15 +69,17 @@ class Attachment:
 
     def __init__(
         self,
-        filename: str,
+        filename: str | None,
         content: bytes | str,
         mimetype: str | None = None,
         inline: bool = False,
         content_id: str | None = None,
     ) -> None:
+        if filename is None:
+            filename = ""
         check_header_text("attachment filename", filename)
-        if not filename.strip():
-            raise InvalidMessage("attachment filename", "is empty")
+        if filename and not filename.strip():
+            raise InvalidMessage("attachment filename", 'is only spaces; give a name or "" for none')
         if isinstance(content, str):
             content = content.encode("utf-8")
         if not isinstance(content, bytes | bytearray | memoryview):
@@ -97,6 +102,14 @@ class Attachment:
         object.__setattr__(self, "mimetype", mimetype)
         object.__setattr__(self, "inline", bool(inline))
         object.__setattr__(self, "content_id", content_id)
+
+    @property
+    def api_filename(self) -> str:
+        """The file name, or one made up from the content id and type for APIs that need one."""
+        if self.filename:
+            return self.filename
+        stem = (self.content_id or "attachment").split("@")[0] or "attachment"
+        return f"{stem}{mimetypes.guess_extension(self.mimetype) or ''}"
 
     def __repr__(self) -> str:  # never dump the bytes
         return f"Attachment({self.filename!r}, <{len(self.content)} bytes>, {self.mimetype!r}, inline={self.inline})"
@@ -129,7 +142,11 @@ class Message:
     ``(name, email)`` or :class:`~mailcore.addresses.Address`, and stored as ``Address``.
     ``template_id``/``template_data`` select a template stored at the provider;
     ``provider_options`` passes provider-specific extras through untouched, keyed by transport
-    name (``{"sendgrid": {"asm": {...}}}``).
+    name (``{"sendgrid": {"asm": {...}}}``). ``charset`` (default UTF-8) is the charset the text
+    and HTML bodies are written in where mailcore writes the MIME message (SMTP, SES raw); it
+    must be ASCII-compatible and able to encode both bodies. ``envelope_from`` is the envelope sender (SMTP
+    ``MAIL FROM``, where bounces go) when it differs from ``from_email``; see docs/smtp.md for
+    what each provider does with it.
     """
 
     from_email: Address
@@ -148,6 +165,8 @@ class Message:
     template_id: str | None
     template_data: Mapping[str, Any]
     provider_options: Mapping[str, Mapping[str, Any]]
+    envelope_from: Address | None
+    charset: str | None
 
     def __init__(
         self,
@@ -167,6 +186,8 @@ class Message:
         template_id: str | None = None,
         template_data: Mapping[str, Any] | None = None,
         provider_options: Mapping[str, Mapping[str, Any]] | None = None,
+        envelope_from: str | Address | tuple[str, str] | None = None,
+        charset: str | None = None,
     ) -> None:
         sender = parse_address(from_email, "from_email")
         to_list = _address_list(to, "to")
@@ -200,6 +221,8 @@ class Message:
             "template_id": template_id,
             "template_data": dict(template_data or {}),
             "provider_options": check_provider_options(provider_options or {}),
+            "envelope_from": _envelope_sender(envelope_from),
+            "charset": _checked_charset(charset, text, html),
         }
         if template_id is not None:
             check_header_text("template_id", template_id)
@@ -212,6 +235,11 @@ class Message:
     def correlation_id(self) -> str:
         """mailcore's own id for this message: the Message-ID without its angle brackets."""
         return self.message_id[1:-1]
+
+    @property
+    def envelope_sender(self) -> Address:
+        """The address bounces go to: ``envelope_from`` when set, else ``from_email``."""
+        return self.envelope_from or self.from_email
 
     @property
     def recipients(self) -> tuple[Address, ...]:
@@ -270,6 +298,8 @@ class Message:
             "template_id": self.template_id,
             "template_data": dict(self.template_data),
             "provider_options": {k: dict(v) for k, v in self.provider_options.items()},
+            "envelope_from": _addr_dict(self.envelope_from) if self.envelope_from else None,
+            "charset": self.charset,
         }
 
     @classmethod
@@ -295,12 +325,14 @@ class Message:
             template_id=data.get("template_id"),
             template_data=data.get("template_data") or {},
             provider_options=data.get("provider_options") or {},
+            envelope_from=_addr_from(data["envelope_from"]) if data.get("envelope_from") else None,
+            charset=data.get("charset"),
         )
 
 
 _FIELDS = (
     "from_email", "to", "subject", "text", "html", "cc", "bcc", "reply_to", "attachments",
-    "headers", "tags", "metadata", "message_id", "template_id", "template_data", "provider_options",
+    "headers", "tags", "metadata", "message_id", "template_id", "template_data", "provider_options", "envelope_from", "charset",
 )  # fmt: skip
 
 
@@ -312,9 +344,52 @@ def _address_list(values: object, field_name: str) -> tuple[Address, ...]:
     return tuple(parse_address(v, f"{field_name}[{i}]") for i, v in enumerate(values))
 
 
+def _envelope_sender(value: str | Address | tuple[str, str] | None) -> Address | None:
+    """The envelope sender: an address without a display name (MAIL FROM carries none)."""
+    if value is None or value == "":
+        return None
+    addr = parse_address(value, "envelope_from")
+    return Address(addr.email) if addr.name else addr
+
+
+def _checked_charset(charset: str | None, text: str | None, html: str | None) -> str | None:
+    """None for UTF-8 (the default); else an ASCII-compatible charset that encodes both bodies."""
+    if charset is None:
+        return None
+    import codecs
+
+    try:
+        name = codecs.lookup(charset).name
+    except (LookupError, TypeError):
+        raise InvalidMessage("charset", f"{charset!r} is not a charset Python knows") from None
+    if name == "utf-8":
+        return None
+    if "a@.\n".encode(name, errors="replace") != b"a@.\n":
+        raise InvalidMessage("charset", f"{charset!r} is not ASCII-compatible; use utf-8")
+    for field_name, body in (("text", text), ("html", html)):
+        if body is not None:
+            try:
+                body.encode(name)
+            except UnicodeEncodeError as error:
+                raise InvalidMessage(
+                    field_name, f"{body[error.start : error.end]!r} cannot be written in {charset}; use utf-8"
+                ) from None
+    check_header_text("charset", charset)
+    if not re.fullmatch(r"[A-Za-z0-9._:+-]+", charset):
+        raise InvalidMessage("charset", f"{charset!r} is not a MIME charset name")
+    return charset.lower()  # the name as given (MIME names, e.g. iso-8859-1), which Python knows
+
+
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
 def _check_body(field_name: str, body: object) -> None:
     if body is not None and not isinstance(body, str):
         raise InvalidMessage(field_name, f"must be a string, not {type(body).__name__}")
+    if body is not None and not body.isascii() and _SURROGATE.search(body):
+        raise InvalidMessage(
+            field_name, "holds lone surrogates (bytes decoded with surrogateescape?); decode it with its real charset"
+        )
 
 
 def _checked_headers(headers: Mapping[str, str]) -> dict[str, str]:
@@ -326,6 +401,12 @@ def _checked_headers(headers: Mapping[str, str]) -> dict[str, str]:
         if hint is not None:
             raise InvalidMessage(where, f"{name} cannot be set as a custom header; {hint}")
         check_header_text(where, value)
+        lowered = name.lower()
+        if lowered == "date":
+            _check_date(where, value)
+        elif lowered in ADDRESS_HEADERS:
+            for i, item in enumerate(split_address_list(value)):
+                parse_address(item, f"{where}[{i}]")
         out[name] = value
     return out
 
@@ -336,6 +417,16 @@ def reserved_header_hint(name: str) -> str | None:
     if reserved == "":
         return None
     return f"use Message({reserved}=...)" if reserved else "mailcore sets it"
+
+
+def _check_date(where: str, value: str) -> None:
+    """A ``Date`` header given by the caller must be an RFC 5322 date-time."""
+    from email.utils import parsedate_to_datetime
+
+    try:
+        parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        raise InvalidMessage(where, f"{value!r} is not an RFC 5322 date (use email.utils.formatdate())") from None
 
 
 def _checked_strings(values: Iterable[str], field_name: str) -> tuple[str, ...]:

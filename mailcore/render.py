@@ -14,7 +14,9 @@ Shapes::
     + inline parts  multipart/related  [body, inline...]
     + attachments   multipart/mixed    [body, attachment...]
 
-Bcc is never written into the headers; it exists only in the envelope.
+Bcc is never written into the headers; it exists only in the envelope. A body that is the
+whole message ends exactly as given; inside a multipart, the CRLF before each boundary
+belongs to the boundary (RFC 2046 §5.1.1), so a body keeps its own trailing newlines there too.
 """
 
 from __future__ import annotations
@@ -25,11 +27,12 @@ import re
 import time
 import uuid
 from collections.abc import Iterable
-from email.utils import formatdate
+from datetime import UTC, datetime
+from email.utils import format_datetime
 from urllib.parse import quote
 
-from mailcore.addresses import Address
-from mailcore.message import CORRELATION_HEADER, Attachment, Message
+from mailcore.addresses import Address, parse_address, split_address_list
+from mailcore.message import ADDRESS_HEADERS, CORRELATION_HEADER, Attachment, Message
 
 __all__ = ["render", "render_date"]
 
@@ -59,11 +62,16 @@ def render(message: Message, *, smtputf8: bool = False, date: str | None = None)
     if message.reply_to:
         lines.append(_address_header("Reply-To", message.reply_to, smtputf8))
     lines.append(_unstructured("Subject", message.subject))
-    lines.append(f"Date: {date or render_date()}")
+    if not any(name.lower() == "date" for name in message.headers):
+        lines.append(f"Date: {date or render_date()}")
     lines.append(f"Message-ID: {message.message_id}")
     lines.append(f"{CORRELATION_HEADER}: {message.correlation_id}")
     for name, value in message.headers.items():
-        lines.append(_unstructured(name, value))
+        if name.lower() in ADDRESS_HEADERS:
+            addresses = [parse_address(item, name) for item in split_address_list(value)]
+            lines.append(_address_header(name, addresses, smtputf8))
+        else:
+            lines.append(_unstructured(name, value))
     lines.append("MIME-Version: 1.0")
     head = _CRLF.join(lines) + _CRLF
     return head.encode("utf-8") + _body(message)
@@ -73,11 +81,14 @@ _date_cache: tuple[int, str] = (0, "")
 
 
 def render_date() -> str:
-    """An RFC 5322 ``Date`` value for now, cached per second (it is on the hot path)."""
+    """An RFC 5322 ``Date`` value for now in UTC (``+0000``), cached per second (hot path).
+
+    Not ``GMT``: RFC 5322 §4.3 lists it as an obsolete zone that must not be generated.
+    """
     global _date_cache
     now = int(time.time())
     if _date_cache[0] != now:
-        _date_cache = (now, formatdate(now, localtime=False, usegmt=True))
+        _date_cache = (now, format_datetime(datetime.fromtimestamp(now, UTC)))
     return _date_cache[1]
 
 
@@ -98,7 +109,18 @@ def _address(addr: Address, smtputf8: bool) -> str:
 
 
 def _address_header(name: str, addresses: Iterable[Address], smtputf8: bool) -> str:
-    return f"{name}: " + ("," + _CRLF + " ").join(_address(a, smtputf8) for a in addresses)
+    """``Name: a, b``; folded after a comma only where a line would pass 78 characters."""
+    line = f"{name}:"
+    out = []
+    for i, text in enumerate(_address(a, smtputf8) for a in addresses):
+        piece = f" {text}" if i == 0 else f", {text}"
+        if i and len(line) + len(piece) > _FOLD_AT:
+            out.append(line + ",")
+            line = " " + text
+        else:
+            line += piece
+    out.append(line)
+    return _CRLF.join(out)
 
 
 def _unstructured(name: str, value: str) -> str:
@@ -130,7 +152,11 @@ def _fold_ascii(line: str) -> str | None:
 
 
 def _encoded_words(text: str) -> str:
-    """RFC 2047 base64 encoded words of at most 75 characters, split on character boundaries."""
+    """RFC 2047 encoded words of at most 75 characters, split on character boundaries: "Q"
+    when that is shorter (mostly-ASCII text stays legible), else "B" (the stdlib's rule)."""
+    q_words = _q_words(text)
+    if q_words is not None:
+        return (_CRLF + " ").join(q_words)
     words = []
     chunk = b""
     for char in text:
@@ -141,6 +167,34 @@ def _encoded_words(text: str) -> str:
         chunk += encoded
     words.append(chunk)
     return (_CRLF + " ").join(f"=?utf-8?b?{base64.b64encode(w).decode('ascii')}?=" for w in words)
+
+
+_Q_SAFE = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!*+-/"
+_Q_SAFE_BYTES = (_Q_SAFE + " ").encode("ascii")
+_Q_ROOM = 60  # 72-character words, as the base64 ones
+_q_pieces: dict[str, str] = {c: c for c in _Q_SAFE} | {" ": "_"}
+
+
+def _q_words(text: str) -> list[str] | None:
+    """Q encoded words (safe in a display name too: RFC 2047 §5 (3)), or None when base64
+    would be shorter."""
+    data = text.encode("utf-8")
+    q_length = len(data) + 2 * len(data.translate(None, _Q_SAFE_BYTES))
+    if q_length > (len(data) + 2) // 3 * 4:
+        return None
+    words, word = [], ""
+    for char in text:
+        piece = _q_pieces.get(char)
+        if piece is None:
+            piece = "".join(f"={b:02X}" for b in char.encode("utf-8"))
+            if len(_q_pieces) < 4096:
+                _q_pieces[char] = piece
+        if len(word) + len(piece) > _Q_ROOM:
+            words.append(word)
+            word = ""
+        word += piece
+    words.append(word)
+    return [f"=?utf-8?q?{w}?=" for w in words]
 
 
 # -- body ----------------------------------------------------------------------------------------
@@ -163,47 +217,89 @@ def _body(message: Message) -> bytes:
 
 
 def _content_part(message: Message) -> bytes | None:
+    charset = message.charset
     if message.text is not None and message.html is not None:
-        return _multipart("alternative", [_text_part("plain", message.text), _text_part("html", message.html)])
+        parts = [_text_part("plain", message.text, charset), _text_part("html", message.html, charset)]
+        return _multipart("alternative", parts)
     if message.html is not None:
-        return _text_part("html", message.html)
+        return _text_part("html", message.html, charset)
     if message.text is not None:
-        return _text_part("plain", message.text)
+        return _text_part("plain", message.text, charset)
     return None
 
 
-def _text_part(subtype: str, text: str) -> bytes:
+def _text_part(subtype: str, text: str, charset: str | None = None) -> bytes:
+    """A text part: 7bit when it is short-lined ASCII, else quoted-printable or base64,
+    whichever is shorter (the stdlib's and Django's rule).
+
+    Never 8bit: the part stays 7-bit clean and survives any hop without 8BITMIME. The text
+    ends exactly as given (the stdlib's ``set_content`` adds a final line break; Django 5.2
+    does not; a CRLF before a boundary or the end of DATA belongs to those).
+    """
     normalized = text.replace("\r\n", "\n").replace("\r", "\n")
-    if normalized.isascii() and all(len(line) <= _MAX_LINE for line in normalized.split("\n")):
-        body = normalized.replace("\n", _CRLF).encode("ascii")
-        return (
-            (
-                f"Content-Type: text/{subtype}; charset=us-ascii{_CRLF}Content-Transfer-Encoding: 7bit{_CRLF}{_CRLF}"
-            ).encode("ascii")
-            + body
-            + b"\r\n"
-        )
-    qp = binascii.b2a_qp(normalized.encode("utf-8"), istext=True).replace(b"\n", b"\r\n")
-    return (
-        (
-            f"Content-Type: text/{subtype}; charset=utf-8{_CRLF}"
-            f"Content-Transfer-Encoding: quoted-printable{_CRLF}{_CRLF}"
-        ).encode("ascii")
-        + qp
-        + b"\r\n"
-    )
+    if charset is None and normalized.isascii() and all(len(line) <= _MAX_LINE for line in normalized.split("\n")):
+        return _TEXT_7BIT[subtype] + normalized.replace("\n", _CRLF).encode("ascii")
+    data = normalized.encode(charset or "utf-8")
+    label = charset or "utf-8"
+    if data.isascii() and all(len(line) <= _MAX_LINE for line in data.split(b"\n")):
+        encoding, body = "7bit", data.replace(b"\n", b"\r\n")
+    else:
+        encoding, body = "quoted-printable", binascii.b2a_qp(data, istext=True)
+        if len(body) > (len(data) + 2) // 3 * 4 * 77 // 76:  # base64 is shorter
+            # text is base64-encoded in its canonical form, CRLF line breaks (RFC 2045 §6.8)
+            encoding, body = "base64", base64.encodebytes(data.replace(b"\n", b"\r\n"))
+        body = body.replace(b"\n", b"\r\n")
+    head = f'Content-Type: text/{subtype}; charset="{label}"\r\nContent-Transfer-Encoding: {encoding}\r\n\r\n'
+    return head.encode("ascii") + body
+
+
+_TEXT_7BIT = {
+    kind: f'Content-Type: text/{kind}; charset="utf-8"\r\nContent-Transfer-Encoding: 7bit\r\n\r\n'.encode("ascii")
+    for kind in ("plain", "html")
+}
 
 
 def _attachment_part(att: Attachment) -> bytes:
+    """One attachment: base64, except ``message/rfc822`` which RFC 2046 §5.2.1 keeps unencoded.
+
+    A ``text/*`` attachment is labelled ``charset="utf-8"`` when its bytes are UTF-8 (without
+    a charset a reader assumes US-ASCII); other bytes make it ``application/octet-stream``, so
+    no reader decodes them as text in the wrong charset. No name is invented for a part
+    that has none.
+    """
+    mimetype = att.mimetype
+    content_type = mimetype
+    if mimetype.startswith("text/"):
+        try:
+            att.content.decode("utf-8")
+            content_type = f'{mimetype}; charset="utf-8"'
+        except UnicodeDecodeError:
+            content_type = mimetype = "application/octet-stream"
     disposition = "inline" if att.inline else "attachment"
+    if att.filename:
+        content_type += f"; {_param('name', att.filename)}"
+        disposition += f"; {_param('filename', att.filename)}"
+    if mimetype == "message/rfc822":
+        body = _crlf(att.content)
+        encoding = "7bit" if body.isascii() else "8bit"
+    else:
+        body = base64.encodebytes(att.content).replace(b"\n", b"\r\n")
+        encoding = "base64"
     head = [
-        f"Content-Type: {att.mimetype}; {_param('name', att.filename)}",
-        "Content-Transfer-Encoding: base64",
-        f"Content-Disposition: {disposition}; {_param('filename', att.filename)}",
+        f"Content-Type: {content_type}",
+        f"Content-Transfer-Encoding: {encoding}",
+        f"Content-Disposition: {disposition}",
     ]
     if att.content_id:
         head.append(f"Content-ID: <{att.content_id}>")
-    return (_CRLF.join(head) + _CRLF + _CRLF).encode("ascii") + base64.encodebytes(att.content).replace(b"\n", b"\r\n")
+    return (_CRLF.join(head) + _CRLF + _CRLF).encode("ascii") + body
+
+
+def _crlf(data: bytes) -> bytes:
+    """Bytes with every line ending as CRLF (an attached message may come with bare LFs)."""
+    if data.count(b"\n") == data.count(b"\r\n") and data.count(b"\r") == data.count(b"\r\n"):
+        return data
+    return data.replace(b"\r\n", b"\n").replace(b"\r", b"\n").replace(b"\n", b"\r\n")
 
 
 def _param(name: str, value: str) -> str:
@@ -235,8 +331,6 @@ def _multipart(subtype: str, parts: list[bytes]) -> bytes:
     while any(marker in p for p in parts):  # practically never; 7-bit text could contain it
         boundary = f"=_mc_{uuid.uuid4().hex}"
         marker = boundary.encode("ascii")
-    out = [f'Content-Type: multipart/{subtype}; boundary="{boundary}"\r\n\r\n'.encode("ascii")]
-    for part in parts:
-        out.append(b"--" + marker + b"\r\n" + part)
-    out.append(b"--" + marker + b"--\r\n")
-    return b"".join(out)
+    head = f'Content-Type: multipart/{subtype}; boundary="{boundary}"\r\n\r\n'.encode("ascii")
+    delimiter = b"\r\n--" + marker + b"\r\n"
+    return head + delimiter[2:] + delimiter.join(parts) + b"\r\n--" + marker + b"--\r\n"

@@ -3,6 +3,7 @@ import json
 import pytest
 
 from mailcore import Attachment, InvalidMessage, Message
+from mailcore.addresses import Address
 
 
 def full_message(**overrides):
@@ -152,3 +153,22 @@ def test_display_names_keep_specials_and_non_ascii_and_headers_keep_tabs():
         Message("Zoë, Müller <a@example.com>", ["r@example.org"], "s", text="x")
     with pytest.raises(InvalidMessage, match="header injection"):
         Message("s@example.com", ["r@example.org"], "s", text="x", headers={"X-A": "a\r\n\tBcc: x@y.z"})
+
+
+def test_envelope_from_and_charset_round_trip_and_validate():
+    message = Message(
+        "Shop <shop@example.com>",
+        ["r@example.org"],
+        "x",
+        text="t",
+        envelope_from="Bounces <b+1@example.com>",
+        charset="latin-1",
+    )
+    assert message.envelope_from == Address("b+1@example.com")  # MAIL FROM carries no name
+    assert message.envelope_sender.email == "b+1@example.com"
+    assert Message.from_dict(message.to_dict()) == message
+    assert Message("s@example.com", ["r@example.org"], "x", text="t").envelope_sender.email == "s@example.com"
+    with pytest.raises(InvalidMessage, match="envelope_from"):
+        Message("s@example.com", ["r@example.org"], "x", text="t", envelope_from="not-an-address")
+    with pytest.raises(InvalidMessage, match="surrogates"):
+        Message("s@example.com", ["r@example.org"], "x", text="bad \udcfc byte")

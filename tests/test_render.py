@@ -6,6 +6,7 @@ import email.policy
 import pytest
 
 from mailcore import Attachment, Message
+from mailcore.errors import InvalidMessage
 from mailcore.render import render
 
 
@@ -24,7 +25,7 @@ def test_text_only_message_renders_required_headers():
     assert parsed["MIME-Version"] == "1.0"
     assert parsed["Date"]
     assert parsed.get_content_type() == "text/plain"
-    assert parsed.get_content() == "line 1\nline 2\n"
+    assert parsed.get_content() == "line 1\nline 2"  # exactly as given: no line break added
 
 
 def test_bcc_never_appears_in_headers():
@@ -138,7 +139,7 @@ def test_template_only_message_has_an_empty_text_part():
     message = Message("s@example.com", ["r@example.org"], "Welcome", template_id="welcome-v2")
     raw = render(message)
     parsed = parse(raw)
-    assert parsed.get_content_type() == "text/plain" and parsed.get_content() == "\n"
+    assert parsed.get_content_type() == "text/plain" and parsed.get_content() == ""
     assert parsed["Subject"] == "Welcome" and parsed["Message-ID"] == message.message_id
     assert b"welcome-v2" not in raw  # the template id is for the provider's API, not a header
     with_file = parse(render(message.replace(attachments=[Attachment("terms.pdf", b"%PDF")])))
@@ -186,3 +187,105 @@ def test_header_values_with_tabs_and_very_long_values_round_trip():
     assert parsed["Subject"] == "tab\there"
     for name, value in headers.items():
         assert parsed[name] == value
+
+
+# -- issue 14: what Django (and the stdlib) deliver ---------------------------------------------
+
+
+def test_single_part_body_ends_exactly_as_given():
+    raw = render(Message("s@example.com", ["r@example.org"], "x", text="Content\n"))
+    assert raw.endswith(b"\r\n\r\nContent\r\n")
+    assert parse(raw).get_content() == "Content\n"
+    multi = parse(render(Message("s@example.com", ["r@example.org"], "x", text="Content\n", html="<p>x</p>\n")))
+    assert multi.get_body(("plain",)).get_content() == "Content\n"
+    assert multi.get_body(("html",)).get_content() == "<p>x</p>\n"
+
+
+def test_text_attachment_carries_utf8_charset_and_other_bytes_become_octet_stream():
+    message = Message(
+        "s@example.com",
+        ["r@example.org"],
+        "x",
+        text="t",
+        attachments=[
+            Attachment("note.txt", "Grüße – €\n", "text/plain"),
+            Attachment("latin1.txt", "Grüße".encode("latin-1"), "text/plain"),
+        ],
+    )
+    note, latin = parse(render(message)).iter_attachments()
+    assert note["Content-Type"].params["charset"] == "utf-8"
+    assert note.get_content() == "Grüße – €\n"
+    assert latin.get_content_type() == "application/octet-stream"
+    assert latin.get_content() == "Grüße".encode("latin-1")
+
+
+def test_rfc822_attachment_is_not_base64_encoded():
+    inner = b"From: a@example.com\nSubject: inner\n\nforwarded body\n"
+    message = Message(
+        "s@example.com",
+        ["r@example.org"],
+        "fwd",
+        text="t",
+        attachments=[Attachment("fwd.eml", inner, "message/rfc822")],
+    )
+    raw = render(message)
+    assert b"Content-Transfer-Encoding: 7bit" in raw and b"forwarded body\r\n" in raw
+    [part] = parse(raw).iter_attachments()
+    forwarded = part.get_content()
+    assert forwarded["Subject"] == "inner" and forwarded.get_content() == "forwarded body\n"
+
+
+def test_custom_address_headers_are_written_as_addresses():
+    message = Message(
+        "s@example.com",
+        ["r@example.org"],
+        "x",
+        text="t",
+        headers={"Sender": "Zoë Ångström <zoe@bücher.example>", "Resent-To": '"Doe, J" <j@example.org>, k@example.org'},
+    )
+    parsed = parse(render(message))
+    [sender] = parsed["Sender"].addresses
+    assert (sender.display_name, sender.addr_spec) == ("Zoë Ångström", "zoe@xn--bcher-kva.example")
+    assert [a.addr_spec for a in parsed["Resent-To"].addresses] == ["j@example.org", "k@example.org"]
+    assert parsed["Resent-To"].addresses[0].display_name == "Doe, J"
+    with pytest.raises(InvalidMessage, match="Sender"):
+        Message("s@example.com", ["r@example.org"], "x", text="t", headers={"Sender": "not an address"})
+
+
+def test_date_is_numeric_utc_and_a_given_date_header_is_kept():
+    raw = render(Message("s@example.com", ["r@example.org"], "x", text="t"))
+    assert parse(raw)["Date"].endswith("+0000") and b"GMT" not in raw
+    given = "Mon, 30 Nov 2026 20:00:00 +0100"
+    dated = render(Message("s@example.com", ["r@example.org"], "x", text="t", headers={"Date": given}))
+    assert dated.count(b"Date: ") == 1 and parse(dated)["Date"] == given
+    with pytest.raises(InvalidMessage, match="RFC 5322 date"):
+        Message("s@example.com", ["r@example.org"], "x", text="t", headers={"Date": "yesterday"})
+
+
+def test_attachment_without_a_filename_gets_none_invented():
+    message = Message(
+        "s@example.com",
+        ["r@example.org"],
+        "x",
+        html='<img src="cid:logo@x">',
+        attachments=[Attachment(None, b"GIF89a", "image/gif", inline=True, content_id="logo@x")],
+    )
+    raw = render(message)
+    assert b"filename" not in raw and b"name=" not in raw
+    assert message.attachments[0].api_filename == "logo.gif"
+
+
+def test_charset_writes_the_bodies_in_it():
+    message = Message(
+        "s@example.com", ["r@example.org"], "x", text="Sürname\n", html="<p>Sürname</p>", charset="ISO-8859-1"
+    )
+    raw = render(message)
+    parsed = parse(raw)
+    plain, html = parsed.get_body(("plain",)), parsed.get_body(("html",))
+    assert plain["Content-Type"].params["charset"] == "iso-8859-1"
+    assert plain.get_content() == "Sürname\n" and html.get_content() == "<p>Sürname</p>"
+    assert b"S=FCrname" in raw  # the latin-1 byte, quoted-printable
+    with pytest.raises(InvalidMessage, match="cannot be written in"):
+        message.replace(text="€")
+    with pytest.raises(InvalidMessage, match="ASCII-compatible"):
+        message.replace(charset="utf-16")

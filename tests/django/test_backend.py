@@ -309,3 +309,10 @@ def test_breaker_state_survives_new_backend_instances(settings):
     second = EmailBackend().mailer.send(message)
     assert second.transport == "memory://steady"
     assert isinstance(second.attempts[0].error, CircuitOpen), second.attempts
+
+
+def test_empty_credentials_with_a_url_mean_do_not_log_in(mailcore_settings):
+    """Django's get_connection(username="", password="") means "no login", never an error."""
+    backend = mail.get_connection(username="", password="")
+    assert isinstance(backend, EmailBackend)
+    assert mail.send_mail("s", "b", "f@example.com", ["a@example.com"], auth_user="", auth_password="") == 1

@@ -83,7 +83,7 @@ def test_inline_image_with_content_id():
         msg.attach(image)
     (att,) = convert(msg).attachments
     assert (att.inline, att.content_id, att.mimetype, att.content) == (True, "logo@example.com", "image/png", PNG)
-    assert att.filename == "logo.png"
+    assert att.filename == "" and att.api_filename == "logo.png"  # none invented (issue 14)
 
 
 @pytest.mark.skipif(django.VERSION < (6, 0), reason="MIMEPart attachments are new in Django 6.0")
@@ -211,3 +211,46 @@ class _nothing:
 
     def __exit__(self, *exc):
         return False
+
+
+# -- issue 14: Django's own semantics ---------------------------------------------------------
+
+
+def test_from_header_override_keeps_from_email_as_the_envelope_sender():
+    msg = EmailMessage(
+        "s", "b", "bounces+123@shop.example", ["a@example.com"], headers={"From": "Shop <shop@shop.example>"}
+    )
+    message = convert(msg)
+    assert (message.from_email.name, message.from_email.email) == ("Shop", "shop@shop.example")
+    assert message.envelope_from is not None and message.envelope_from.email == "bounces+123@shop.example"
+    same = convert(
+        EmailMessage("s", "b", "shop@shop.example", ["a@example.com"], headers={"From": "Shop <shop@shop.example>"})
+    )
+    assert same.envelope_from is None
+
+
+def test_encoding_becomes_the_body_charset():
+    msg = EmailMessage("s", "Sürname", "f@example.com", ["a@example.com"])
+    msg.encoding = "iso-8859-1"
+    assert convert(msg).charset == "iso-8859-1"
+    msg.body = "€ is not in latin-1"
+    with pytest.raises(InvalidEmailMessage, match="iso-8859-1"):
+        convert(msg)
+    msg.encoding = "utf-8"
+    assert convert(msg).charset is None
+
+
+def test_date_header_and_localtime():
+    msg = EmailMessage(
+        "s", "b", "f@example.com", ["a@example.com"], headers={"Date": "Fri, 09 Nov 2001 01:08:47 -0000"}
+    )
+    assert convert(msg).headers["Date"] == "Fri, 09 Nov 2001 01:08:47 -0000"
+    local = to_message(EmailMessage("s", "b", "f@example.com", ["a@example.com"]), "f@example.com", localtime=True)
+    assert "Date" in local.headers
+
+
+def test_custom_sender_header_is_an_address_header():
+    msg = EmailMessage("s", "b", "f@example.com", ["a@example.com"], headers={"Sender": "Zoë <z@example.com>"})
+    assert convert(msg).headers["Sender"] == "Zoë <z@example.com>"
+    with pytest.raises(InvalidEmailMessage):
+        convert(EmailMessage("s", "b", "f@example.com", ["a@example.com"], headers={"Sender": "nobody"}))

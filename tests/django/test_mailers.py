@@ -89,7 +89,7 @@ def test_upper_case_option_is_unknown_in_options():
 
 
 def test_missing_url_and_host_is_reported_like_django():
-    with pytest.raises(mail.InvalidMailer, match=r"^MAILERS\['default'\]: OPTIONS must define 'url'"):
+    with pytest.raises(mail.InvalidMailer, match=r"^MAILERS\['default'\]: OPTIONS must define 'host'. Or give 'url'"):
         create({"default": {"BACKEND": BACKEND, "OPTIONS": {}}}, "default")
 
 

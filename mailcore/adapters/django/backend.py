@@ -57,6 +57,9 @@ _EMAIL_SETTINGS = {  # Django setting → SMTP option
 }
 
 
+_CREDENTIALS = ("username", "password")
+
+
 class EmailBackend(BaseEmailBackend):  # type: ignore[misc,unused-ignore]
     """A Django email backend that sends through a :class:`mailcore.Mailer`.
 
@@ -155,6 +158,7 @@ class EmailBackend(BaseEmailBackend):  # type: ignore[misc,unused-ignore]
             email_message,
             self.options.from_email or site_default,
             site_default_from=site_default,
+            localtime=bool(getattr(settings, "EMAIL_USE_LOCALTIME", False)),
         )
 
     def _deliver(self, mailer: Mailer, message: Message) -> int:
@@ -212,6 +216,8 @@ def _merge(base: BackendOptions, overrides: BackendOptions, given: Mapping[str, 
     """Keyword arguments (``get_connection(fail_silently=True)``) win over settings.MAILCORE."""
     changes = {name: getattr(overrides, name) for name in vars(overrides) if name in given}
     smtp = {**base.smtp, **overrides.smtp}
+    if overrides.url or base.url:  # empty credentials mean "do not log in": the URL decides
+        smtp = {name: value for name, value in smtp.items() if not (name in _CREDENTIALS and value == "")}
     if (overrides.url or base.url) and smtp:
         raise ImproperlyConfigured(
             f"{SETTINGS_NAME}: SMTP options ({', '.join(sorted(smtp))}) cannot be combined with a URL; "
@@ -227,7 +233,12 @@ def _option_error(text: str, where: str | None, alias: str | None) -> Improperly
         from django.core.mail import InvalidMailer  # type: ignore[import-untyped,unused-ignore]
 
         return InvalidMailer(text, alias=alias)
-    return ImproperlyConfigured(f"{where or f'MAILERS[{alias!r}]'}: {text}")
+    return InvalidBackendOptions(f"{where or f'MAILERS[{alias!r}]'}: {text}")
+
+
+class InvalidBackendOptions(ImproperlyConfigured, ValueError):  # type: ignore[misc,unused-ignore]
+    """A bad backend option or EMAIL_* setting: ``ImproperlyConfigured``, and a ``ValueError``
+    as Django's SMTP backend raises for conflicting settings."""
 
 
 def resolve_url(options: BackendOptions, alias: str | None = None) -> Secret:
@@ -247,7 +258,7 @@ def resolve_url(options: BackendOptions, alias: str | None = None) -> Secret:
 def _smtp_from(options: BackendOptions, alias: str | None) -> str:
     if alias is not None:  # worded as Django's SMTP backend words these MAILERS errors
         if "host" not in options.smtp:
-            raise OptionError("OPTIONS must define 'url' (a mailcore transport URL) or 'host'.")
+            raise OptionError("OPTIONS must define 'host'. Or give 'url', a mailcore transport URL.")
         if options.smtp.get("use_ssl") and options.smtp.get("use_tls"):
             raise OptionError("The 'use_ssl' and 'use_tls' OPTIONS are incompatible. Set at most one of them to True.")
         return smtp_url(**options.smtp)

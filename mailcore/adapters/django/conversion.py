@@ -9,10 +9,16 @@ maps where:
 * ``attachments``: ``(filename, content, mimetype)`` tuples, ``EmailAttachment``, legacy
   ``MIMEBase`` parts and Django 6's ``email.message.MIMEPart`` objects; a part with a
   ``Content-ID`` (``MIMEImage`` for ``<img src="cid:logo">``) becomes an inline attachment;
-* ``extra_headers``: ``From`` sets the sender (what recipients see), ``Reply-To`` the reply-to
-  list (split and parsed by mailcore's strict parser, never the stdlib's lax ``getaddresses``), ``Message-ID`` the message id; ``To``/``Cc``/``Date`` overrides cannot be expressed and
-  are ignored with a warning on the ``mailcore`` logger; ``Bcc`` is refused as Django refuses
-  it; everything else goes to ``Message.headers``;
+* ``from_email`` is the envelope sender (SMTP ``MAIL FROM``) as in Django's SMTP backend; a
+  ``From`` header override sets what recipients see (``Message.from_email``) and, when it
+  differs, ``from_email`` becomes ``Message.envelope_from``;
+* ``extra_headers``: ``Reply-To`` sets the reply-to list (split and parsed by mailcore's strict parser, never the
+  stdlib's lax ``getaddresses``), ``Message-ID`` the message id,
+  ``Date`` the date; ``To``/``Cc`` overrides cannot be expressed and are ignored with a warning
+  on the ``mailcore`` logger; ``Bcc`` is refused as Django refuses it; everything else
+  (``Sender``, ``Resent-*`` as addresses) goes to ``Message.headers``;
+* ``encoding`` becomes ``Message.charset``: the bodies are written in it (headers stay RFC
+  2047 UTF-8, which every reader decodes);
 * ``tags`` and ``metadata`` attributes (the django-anymail convention) are carried over.
 
 Invalid input raises :class:`InvalidEmailMessage`, which is both mailcore's
@@ -26,12 +32,15 @@ import email.message
 import logging
 import mimetypes
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from email.utils import format_datetime, formatdate
 from typing import Any
 
+import django  # type: ignore[import-untyped,unused-ignore]
 from django.core.mail.message import BadHeaderError  # type: ignore[import-untyped,unused-ignore]
 from django.utils.encoding import force_str  # type: ignore[import-untyped,unused-ignore]
 
-from mailcore.addresses import split_addresses
+from mailcore.addresses import parse_address, split_addresses
 from mailcore.errors import InvalidMessage
 from mailcore.message import Attachment, Message
 from mailcore.redact import install_log_filter
@@ -41,7 +50,15 @@ __all__ = ["InvalidEmailMessage", "to_message"]
 
 log = install_log_filter(logging.getLogger("mailcore"))
 DEFAULT_MIMETYPE = "application/octet-stream"
-_IGNORED_HEADERS = {"to", "cc", "date"}
+_IGNORED_HEADERS = {"to", "cc"}
+#: Django's wording, kept in our errors so code matching Django's messages keeps working.
+_DJANGO_NEWLINE = (
+    "Header values can't contain newlines"
+    if django.VERSION < (6, 0)
+    else "Header values may not contain linefeed or carriage return characters"
+)
+_ADDRESS_FIELDS = {"from_email", "to", "cc", "bcc", "reply_to", "envelope_from"}
+_DJANGO_BCC = 'Bcc is not a valid email header. Use the "bcc" argument to specify blind carbon copy recipients.'
 
 
 class InvalidEmailMessage(InvalidMessage, BadHeaderError):  # type: ignore[misc,unused-ignore]
@@ -56,27 +73,38 @@ def to_message(
     default_from: str,
     *,
     site_default_from: str | None = None,
+    localtime: bool = False,
 ) -> Message:
     """Convert one Django email message.
 
     ``default_from`` is used when the message has no sender, or when its sender is
     ``site_default_from`` (Django fills ``DEFAULT_FROM_EMAIL`` in when ``from_email=None``).
+    ``localtime=True`` (Django's ``EMAIL_USE_LOCALTIME``) dates the message in local time now;
+    otherwise the transport dates it in UTC when it renders it.
     """
     try:
-        return _convert(django_message, default_from, site_default_from)
+        return _convert(django_message, default_from, site_default_from, localtime)
     except InvalidEmailMessage:
         raise
     except InvalidMessage as error:
-        raise InvalidEmailMessage(error.field, error.problem) from None
+        problem = error.problem
+        if error.field.split("[")[0] in _ADDRESS_FIELDS:
+            problem = f"Invalid address: {problem}"
+        if "line break" in problem:
+            problem = f"{problem}. {_DJANGO_NEWLINE} ({error.field})"
+        raise InvalidEmailMessage(error.field, problem) from None
 
 
-def _convert(msg: Any, default_from: str, site_default_from: str | None) -> Message:
+def _convert(msg: Any, default_from: str, site_default_from: str | None, localtime: bool) -> Message:
     headers, special = _split_headers(getattr(msg, "extra_headers", None) or {})
+    if localtime and not any(name.lower() == "date" for name in headers):
+        headers["Date"] = formatdate(localtime=True)
     attachments = [_attachment(att, i) for i, att in enumerate(getattr(msg, "attachments", None) or ())]
     text, html = _bodies(msg, has_attachments=bool(attachments))
-    sender = special.get("from") or _str_or_none(msg.from_email)
-    if not sender or sender == site_default_from:
-        sender = default_from
+    envelope = _str_or_none(msg.from_email)
+    if not envelope or envelope == site_default_from:
+        envelope = default_from
+    sender = special.get("from") or envelope
     reply_to: list[Any] = _strings(getattr(msg, "reply_to", None) or ())
     if "reply-to" in special:
         reply_to = split_addresses(special["reply-to"], "headers['Reply-To']")
@@ -94,7 +122,27 @@ def _convert(msg: Any, default_from: str, site_default_from: str | None) -> Mess
         tags=_tags(getattr(msg, "tags", None)),
         metadata=_metadata(getattr(msg, "metadata", None)),
         message_id=special.get("message-id"),
+        envelope_from=_envelope_from(envelope, sender),
+        charset=_charset(getattr(msg, "encoding", None)),
     )
+
+
+def _envelope_from(envelope: str, header_from: str) -> str | None:
+    """Django sends ``MAIL FROM`` from ``from_email`` even when a ``From`` header overrides what
+    recipients see; mailcore models that as ``envelope_from`` when the two addresses differ."""
+    if envelope == header_from:
+        return None
+    envelope_address = parse_address(envelope, "from_email")
+    if envelope_address.email.lower() == parse_address(header_from, "headers['From']").email.lower():
+        return None
+    return envelope_address.email
+
+
+def _charset(encoding: Any) -> str | None:
+    """``EmailMessage.encoding`` (a name or an ``email.charset.Charset``) as a charset name."""
+    if not encoding:
+        return None
+    return str(getattr(encoding, "input_charset", encoding))
 
 
 # -- headers -------------------------------------------------------------------------------
@@ -106,12 +154,12 @@ def _split_headers(extra: Mapping[Any, Any]) -> tuple[dict[str, str], dict[str, 
     special: dict[str, str] = {}
     for raw_name, raw_value in extra.items():
         name = force_str(raw_name)
-        value = force_str(raw_value)
+        value = format_datetime(raw_value) if isinstance(raw_value, datetime) else force_str(raw_value)
         lowered = name.lower()
         where = f"headers[{name!r}]"
         check_header_text(where, value)
         if lowered == "bcc":
-            raise InvalidEmailMessage(where, 'Bcc is not a valid email header; use the "bcc" argument')
+            raise InvalidEmailMessage(where, _DJANGO_BCC)
         if lowered in ("from", "reply-to", "message-id"):
             special[lowered] = value
         elif lowered in _IGNORED_HEADERS:
@@ -175,7 +223,7 @@ def _attachment(attachment: Any, index: int) -> Attachment:
         ) from None
     mimetype = str(mimetype) if mimetype else _guess_type(filename)
     return Attachment(
-        filename=force_str(filename) if filename else _fallback_name("attachment", mimetype),
+        filename=force_str(filename) if filename else None,
         content=_content_bytes(content, mimetype),
         mimetype=mimetype,
     )
@@ -197,7 +245,7 @@ def _from_mime_part(part: email.message.Message, index: int) -> Attachment:
     disposition = part.get_content_disposition()
     inline = disposition == "inline" or (content_id is not None and disposition is None)
     cid = str(content_id).strip().strip("<>") if content_id else None
-    filename = part.get_filename() or _fallback_name((cid or "attachment").split("@")[0], mimetype)
+    filename = part.get_filename()
     return Attachment(filename=filename, content=content, mimetype=mimetype, inline=inline, content_id=cid)
 
 
@@ -215,10 +263,6 @@ def _guess_type(filename: Any) -> str:
     if not filename:
         return DEFAULT_MIMETYPE
     return mimetypes.guess_type(force_str(filename))[0] or DEFAULT_MIMETYPE
-
-
-def _fallback_name(stem: str, mimetype: str) -> str:
-    return f"{stem or 'attachment'}{mimetypes.guess_extension(mimetype) or ''}"
 
 
 # -- small helpers -------------------------------------------------------------------------

@@ -157,7 +157,10 @@ def smtp_url(
     * The port defaults as Django's does: 465 with SSL, 587 with TLS, else 25.
     """
     if use_tls and use_ssl:
-        raise OptionError("use_tls and use_ssl (EMAIL_USE_TLS/EMAIL_USE_SSL) are mutually exclusive; set at most one")
+        raise OptionError(
+            "use_tls and use_ssl (EMAIL_USE_TLS/EMAIL_USE_SSL): EMAIL_USE_TLS/EMAIL_USE_SSL are mutually exclusive, so only set one of those "
+            "settings to True."
+        )
     host = str(host or "").strip()
     if not host:
         raise OptionError("the SMTP host is empty (EMAIL_HOST or the 'host' option)")

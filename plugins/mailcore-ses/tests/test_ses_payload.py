@@ -250,3 +250,13 @@ def test_provider_options_are_merged_without_touching_the_message():
 def test_options_for_other_providers_are_ignored():
     request = build_send_email(full_message(provider_options={"sendgrid": {"asm": {"group_id": 1}}}))
     assert "asm" not in request
+
+
+def test_envelope_from_becomes_the_feedback_forwarding_address():
+    """SES sets MAIL FROM itself; its equivalent of the envelope sender is where feedback goes."""
+    message = Message(
+        "Shop <shop@example.com>", ["r@example.org"], "x", text="t", envelope_from="bounces@bücher.example"
+    )
+    request = valid_for_botocore(build_send_email(message))  # a field of the sesv2 model
+    assert request["FeedbackForwardingEmailAddress"] == "bounces@xn--bcher-kva.example"
+    assert "FeedbackForwardingEmailAddress" not in build_send_email(message.replace(envelope_from=None))

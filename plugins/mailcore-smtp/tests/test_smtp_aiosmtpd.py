@@ -242,3 +242,32 @@ def test_idle_session_is_probed_with_noop(aio, monkeypatch):
         for i in range(3):
             transport.send(Message("a@example.com", [f"r{i}@example.org"], "x", text="x"))
     assert aio.session_count == 1 and len(aio.handler.messages) == 3
+
+
+def test_idn_domain_with_ascii_local_part_stays_7bit_even_when_smtputf8_is_offered(aio):
+    """Only a UTF-8 local part needs SMTPUTF8; an IDN domain travels as its A-label (issue 14)."""
+    message = Message("Shop <shop@bücher.example>", ["Jürgen <info@bücher.example>"], "idn", text="hi\n")
+    SMTPTransport(aio.url()).send(message)
+    [got] = aio.handler.messages
+    assert "SMTPUTF8" not in got["options"]
+    assert got["mail_from"] == "shop@xn--bcher-kva.example"
+    assert got["rcpt_tos"] == ["info@xn--bcher-kva.example"]
+    assert got["data"].isascii()  # every header 7-bit: any later hop can relay it
+    parsed = parse(got["data"])
+    assert parsed["To"].addresses[0].domain == "xn--bcher-kva.example"
+
+
+def test_envelope_from_is_the_mail_from_and_not_a_header(aio):
+    message = Message(
+        "Shop <shop@shop.example>",
+        ["ana@example.org"],
+        "receipt",
+        text="hi\n",
+        envelope_from="bounces+123@shop.example",
+    )
+    SMTPTransport(aio.url()).send(message)
+    [got] = aio.handler.messages
+    assert got["mail_from"] == "bounces+123@shop.example"
+    parsed = parse(got["data"])
+    assert parsed["From"] == "Shop <shop@shop.example>"
+    assert b"bounces+123" not in got["data"]

@@ -325,3 +325,25 @@ def test_421_on_mail_with_pipelining_is_classified(fake):
     server = fake({"MAIL": "421 4.7.0 Try again later, closing connection. gsmtp"})
     with pytest.raises(RateLimited):
         SMTPTransport(server.url()).send(msg())
+
+
+def test_declared_size_excludes_dot_stuffing_and_the_final_dot(fake):
+    """RFC 1870: SIZE counts the message as sent, not the added dots or the ``.`` line (issue 14)."""
+    server = fake()
+    dotted = "\n".join(".line" for _ in range(200)) + "\n"
+    SMTPTransport(server.url()).send(msg().replace(text=dotted))
+    [mail] = [c for c in server.commands if c.upper().startswith("MAIL")]
+    declared = int(mail.upper().split("SIZE=")[1].split()[0])
+    [got] = server.messages
+    assert declared == len(got["data"])  # the unstuffed message, final CRLF included
+
+
+def test_message_just_under_the_limit_is_not_refused_for_its_dots(fake):
+    server = fake(extensions=("PIPELINING", "SIZE 3000"))
+    body = "\n".join("." for _ in range(800))  # 800 dots doubled on the wire
+    message = msg().replace(text=body)
+    from mailcore.render import render
+
+    assert len(render(message)) < 3000 < len(render(message)) + 800 + 3
+    SMTPTransport(server.url()).send(message)
+    assert len(server.messages) == 1

@@ -136,10 +136,10 @@ def build_form(message: Message, *, ignore_unsupported: bool = False) -> Mailgun
     add((f"v:{CORRELATION_VAR}", message.correlation_id))
     for attachment in message.attachments:
         if attachment.inline:
-            name = attachment.content_id or attachment.filename
+            name = attachment.content_id or attachment.api_filename
             form.files.append(("inline", (name, attachment.content, attachment.mimetype)))
         else:
-            form.files.append(("attachment", (attachment.filename, attachment.content, attachment.mimetype)))
+            form.files.append(("attachment", (attachment.api_filename, attachment.content, attachment.mimetype)))
     _apply_passthrough(form, message.provider_options.get(PROVIDER, {}))
     _check_limits(form)
     return form

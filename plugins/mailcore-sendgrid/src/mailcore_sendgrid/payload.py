@@ -187,11 +187,11 @@ def _attachments(message: Message, features: _Features) -> list[dict[str, str]]:
     out = []
     for i, attachment in enumerate(message.attachments):
         if not attachment.content:
-            features.unsupported(f"attachments[{i}]", f"the empty attachment {attachment.filename!r}")
+            features.unsupported(f"attachments[{i}]", f"the empty attachment {attachment.api_filename!r}")
             continue
         item = {
             "content": base64.b64encode(attachment.content).decode("ascii"),
-            "filename": attachment.filename,
+            "filename": attachment.api_filename,
             "type": attachment.mimetype,
             "disposition": "inline" if attachment.inline else "attachment",
         }

@@ -87,6 +87,8 @@ def build_send_email(message: Message, options: SesOptions = SesOptions()) -> di
     else:
         request["FromEmailAddress"] = _ascii_email(message.from_email, "from_email")
         request["Content"] = {"Raw": {"Data": _raw_content(message, options)}}
+    if message.envelope_from is not None:  # SES owns MAIL FROM; bounces and complaints go here
+        request["FeedbackForwardingEmailAddress"] = _ascii_email(message.envelope_from, "envelope_from")
     request["EmailTags"] = _email_tags(message)
     if options.configuration_set:
         request["ConfigurationSetName"] = options.configuration_set
@@ -232,7 +234,7 @@ def _template_headers(message: Message, options: SesOptions) -> list[dict[str, s
 def _attachment(attachment: Attachment) -> dict[str, Any]:
     part: dict[str, Any] = {
         "RawContent": attachment.content,
-        "FileName": attachment.filename,
+        "FileName": attachment.api_filename,
         "ContentType": attachment.mimetype,
         "ContentDisposition": "INLINE" if attachment.inline else "ATTACHMENT",
         "ContentTransferEncoding": "BASE64",

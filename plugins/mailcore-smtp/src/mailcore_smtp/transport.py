@@ -24,10 +24,11 @@ import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
+from mailcore.addresses import Address, parse_address, split_address_list
 from mailcore.budget import attempt_seconds
 from mailcore.config import TransportURL, parse_url
 from mailcore.errors import ConfigurationError, InvalidMessage, MessageRejected, SendError, SendTimeout, TransientError
-from mailcore.message import Message
+from mailcore.message import ADDRESS_HEADERS, Message
 from mailcore.render import render
 from mailcore.result import Delivery, SendResult
 from mailcore.transport import CheckStep, ProviderTransport
@@ -38,7 +39,7 @@ from mailcore_smtp.pool import SessionPool, Slot
 from mailcore_smtp.session import WIRE_ERRORS, Opener, TokenProvider, wire_error
 from mailcore_smtp.settings import SMTPSettings
 from mailcore_smtp.tls import client_context
-from mailcore_smtp.wire import Disconnected, ProtocolFailure, SMTPConnection, dot_stuff
+from mailcore_smtp.wire import Disconnected, ProtocolFailure, SMTPConnection, dot_stuff, message_size
 
 __all__ = ["IDLE_PROBE", "SMTPTransport"]
 
@@ -230,10 +231,10 @@ class SMTPTransport(ProviderTransport):
         utf8 = connection.has("SMTPUTF8") and _needs_smtputf8(message)
         try:
             if utf8:
-                sender = message.from_email.envelope_email  # UTF-8 local part, A-label domain
+                sender = message.envelope_sender.envelope_email  # UTF-8 local part, A-label domain
                 recipients = [r.envelope_email for r in message.recipients]
             else:
-                sender = message.from_email.ascii_email
+                sender = message.envelope_sender.ascii_email
                 recipients = [r.ascii_email for r in message.recipients]
             data = render(message, smtputf8=utf8)
         except InvalidMessage as error:
@@ -245,16 +246,19 @@ class SMTPTransport(ProviderTransport):
             raise MessageRejected(f"the message is {len(data)} bytes; {self.settings.host} accepts at most {limit}")
         return utf8, sender, recipients, dot_stuff(data)
 
-    def _options(self, connection: SMTPConnection, utf8: bool, size: int) -> str:
-        options = f" SIZE={size}" if connection.has("SIZE") else ""
+    def _options(self, connection: SMTPConnection, utf8: bool, stuffed: bytes) -> str:
+        """MAIL FROM parameters: SIZE (RFC 1870), SMTPUTF8, and BODY=8BITMIME for 8-bit data."""
+        options = f" SIZE={message_size(stuffed)}" if connection.has("SIZE") else ""
         if utf8:
-            options += " SMTPUTF8" + (" BODY=8BITMIME" if connection.has("8BITMIME") else "")
+            options += " SMTPUTF8"
+        if connection.has("8BITMIME") and (utf8 or not stuffed.isascii()):
+            options += " BODY=8BITMIME"
         return options
 
     def _transactions(self, connection: SMTPConnection, message: Message, *, reused: bool) -> Delivery:
         connection.delivered_in_attempt = 0
         utf8, sender, pending, stuffed = self._envelope(connection, message)
-        options = self._options(connection, utf8, len(stuffed))
+        options = self._options(connection, utf8, stuffed)
         rejected: dict[str, str] = {}
         final: Reply | None = None
         while pending:
@@ -340,4 +344,17 @@ class SMTPTransport(ProviderTransport):
 
 
 def _needs_smtputf8(message: Message) -> bool:
-    return any(not a.email.isascii() for a in (message.from_email, *message.recipients))
+    """Only a UTF-8 local part needs SMTPUTF8: an IDN domain travels as its A-label."""
+    addresses = (message.from_email, message.envelope_sender, *message.recipients)
+    return any(a.needs_smtputf8 for a in addresses) or any(
+        a.needs_smtputf8 for value in _address_header_values(message) for a in value
+    )
+
+
+def _address_header_values(message: Message) -> list[list[Address]]:
+    """Addresses in custom address headers (Sender, Resent-*), which render as addresses too."""
+    return [
+        [parse_address(item, name) for item in split_address_list(value)]
+        for name, value in message.headers.items()
+        if name.lower() in ADDRESS_HEADERS
+    ]

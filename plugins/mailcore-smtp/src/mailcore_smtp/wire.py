@@ -36,6 +36,7 @@ __all__ = [
     "TLSFailure",
     "WireTimeout",
     "dot_stuff",
+    "message_size",
 ]
 
 MAX_LINE = 8192
@@ -81,6 +82,15 @@ def dot_stuff(data: bytes) -> bytes:
     if not data.endswith(_CRLF):
         data += _CRLF
     return data + b".\r\n"
+
+
+def message_size(stuffed: bytes) -> int:
+    """The RFC 1870 size of :func:`dot_stuff` output: without the added dots and final ``.``.
+
+    Every line of the stuffed data that starts with ``..`` had one dot added.
+    """
+    added = stuffed.count(b"\r\n..") + (1 if stuffed.startswith(b"..") else 0)
+    return len(stuffed) - 3 - added
 
 
 class SMTPConnection:
