@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
+from mailcore.capabilities import ensure_carriable
 from mailcore.config import Node
 from mailcore.errors import ConfigurationError, DeliveryFailed, SendError
 from mailcore.message import Message
@@ -102,6 +103,7 @@ class Mailer:
         With ``park`` (default: the Mailer's ``park_on_failure``), a transient failure stores the
         message in the queue and returns a :class:`mailcore.outbox.Queued` (not delivered yet).
         """
+        ensure_carriable(self.transport, message)
         try:
             result = self.transport.send(message)
         except SendError as error:
@@ -164,6 +166,7 @@ class Mailer:
         """Async twin of :meth:`send`, with the same policy."""
         import asyncio  # only async callers pay for it (``import mailcore`` stays cheap)
 
+        ensure_carriable(self.transport, message)
         try:
             result = await self.transport.asend(message)
         except SendError as error:

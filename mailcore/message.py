@@ -17,7 +17,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from mailcore.addresses import Address, check_header_text, parse_address
+from mailcore.calendar import Calendar, calendar_part
+from mailcore.capabilities import DROPPABLE, Capability, coerce_capabilities
 from mailcore.errors import InvalidMessage
+from mailcore.templates import LocalTemplate
 
 __all__ = ["CORRELATION_HEADER", "Attachment", "Message"]
 
@@ -128,6 +131,14 @@ class Message:
     ``template_id``/``template_data`` select a template stored at the provider;
     ``provider_options`` passes provider-specific extras through untouched, keyed by transport
     name (``{"sendgrid": {"asm": {...}}}``).
+
+    ``local_template`` (a :class:`~mailcore.templates.LocalTemplate`) is rendered by mailcore
+    with ``template_data`` for any transport that cannot use ``template_id`` (or when there is
+    none). ``calendar`` (see :func:`~mailcore.calendar.calendar_part`) adds a ``text/calendar``
+    invitation. ``allow_degraded`` names needs (``{"tags"}``) a transport lacking them may drop;
+    by default a transport that cannot carry the whole message is skipped (see
+    :mod:`mailcore.capabilities`). ``auto_text=False`` stops mailcore from writing the text part
+    of an HTML-only message.
     """
 
     from_email: Address
@@ -146,6 +157,10 @@ class Message:
     template_id: str | None
     template_data: Mapping[str, Any]
     provider_options: Mapping[str, Mapping[str, Any]]
+    local_template: LocalTemplate | None
+    calendar: Calendar | None
+    allow_degraded: frozenset[Capability]
+    auto_text: bool
 
     def __init__(
         self,
@@ -165,6 +180,10 @@ class Message:
         template_id: str | None = None,
         template_data: Mapping[str, Any] | None = None,
         provider_options: Mapping[str, Mapping[str, Any]] | None = None,
+        local_template: LocalTemplate | Mapping[str, Any] | None = None,
+        calendar: Calendar | str | bytes | None = None,
+        allow_degraded: Iterable[str] = (),
+        auto_text: bool = True,
     ) -> None:
         sender = parse_address(from_email, "from_email")
         to_list = _address_list(to, "to")
@@ -179,8 +198,11 @@ class Message:
         for i, att in enumerate(attachment_list):
             if not isinstance(att, Attachment):
                 raise InvalidMessage(f"attachments[{i}]", "must be a mailcore.Attachment")
-        if text is None and html is None and template_id is None and not attachment_list:
-            raise InvalidMessage("text", "give a text or html body (or a template_id)")
+        local = _checked_local_template(local_template)
+        invite = _checked_calendar(calendar)
+        if text is None and html is None and template_id is None and local is None and not attachment_list:
+            if invite is None:
+                raise InvalidMessage("text", "give a text or html body (or a template_id or local_template)")
         values = {
             "from_email": sender,
             "to": to_list,
@@ -198,6 +220,10 @@ class Message:
             "template_id": template_id,
             "template_data": dict(template_data or {}),
             "provider_options": {k: dict(v) for k, v in (provider_options or {}).items()},
+            "local_template": local,
+            "calendar": invite,
+            "allow_degraded": _checked_degraded(allow_degraded),
+            "auto_text": bool(auto_text),
         }
         if template_id is not None:
             check_header_text("template_id", template_id)
@@ -268,6 +294,10 @@ class Message:
             "template_id": self.template_id,
             "template_data": dict(self.template_data),
             "provider_options": {k: dict(v) for k, v in self.provider_options.items()},
+            "local_template": self.local_template.to_dict() if self.local_template else None,
+            "calendar": self.calendar.to_dict() if self.calendar else None,
+            "allow_degraded": sorted(self.allow_degraded),
+            "auto_text": self.auto_text,
         }
 
     @classmethod
@@ -293,12 +323,17 @@ class Message:
             template_id=data.get("template_id"),
             template_data=data.get("template_data") or {},
             provider_options=data.get("provider_options") or {},
+            local_template=data.get("local_template"),
+            calendar=Calendar.from_dict(data["calendar"]) if data.get("calendar") else None,
+            allow_degraded=data.get("allow_degraded") or (),
+            auto_text=data.get("auto_text", True),
         )
 
 
 _FIELDS = (
     "from_email", "to", "subject", "text", "html", "cc", "bcc", "reply_to", "attachments",
     "headers", "tags", "metadata", "message_id", "template_id", "template_data", "provider_options",
+    "local_template", "calendar", "allow_degraded", "auto_text",
 )  # fmt: skip
 
 
@@ -348,6 +383,34 @@ def _checked_metadata(metadata: Mapping[str, str]) -> dict[str, str]:
         check_header_text(f"metadata[{key!r}]", value)
         out[key] = value
     return out
+
+
+def _checked_local_template(value: object) -> LocalTemplate | None:
+    if value is None or isinstance(value, LocalTemplate):
+        return value
+    if isinstance(value, Mapping):
+        return LocalTemplate.from_dict(value)
+    raise InvalidMessage("local_template", f"must be a mailcore.LocalTemplate, not {type(value).__name__}")
+
+
+def _checked_calendar(value: object) -> Calendar | None:
+    if value is None or isinstance(value, Calendar):
+        return value
+    if isinstance(value, str | bytes):
+        return calendar_part(value)
+    raise InvalidMessage("calendar", f"must be a Calendar or an .ics payload, not {type(value).__name__}")
+
+
+def _checked_degraded(values: Iterable[str]) -> frozenset[Capability]:
+    allowed = coerce_capabilities(values, "allow_degraded")
+    refused = allowed - DROPPABLE
+    if refused:
+        names = ", ".join(sorted(c.value for c in refused))
+        raise InvalidMessage(
+            "allow_degraded",
+            f"{names} cannot be dropped (the message would have no content); give a local_template instead",
+        )
+    return allowed
 
 
 def _checked_message_id(message_id: str | None, sender: Address) -> str:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Union
 
 from mailcore.errors import ConfigurationError, UnknownTransport
@@ -31,12 +31,14 @@ KNOWN_PLUGINS = {
 
 @dataclass
 class TransportSpec:
-    """One registered scheme: where its factory lives and which plugin registered it."""
+    """One registered scheme: where its factory lives, which plugin registered it, and what its
+    transport carries faithfully (``capabilities``, names of :class:`mailcore.capabilities.Capability`)."""
 
     scheme: str
     factory: Union[str, TransportFactory]  # noqa: UP007 - runtime alias with a string forward ref
     plugin: str
     description: str = ""
+    capabilities: frozenset[str] = field(default_factory=frozenset)
 
     def load(self) -> TransportFactory:
         """Import the factory (``"package.module:attr.attr"``) on first use."""
@@ -66,8 +68,26 @@ class TransportRegistry:
         self._specs: dict[str, TransportSpec] = {}
         self.current_plugin = "mailcore"
 
-    def add(self, scheme: str, factory: str | TransportFactory, *, description: str = "") -> None:
-        """Register ``factory`` for ``scheme://`` URLs (called from a plugin's hook)."""
+    def add(
+        self,
+        scheme: str,
+        factory: str | TransportFactory,
+        *,
+        description: str = "",
+        capabilities: Iterable[str] = (),
+    ) -> None:
+        """Register ``factory`` for ``scheme://`` URLs (called from a plugin's hook).
+
+        ``capabilities`` repeats, as data, what the transport class declares (shown by
+        ``mailcore plugins`` and docs/capabilities.md without importing the transport).
+        """
+        from mailcore.capabilities import coerce_capabilities
+        from mailcore.errors import InvalidMessage
+
+        try:
+            caps = frozenset(c.value for c in coerce_capabilities(capabilities, f"{scheme}:// capabilities"))
+        except InvalidMessage as error:
+            raise ConfigurationError(f"plugin {self.current_plugin!r}: {error}") from None
         scheme = scheme.lower()
         existing = self._specs.get(scheme)
         if existing is not None and existing.plugin != self.current_plugin:
@@ -75,7 +95,7 @@ class TransportRegistry:
                 f"scheme {scheme!r} is registered by both {existing.plugin!r} and {self.current_plugin!r}; "
                 "uninstall one, or hide it with MAILCORE_DISABLE_PLUGINS"
             )
-        self._specs[scheme] = TransportSpec(scheme, factory, self.current_plugin, description)
+        self._specs[scheme] = TransportSpec(scheme, factory, self.current_plugin, description, caps)
 
     def schemes(self) -> list[str]:
         return sorted(self._specs)

@@ -10,7 +10,7 @@ Shapes::
 
     text            text/plain
     html            text/html
-    text + html     multipart/alternative
+    text + html     multipart/alternative  [text, html, text/calendar if an invitation]
     + inline parts  multipart/related  [body, inline...]
     + attachments   multipart/mixed    [body, attachment...]
 
@@ -41,13 +41,20 @@ _PARAM_CHUNK = 60  # characters per RFC 2231 continuation of a longer one
 _PERCENT_PIECE = re.compile(r"%[0-9A-F]{2}|.")
 
 
-def render(message: Message, *, smtputf8: bool = False, date: str | None = None) -> bytes:
+def render(
+    message: Message,
+    *,
+    smtputf8: bool = False,
+    date: str | None = None,
+    extra_headers: Iterable[tuple[str, str]] = (),
+) -> bytes:
     """Return the message as RFC 5322 bytes with CRLF line endings.
 
     With ``smtputf8=False`` (the default) every header is 7-bit: non-ASCII text becomes RFC 2047
     encoded words and IDN domains become A-labels; a UTF-8 local part raises
     :class:`~mailcore.errors.InvalidMessage`. With ``smtputf8=True`` addresses are written as
-    UTF-8, for servers that offer SMTPUTF8.
+    UTF-8, for servers that offer SMTPUTF8. ``extra_headers`` are written after the message's own
+    (a transport's tag and metadata headers); their values must already be header-safe.
     """
     lines = [
         f"From: {_address(message.from_email, smtputf8)}",
@@ -63,6 +70,8 @@ def render(message: Message, *, smtputf8: bool = False, date: str | None = None)
     lines.append(f"Message-ID: {message.message_id}")
     lines.append(f"{CORRELATION_HEADER}: {message.correlation_id}")
     for name, value in message.headers.items():
+        lines.append(_unstructured(name, value))
+    for name, value in extra_headers:
         lines.append(_unstructured(name, value))
     lines.append("MIME-Version: 1.0")
     head = _CRLF.join(lines) + _CRLF
@@ -163,22 +172,26 @@ def _body(message: Message) -> bytes:
 
 
 def _content_part(message: Message) -> bytes | None:
-    if message.text is not None and message.html is not None:
-        return _multipart("alternative", [_text_part("plain", message.text), _text_part("html", message.html)])
-    if message.html is not None:
-        return _text_part("html", message.html)
+    parts = []
     if message.text is not None:
-        return _text_part("plain", message.text)
-    return None
+        parts.append(_text_part("plain", message.text))
+    if message.html is not None:
+        parts.append(_text_part("html", message.html))
+    if message.calendar is not None:  # last: the richest alternative is the one clients prefer
+        parts.append(_text_part("calendar", message.calendar.ics, f"; method={message.calendar.method}"))
+    if len(parts) > 1:
+        return _multipart("alternative", parts)
+    return parts[0] if parts else None
 
 
-def _text_part(subtype: str, text: str) -> bytes:
+def _text_part(subtype: str, text: str, params: str = "") -> bytes:
     normalized = text.replace("\r\n", "\n").replace("\r", "\n")
     if normalized.isascii() and all(len(line) <= _MAX_LINE for line in normalized.split("\n")):
         body = normalized.replace("\n", _CRLF).encode("ascii")
         return (
             (
-                f"Content-Type: text/{subtype}; charset=us-ascii{_CRLF}Content-Transfer-Encoding: 7bit{_CRLF}{_CRLF}"
+                f"Content-Type: text/{subtype}; charset=us-ascii{params}{_CRLF}"
+                f"Content-Transfer-Encoding: 7bit{_CRLF}{_CRLF}"
             ).encode("ascii")
             + body
             + b"\r\n"
@@ -186,7 +199,7 @@ def _text_part(subtype: str, text: str) -> bytes:
     qp = binascii.b2a_qp(normalized.encode("utf-8"), istext=True).replace(b"\n", b"\r\n")
     return (
         (
-            f"Content-Type: text/{subtype}; charset=utf-8{_CRLF}"
+            f"Content-Type: text/{subtype}; charset=utf-8{params}{_CRLF}"
             f"Content-Transfer-Encoding: quoted-printable{_CRLF}{_CRLF}"
         ).encode("ascii")
         + qp

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Sequence
 
+from mailcore.capabilities import CannotCarry
 from mailcore.errors import ConfigurationError, DeliveryFailed, SendError
 from mailcore.message import Message
 from mailcore.policy.base import (
@@ -107,7 +108,7 @@ class Combinator(Policy):
 
     def _log_failover(self, message: Message, error: BaseException, to: Transport, count: int) -> None:
         """WARNING for a real failure, so nobody runs on a backup unaware; DEBUG for a skip."""
-        skipped = isinstance(error, RouteSkipped)
+        skipped = isinstance(error, RouteSkipped | CannotCarry)
         failed = getattr(error, "transport", None) or "?"
         log_event(
             DEBUG if skipped else WARNING, "%s %s (%s: %s); failing over to %s",

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from mailcore.capabilities import Capability
 from mailcore.result import Delivery
 from mailcore.testing.specs import require_spec, sendgrid_mail_send_validator
 from mailcore.transport import ProviderTransport
@@ -16,6 +17,8 @@ SENDGRID_SPEC = SPECS / "sendgrid_tsg_mail_v3.json"
 
 class CountingTransport(ProviderTransport):
     """Delivers nothing and keeps nothing: counts messages and checks each has one recipient."""
+
+    capabilities = frozenset(Capability)
 
     def __init__(self, name="counting"):
         self.name = name

@@ -5,7 +5,16 @@ from __future__ import annotations
 from mailcore.plugins import hookimpl
 from mailcore.registry import TransportRegistry
 
+#: What your transport carries faithfully: names from mailcore.capabilities.Capability. Declare
+#: only what the provider really keeps; a message needing more is sent by another transport.
+CAPABILITIES = frozenset({"tags", "metadata", "custom_headers"})
+
 
 @hookimpl
 def mailcore_register_transports(registry: TransportRegistry) -> None:
-    registry.add("template", "mailcore_template.transport:TemplateTransport.from_url", description="<provider>")
+    registry.add(
+        "template",
+        "mailcore_template.transport:TemplateTransport.from_url",
+        description="<provider>",
+        capabilities=CAPABILITIES,
+    )

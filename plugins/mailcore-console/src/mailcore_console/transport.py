@@ -11,17 +11,21 @@ import sys
 import threading
 from typing import TextIO
 
+from mailcore.capabilities import coerce_capabilities
 from mailcore.config import TransportURL
 from mailcore.message import Message
 from mailcore.render import render
 from mailcore.result import Delivery
 from mailcore.transport import ProviderTransport
+from mailcore_console.plugin import CAPABILITIES
 
 BANNER = "mailcore console transport: NOT DELIVERED (development only)"
 
 
 class ConsoleTransport(ProviderTransport):
     """Print each message, clearly labelled as not delivered."""
+
+    capabilities = coerce_capabilities(CAPABILITIES, "console")
 
     def __init__(self, stream: TextIO | None = None, *, stream_name: str = "stdout") -> None:
         self._stream = stream

@@ -19,6 +19,7 @@ from urllib.parse import quote
 import requests
 from requests.adapters import HTTPAdapter
 
+from mailcore.capabilities import coerce_capabilities
 from mailcore.bulk.model import Batch, RecipientResult
 from mailcore.checks import endpoint_steps
 from mailcore.config import TransportURL
@@ -30,6 +31,7 @@ from mailcore.result import Delivery
 from mailcore.transport import CheckStep, ProviderTransport
 from mailcore_mailgun.errors import classify_failure, classify_response
 from mailcore_mailgun.payload import MailgunForm, build_form
+from mailcore_mailgun.plugin import CAPABILITIES
 
 __all__ = ["ENV_API_KEY", "ENV_DOMAIN", "REGIONS", "MailgunTransport"]
 
@@ -42,6 +44,8 @@ URL_PARAMS = ("region", "endpoint_url", "timeout", "cafile", "ignore_unsupported
 
 class MailgunTransport(ProviderTransport):
     """Deliver through Mailgun's Messages API; safe to share across threads."""
+
+    capabilities = coerce_capabilities(CAPABILITIES, "mailgun")
 
     def __init__(
         self,

@@ -5,6 +5,20 @@ from __future__ import annotations
 from mailcore.plugins import hookimpl
 from mailcore.registry import TransportRegistry
 
+#: What the SendGrid transport carries faithfully (see docs/capabilities.md).
+CAPABILITIES = frozenset(
+    {
+        "provider_template",
+        "tags",
+        "metadata",
+        "inline_images",
+        "custom_headers",
+        "scheduled_send",
+        "batch",
+        "calendar",
+    }
+)
+
 
 @hookimpl
 def mailcore_register_transports(registry: TransportRegistry) -> None:
@@ -12,4 +26,5 @@ def mailcore_register_transports(registry: TransportRegistry) -> None:
         "sendgrid",
         "mailcore_sendgrid.transport:SendGridTransport.from_url",
         description="SendGrid v3 Mail Send API (sendgrid://API_KEY@?region=eu)",
+        capabilities=CAPABILITIES,
     )

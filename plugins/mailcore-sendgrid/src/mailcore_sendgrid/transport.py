@@ -14,6 +14,7 @@ import ssl
 import time
 from collections.abc import Iterator
 
+from mailcore.capabilities import coerce_capabilities
 from mailcore.bulk.model import Batch, RecipientResult
 from mailcore.checks import network_steps
 from mailcore.config import TransportURL
@@ -26,6 +27,7 @@ from mailcore.transport import CheckStep, ProviderTransport
 from mailcore_sendgrid.connection import ConnectionPool, RequestFailed
 from mailcore_sendgrid.errors import classify_failure, classify_response
 from mailcore_sendgrid.payload import build_payload, encode_payload
+from mailcore_sendgrid.plugin import CAPABILITIES
 
 __all__ = ["ENV_API_KEY", "REGIONS", "SendGridTransport"]
 
@@ -39,6 +41,8 @@ URL_PARAMS = ("region", "endpoint_url", "timeout", "cafile", "ignore_unsupported
 
 class SendGridTransport(ProviderTransport):
     """Deliver through SendGrid's v3 Mail Send API; safe to share across threads."""
+
+    capabilities = coerce_capabilities(CAPABILITIES, "sendgrid")
 
     def __init__(
         self,

@@ -5,6 +5,12 @@ from __future__ import annotations
 from mailcore.plugins import hookimpl
 from mailcore.registry import TransportRegistry
 
+#: What the SES transport carries faithfully (see docs/capabilities.md). A calendar part travels
+#: in the raw MIME message, so only without a provider template.
+CAPABILITIES = frozenset(
+    {"provider_template", "tags", "metadata", "inline_images", "custom_headers", "batch", "calendar"}
+)
+
 
 @hookimpl
 def mailcore_register_transports(registry: TransportRegistry) -> None:
@@ -12,4 +18,5 @@ def mailcore_register_transports(registry: TransportRegistry) -> None:
         "ses",
         "mailcore_ses.transport:SesTransport.from_url",
         description="Amazon SES API v2 through boto3 (ses://?region=eu-west-1)",
+        capabilities=CAPABILITIES,
     )

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
+from mailcore.capabilities import coerce_capabilities
 from mailcore.bulk.model import Batch, RecipientResult
 from mailcore.config import TransportURL
 from mailcore.errors import ConfigurationError
@@ -28,6 +29,7 @@ from mailcore.result import Delivery
 from mailcore.transport import CheckStep, ProviderTransport
 from mailcore_ses.errors import classify_exception, delivery_from_response
 from mailcore_ses.payload import SesOptions, build_send_email
+from mailcore_ses.plugin import CAPABILITIES
 
 #: boto3 builds client classes at run time; the ``sesv2`` client is typed loosely here.
 SESV2Client = Any
@@ -44,6 +46,8 @@ URL_PARAMS = ("region", "endpoint_url", "timeout", "configuration_set", "ignore_
 
 class SesTransport(ProviderTransport):
     """Send through Amazon SES API v2 (``SendEmail``)."""
+
+    capabilities = coerce_capabilities(CAPABILITIES, "ses")
 
     def __init__(
         self,

@@ -21,6 +21,7 @@ import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
+from mailcore.capabilities import coerce_capabilities
 from mailcore.config import TransportURL, parse_url
 from mailcore.errors import ConfigurationError, InvalidMessage, MessageRejected, SendError, SendTimeout, TransientError
 from mailcore.message import Message
@@ -35,6 +36,7 @@ from mailcore_smtp.session import WIRE_ERRORS, Opener, TokenProvider, wire_error
 from mailcore_smtp.settings import SMTPSettings
 from mailcore_smtp.tls import client_context
 from mailcore_smtp.wire import Disconnected, ProtocolFailure, SMTPConnection, dot_stuff
+from mailcore_smtp.plugin import CAPABILITIES
 
 __all__ = ["IDLE_PROBE", "SMTPTransport"]
 
@@ -57,6 +59,8 @@ class SMTPTransport(ProviderTransport):
         ``getaddrinfo`` (tests, custom DNS).
     :param ssl_context: a verifying context to use instead of the one built from ``cafile``.
     """
+
+    capabilities = coerce_capabilities(CAPABILITIES, "smtp")
 
     def __init__(
         self,
