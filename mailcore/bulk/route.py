@@ -84,8 +84,8 @@ def has_batch_api(transport: Transport) -> bool:
 def accepts_batch(transport: Transport, message: Message) -> bool:
     """Whether ``transport`` delivers batches of this template (SES needs a stored template:
     a transport may say no through an optional ``accepts_batch(message) -> bool``)."""
-    if not has_batch_api(transport):
-        return False
+    if not has_batch_api(transport) or message.local_template is not None:
+        return False  # a local template is rendered per recipient by mailcore
     accepts = getattr(transport, "accepts_batch", None)
     return True if accepts is None else bool(accepts(message))
 

@@ -16,6 +16,7 @@ from mailcore.config import TransportURL
 from mailcore.message import Message
 from mailcore.render import render
 from mailcore.result import Delivery
+from mailcore.tag_headers import neutral_tag_headers
 from mailcore.transport import ProviderTransport
 from mailcore_console.plugin import CAPABILITIES
 
@@ -46,7 +47,8 @@ class ConsoleTransport(ProviderTransport):
         return sys.stderr if self._stream_name == "stderr" else sys.stdout
 
     def deliver(self, message: Message) -> Delivery:
-        rendered = render(message, smtputf8=True).decode("utf-8", errors="replace").replace("\r\n", "\n")
+        extra = neutral_tag_headers(message)
+        rendered = render(message, smtputf8=True, extra_headers=extra).decode("utf-8", errors="replace").replace("\r\n", "\n")
         envelope = ", ".join(r.email for r in message.recipients)
         with self._lock:
             self._count += 1

@@ -32,6 +32,7 @@ from mailcore_smtp import classify
 from mailcore_smtp.classify import Reply, Stage, Verdict
 from mailcore_smtp.net import Deadline, Resolver
 from mailcore_smtp.pool import SessionPool, Slot
+from mailcore_smtp.relay import tag_headers
 from mailcore_smtp.session import WIRE_ERRORS, Opener, TokenProvider, wire_error
 from mailcore_smtp.settings import SMTPSettings
 from mailcore_smtp.tls import client_context
@@ -212,13 +213,14 @@ class SMTPTransport(ProviderTransport):
     def _envelope(self, connection: SMTPConnection, message: Message) -> tuple[bool, str, list[str], bytes]:
         """(smtputf8, sender, recipients, dot-stuffed data) for this server; no I/O."""
         utf8 = connection.has("SMTPUTF8") and _needs_smtputf8(message)
+        extra = tag_headers(message, self.settings.relay)  # InvalidMessage: the tags cannot go
         try:
             if utf8:
                 sender, recipients = message.from_email.email, [r.email for r in message.recipients]
             else:
                 sender = message.from_email.ascii_email
                 recipients = [r.ascii_email for r in message.recipients]
-            data = render(message, smtputf8=utf8)
+            data = render(message, smtputf8=utf8, extra_headers=extra)
         except InvalidMessage as error:
             raise MessageRejected(
                 f"{error.field}: {error.problem}; {self.settings.host} does not offer SMTPUTF8"
