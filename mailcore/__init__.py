@@ -11,6 +11,8 @@ Importing mailcore is cheap: provider SDKs load only when a transport that needs
 """
 
 from mailcore.addresses import Address
+from mailcore.calendar import Calendar, calendar_part
+from mailcore.capabilities import Capability, CannotCarry
 from mailcore.errors import (
     ConfigurationError,
     ConnectionFailed,
@@ -31,6 +33,7 @@ from mailcore.message import Attachment, Message
 from mailcore.plugins import hookimpl
 from mailcore.policy import BreakerPolicy, RetryPolicy
 from mailcore.result import Attempt, Delivery, SendResult
+from mailcore.templates import LocalTemplate
 from mailcore.transport import ProviderTransport, Transport
 
 __version__ = "0.1.0"
@@ -40,11 +43,15 @@ __all__ = [
     "Attachment",
     "Attempt",
     "BreakerPolicy",
+    "Calendar",
+    "CannotCarry",
+    "Capability",
     "ConfigurationError",
     "ConnectionFailed",
     "Delivery",
     "DeliveryFailed",
     "InvalidMessage",
+    "LocalTemplate",
     "MailcoreError",
     "Mailer",
     "Message",
@@ -61,6 +68,7 @@ __all__ = [
     "TransportRejected",
     "UnknownTransport",
     "__version__",
+    "calendar_part",
     "hookimpl",
     "send_mail",
 ]

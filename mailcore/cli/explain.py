@@ -17,7 +17,10 @@ def _label(transport: Transport) -> str:
 
     if isinstance(transport, Policy):
         return transport.describe()
-    return f"{transport.name}  [{type(transport).__name__}]"
+    from mailcore.capabilities import capabilities_of
+
+    carries = ", ".join(sorted(capabilities_of(transport))) or "basics only"
+    return f"{transport.name}  [{type(transport).__name__}]  carries: {carries}"
 
 
 def render_tree(stack: Transport) -> object:
