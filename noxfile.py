@@ -45,7 +45,7 @@ for bin_dir in sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.1[1-9]*/
 PYTHONS = ["3.11", "3.12", "3.13"]
 MAIN_PYTHON = "3.12"
 PLUGINS = sorted(str(Path(p).parent.relative_to(ROOT)) for p in glob.glob(str(ROOT / "plugins/*/pyproject.toml")))
-TEST_DEPS = ["pytest>=8", "pytest-timeout", "hypothesis", "setuptools", "pip"]
+TEST_DEPS = ["pytest>=8", "pytest-timeout", "hypothesis", "setuptools", "pip", "jinja2"]
 PEER_DEPS = [  # real peers for integration tests: SMTP, HTTP schema checks, moto, Redis, Celery
     "aiosmtpd",
     "trustme",
@@ -137,6 +137,7 @@ def typecheck(session: nox.Session) -> None:
         "celery-types",
         "redis",
         "limits",
+        "jinja2",
     )
     session.run("mypy", "--strict", "mailcore")
     for plugin in PLUGINS:

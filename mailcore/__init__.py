@@ -12,7 +12,7 @@ Importing mailcore is cheap: provider SDKs load only when a transport that needs
 
 from mailcore.addresses import Address
 from mailcore.calendar import Calendar, calendar_part
-from mailcore.capabilities import Capability, CannotCarry
+from mailcore.capabilities import CannotCarry, Capability
 from mailcore.errors import (
     ConfigurationError,
     ConnectionFailed,

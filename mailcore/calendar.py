@@ -70,7 +70,9 @@ def calendar_part(ics: str | bytes, *, method: str | None = None) -> Calendar:
     declared = found.group(1).upper() if found else None
     chosen = (method or declared or "").upper()
     if not chosen:
-        raise InvalidMessage("calendar", "the .ics has no METHOD line; an invitation needs METHOD:REQUEST (or pass method=)")
+        raise InvalidMessage(
+            "calendar", "the .ics has no METHOD line; an invitation needs METHOD:REQUEST (or pass method=)"
+        )
     if declared is not None and declared != chosen:
         raise InvalidMessage("calendar", f"method={chosen} but the .ics says METHOD:{declared}; they must agree")
     if declared is None:

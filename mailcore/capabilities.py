@@ -34,8 +34,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DROPPABLE",
-    "Capability",
     "CannotCarry",
+    "Capability",
     "adapt",
     "capabilities_of",
     "coerce_capabilities",
@@ -230,7 +230,9 @@ def ensure_carriable(stack: Transport, message: Message) -> None:
             return
         gaps.append(f"{leaf.name} cannot carry {_wording(lacking)}")
     hint = _hint(message)
-    raise InvalidMessage("transports", "no configured transport can carry this message whole: " + "; ".join(gaps) + hint)
+    raise InvalidMessage(
+        "transports", "no configured transport can carry this message whole: " + "; ".join(gaps) + hint
+    )
 
 
 def _hint(message: Message) -> str:

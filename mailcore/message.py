@@ -200,9 +200,9 @@ class Message:
                 raise InvalidMessage(f"attachments[{i}]", "must be a mailcore.Attachment")
         local = _checked_local_template(local_template)
         invite = _checked_calendar(calendar)
-        if text is None and html is None and template_id is None and local is None and not attachment_list:
-            if invite is None:
-                raise InvalidMessage("text", "give a text or html body (or a template_id or local_template)")
+        contents = (text, html, template_id, local, invite)
+        if all(c is None for c in contents) and not attachment_list:
+            raise InvalidMessage("text", "give a text or html body (or a template_id, local_template or calendar)")
         values = {
             "from_email": sender,
             "to": to_list,

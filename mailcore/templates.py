@@ -112,7 +112,7 @@ def _render_jinja2(source: str, data: dict[str, Any], autoescape: bool, part: st
         ) from None
     env = SandboxedEnvironment(autoescape=autoescape, undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
     try:
-        return env.from_string(source).render(data)
+        return str(env.from_string(source).render(data))
     except jinja2.UndefinedError as error:
         raise InvalidMessage(f"local_template.{part}", f"{error}; add it to template_data") from None
     except jinja2.TemplateError as error:
@@ -126,7 +126,7 @@ def _render_django(source: str, data: dict[str, Any], autoescape: bool, part: st
         raise ConfigurationError("local_template engine='django' needs Django installed and configured") from None
     engine = _strict_django_engine()
     try:
-        text = engine.from_string(source).render(Context(data, autoescape=autoescape))
+        text = str(engine.from_string(source).render(Context(data, autoescape=autoescape)))
     except TemplateSyntaxError as error:
         raise InvalidMessage(f"local_template.{part}", f"Django cannot render it: {error}") from None
     if _MISSING_PREFIX in text:

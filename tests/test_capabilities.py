@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from mailcore import Attachment, InvalidMessage, LocalTemplate, Mailer, Message
 from mailcore.calendar import calendar_part
-from mailcore.capabilities import Capability, CannotCarry, adapt, ensure_carriable, needs
+from mailcore.capabilities import CannotCarry, Capability, adapt, ensure_carriable, needs
 from mailcore.errors import DeliveryFailed
 from mailcore.html_text import html_to_text
 from mailcore.policy.decisions import Verdict, breaker_verdict
@@ -62,7 +62,9 @@ def test_no_transport_can_carry_it_fails_before_any_attempt_naming_the_capabilit
 
 def test_allow_degraded_is_explicit_and_per_message():
     lacking = MemoryTransport("cap-degrade", lacks=["tags", "metadata"])
-    result = Mailer(lacking, retry=None).send(message(tags=["t"], metadata={"k": "v"}, allow_degraded={"tags", "metadata"}))
+    result = Mailer(lacking, retry=None).send(
+        message(tags=["t"], metadata={"k": "v"}, allow_degraded={"tags", "metadata"})
+    )
     assert result.transport == "memory://cap-degrade"
     sent = lacking.outbox[0]
     assert sent.tags == () and sent.metadata == {}
@@ -114,7 +116,9 @@ def otp(**fields) -> Message:
     )  # fmt: skip
 
 
-LOCAL = LocalTemplate(subject="Code {{ code }}", text="Hi {{ name }}, {{ code }}", html="<p>{{ name }}</p>", engine="jinja2")
+LOCAL = LocalTemplate(
+    subject="Code {{ code }}", text="Hi {{ name }}, {{ code }}", html="<p>{{ name }}</p>", engine="jinja2"
+)
 
 
 def test_the_provider_template_is_kept_where_it_is_supported():

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from mailcore.plugins import hookimpl
 from mailcore.capabilities import Capability
+from mailcore.plugins import hookimpl
 from mailcore.registry import TransportRegistry
 
 

@@ -20,8 +20,8 @@ from mailcore.capabilities import Capability, coerce_capabilities
 from mailcore.config import TransportURL
 from mailcore.errors import (
     ConfigurationError,
-    InvalidMessage,
     ConnectionFailed,
+    InvalidMessage,
     MessageRejected,
     RateLimited,
     SendError,

@@ -30,6 +30,7 @@ from mailcore.transport import ProviderTransport
 
 class SinkTransport(ProviderTransport):
     capabilities = frozenset(Capability)  # it records the message id only
+
     def __init__(self, host: str, port: int, timeout: float = 2.0) -> None:
         self.host, self.port, self.timeout = host, port, timeout
         self.name = f"httpsink://{host}:{port}"

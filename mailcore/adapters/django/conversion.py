@@ -34,8 +34,8 @@ from typing import Any
 from django.core.mail.message import BadHeaderError  # type: ignore[import-untyped,unused-ignore]
 from django.utils.encoding import force_str  # type: ignore[import-untyped,unused-ignore]
 
-from mailcore.calendar import Calendar, calendar_part
 from mailcore.addresses import check_header_text
+from mailcore.calendar import Calendar, calendar_part
 from mailcore.errors import InvalidMessage
 from mailcore.message import Attachment, Message
 

@@ -204,5 +204,3 @@ def test_html_only_gets_a_text_part_unless_opted_out(aio):
     text = first.get_body(("plain",)).get_content()
     assert "Welcome" in text and "account (https://example.com/start)" in text
     assert second.get_content_type() == "text/html"
-
-

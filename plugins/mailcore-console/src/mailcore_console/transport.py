@@ -48,7 +48,9 @@ class ConsoleTransport(ProviderTransport):
 
     def deliver(self, message: Message) -> Delivery:
         extra = neutral_tag_headers(message)
-        rendered = render(message, smtputf8=True, extra_headers=extra).decode("utf-8", errors="replace").replace("\r\n", "\n")
+        rendered = (
+            render(message, smtputf8=True, extra_headers=extra).decode("utf-8", errors="replace").replace("\r\n", "\n")
+        )
         envelope = ", ".join(r.email for r in message.recipients)
         with self._lock:
             self._count += 1

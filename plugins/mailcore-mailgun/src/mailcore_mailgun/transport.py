@@ -19,8 +19,8 @@ from urllib.parse import quote
 import requests
 from requests.adapters import HTTPAdapter
 
-from mailcore.capabilities import coerce_capabilities
 from mailcore.bulk.model import Batch, RecipientResult
+from mailcore.capabilities import coerce_capabilities
 from mailcore.checks import endpoint_steps
 from mailcore.config import TransportURL
 from mailcore.errors import ConfigurationError, SendError

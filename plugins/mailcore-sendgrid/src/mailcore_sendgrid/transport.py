@@ -14,8 +14,8 @@ import ssl
 import time
 from collections.abc import Iterator
 
-from mailcore.capabilities import coerce_capabilities
 from mailcore.bulk.model import Batch, RecipientResult
+from mailcore.capabilities import coerce_capabilities
 from mailcore.checks import network_steps
 from mailcore.config import TransportURL
 from mailcore.errors import ConfigurationError, SendError

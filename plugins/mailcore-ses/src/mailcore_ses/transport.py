@@ -19,8 +19,8 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
-from mailcore.capabilities import coerce_capabilities
 from mailcore.bulk.model import Batch, RecipientResult
+from mailcore.capabilities import coerce_capabilities
 from mailcore.config import TransportURL
 from mailcore.errors import ConfigurationError
 from mailcore.message import Message

@@ -11,9 +11,7 @@ from mailcore.registry import TransportRegistry
 
 #: What the SMTP transport carries faithfully (see docs/capabilities.md). Tags and metadata
 #: travel as headers (X-Mailcore-Tags/-Metadata, or the relay's own form, see mailcore_smtp.relay).
-CAPABILITIES = frozenset(
-    {"tags", "metadata", "inline_images", "custom_headers", "envelope_sender", "calendar"}
-)
+CAPABILITIES = frozenset({"tags", "metadata", "inline_images", "custom_headers", "envelope_sender", "calendar"})
 
 
 @hookimpl

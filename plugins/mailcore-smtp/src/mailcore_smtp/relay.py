@@ -93,7 +93,9 @@ def _sendgrid(message: Message) -> Headers:
 
 
 def _mailgun(message: Message) -> Headers:
-    headers: Headers = [("X-Mailgun-Tag", _ascii_tag(tag, f"tags[{i}]")) for i, tag in enumerate(dict.fromkeys(message.tags))]
+    headers: Headers = [
+        ("X-Mailgun-Tag", _ascii_tag(tag, f"tags[{i}]")) for i, tag in enumerate(dict.fromkeys(message.tags))
+    ]
     variables = {**message.metadata, CORRELATION_KEY: message.correlation_id}
     headers.append(("X-Mailgun-Variables", header_json(variables)))
     return headers
@@ -125,5 +127,7 @@ def _ordered(tags: Mapping[str, str]) -> list[tuple[str, str]]:
 
 def _ascii_tag(tag: str, where: str) -> str:
     if not tag.isascii():
-        raise InvalidMessage(where, f"{tag!r}: Mailgun reads X-Mailgun-Tag as ASCII; use ASCII tags over its SMTP relay")
+        raise InvalidMessage(
+            where, f"{tag!r}: Mailgun reads X-Mailgun-Tag as ASCII; use ASCII tags over its SMTP relay"
+        )
     return tag

@@ -31,13 +31,13 @@ from mailcore.transport import CheckStep, ProviderTransport
 from mailcore_smtp import classify
 from mailcore_smtp.classify import Reply, Stage, Verdict
 from mailcore_smtp.net import Deadline, Resolver
+from mailcore_smtp.plugin import CAPABILITIES
 from mailcore_smtp.pool import SessionPool, Slot
 from mailcore_smtp.relay import tag_headers
 from mailcore_smtp.session import WIRE_ERRORS, Opener, TokenProvider, wire_error
 from mailcore_smtp.settings import SMTPSettings
 from mailcore_smtp.tls import client_context
 from mailcore_smtp.wire import Disconnected, ProtocolFailure, SMTPConnection, dot_stuff
-from mailcore_smtp.plugin import CAPABILITIES
 
 __all__ = ["IDLE_PROBE", "SMTPTransport"]
 
