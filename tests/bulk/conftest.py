@@ -38,6 +38,8 @@ class ScriptedBatchTransport(ProviderTransport):
     """A batch-capable transport: raises the scripted errors first, refuses batches holding a
     'bad' address as a whole (like SendGrid's 400), records each batch's addresses."""
 
+    capabilities = frozenset(Capability)
+
     def __init__(self, name="batch://a", *, errors=(), max_batch_size=1000, keep=True):
         self.name = name
         self.max_batch_size = max_batch_size
