@@ -163,3 +163,12 @@ def test_check_walks_every_leaf_of_a_composite_and_survives_a_crashing_check(run
     assert [line for line in lines if not line.startswith(" ")] == ["crashing://", "memory://a", "memory://b"]
     assert "RuntimeError: unexpected error in this check" in result.output and "hunter22" not in result.output
     assert CrashingCheck.closed >= 1
+
+
+def test_plugins_json_lists_capabilities_per_scheme(run):
+    import json
+
+    result = run("plugins", "--json")
+    assert result.exit_code == 0, result.output
+    core = next(info for info in json.loads(result.output) if info["name"] == "mailcore")
+    assert "provider_template" in core["capabilities"]["memory"]

@@ -48,3 +48,16 @@ def test_explain_shows_open_breakers_from_a_shared_store(redis_url):
 def test_explain_without_a_url_is_a_one_line_error():
     result = CliRunner().invoke(cli, ["explain"], env={"MAILCORE_URL": ""})
     assert result.exit_code != 0 and "no URL" in result.output
+
+
+def test_explain_shows_what_each_transport_carries():
+    result = CliRunner().invoke(
+        cli, ["explain", "failover(memory://a?lacks=provider_template,calendar memory://b)", "--state", "memory://"],
+        env={"COLUMNS": "200"}, catch_exceptions=False,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    a = next(line for line in lines if "memory://a" in line and "carries" in line)
+    b = next(line for line in lines if "memory://b" in line and "carries" in line)
+    assert "provider_template" not in a and "calendar" not in a and "tags" in a
+    assert "provider_template" in b and "calendar" in b
