@@ -192,8 +192,11 @@ class Mailer:
 
         With the default SQLite outbox (``outbox=`` or ``MAILCORE_OUTBOX``, ``sqlite:///path``)
         the row is committed to disk before this returns; with ``queue="celery"`` the id is the
-        Celery task id. Run ``mailcore worker`` or :meth:`start_worker` to deliver.
+        Celery task id. Run ``mailcore worker`` or :meth:`start_worker` to deliver. A message no
+        transport of this Mailer can carry whole is refused here (``InvalidMessage``), not parked
+        later.
         """
+        ensure_carriable(self.transport, message)
         return self._message_queue().enqueue(message)
 
     def start_worker(self, **options: Any) -> OutboxWorker:

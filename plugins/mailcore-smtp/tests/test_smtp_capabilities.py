@@ -204,3 +204,36 @@ def test_html_only_gets_a_text_part_unless_opted_out(aio):
     text = first.get_body(("plain",)).get_content()
     assert "Welcome" in text and "account (https://example.com/start)" in text
     assert second.get_content_type() == "text/html"
+
+
+def test_relay_headers_never_clash_with_the_senders_own(aio):
+    own = {"X-SMTPAPI": '{"asm_group_id": 7}'}
+    stack(aio.url(relay="sendgrid")).send(Message("a@example.com", ["b@example.org"], "s", text="t", headers=own))
+    assert parse(aio.handler.messages[0]["data"]).get_all("X-SMTPAPI") == ['{"asm_group_id": 7}']
+    with pytest.raises(InvalidMessage, match="X-SMTPAPI"):
+        stack(aio.url(relay="sendgrid")).send(
+            Message("a@example.com", ["b@example.org"], "s", text="t", headers=own, tags=["x"])
+        )
+
+
+def test_an_unfoldable_metadata_value_is_refused_not_mangled(aio):
+    message = Message("a@example.com", ["b@example.org"], "s", text="t", metadata={"blob": "x" * 1000})
+    with pytest.raises(InvalidMessage, match="without a space"):
+        stack(aio.url()).send(message)
+    assert aio.handler.messages == []
+
+
+def test_ses_relay_refuses_tags_ses_cannot_read(aio):
+    message = Message("a@example.com", ["b@example.org"], "s", text="t", tags=["has space"])
+    with pytest.raises(InvalidMessage, match="SES message tag"):
+        stack(aio.url(relay="ses")).send(message)
+
+
+def test_known_relay_hosts_are_recognised():
+    from mailcore_smtp.relay import relay_for_host
+
+    assert relay_for_host("smtp.sendgrid.net") == "sendgrid"
+    assert relay_for_host("SMTP.EU.MAILGUN.ORG.") == "mailgun"
+    assert relay_for_host("email-smtp.eu-west-1.amazonaws.com") == "ses"
+    assert relay_for_host("smtp.example.com") == "neutral"
+    assert relay_for_host("smtp.sendgrid.net", "neutral") == "neutral"

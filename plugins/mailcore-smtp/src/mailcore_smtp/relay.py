@@ -30,7 +30,7 @@ from collections.abc import Iterable, Mapping
 
 from mailcore.errors import ConfigurationError, InvalidMessage
 from mailcore.message import Message
-from mailcore.tag_headers import header_json, neutral_tag_headers
+from mailcore.tag_headers import checked_extra_headers, header_json, neutral_tag_headers
 
 __all__ = ["RELAYS", "relay_for_host", "tag_headers"]
 
@@ -68,11 +68,11 @@ def tag_headers(message: Message, relay: str) -> Headers:
     if relay == "neutral":
         return neutral_tag_headers(message)
     if relay == "sendgrid":
-        return _sendgrid(message)
+        return checked_extra_headers(message, _sendgrid(message))
     if relay == "mailgun":
-        return _mailgun(message)
+        return checked_extra_headers(message, _mailgun(message))
     if relay == "ses":
-        return _ses(message)
+        return checked_extra_headers(message, _ses(message))
     raise ConfigurationError(f"relay={relay!r}; choose one of {', '.join(RELAYS)}")
 
 
