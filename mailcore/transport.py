@@ -49,7 +49,9 @@ class Transport(ABC):
 
     ``capabilities`` declares what a provider transport carries faithfully (see
     :mod:`mailcore.capabilities`); a transport that declares nothing is trusted with the basics
-    only (addresses, subject, bodies, attachments) and skipped for anything more.
+    only (addresses, subject, bodies, attachments) and skipped for anything more. A leaf that
+    implements :meth:`send` itself, rather than :meth:`ProviderTransport.deliver`, must pass the
+    message through :func:`mailcore.capabilities.adapt` first, as :class:`ProviderTransport` does.
     """
 
     name: str = "transport"
