@@ -232,3 +232,28 @@ def test_transport_classes_declare_what_their_plugins_register():
         declared = {c.value for c in transport_cls.capabilities} if scheme != "memory" else set(spec.capabilities)
         assert declared == set(spec.capabilities), scheme
     assert {c.value for c in MemoryTransport("cap-all").capabilities} == set(registry.get("memory").capabilities)
+
+
+# -- tag headers ------------------------------------------------------------------------------
+
+_WORDS = st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=30)
+
+
+@given(st.lists(_WORDS, max_size=5), st.dictionaries(_WORDS, _WORDS, max_size=5))
+def test_neutral_tag_headers_are_7bit_and_round_trip_through_a_parser(tags, metadata):
+    import json
+
+    from mailcore.tag_headers import neutral_tag_headers
+
+    try:
+        msg = message(tags=tags, metadata=metadata)
+    except InvalidMessage:
+        return  # a value the message itself refuses (e.g. a line separator) never gets this far
+    headers = neutral_tag_headers(msg)
+    for _, value in headers:
+        assert value.isascii() and "\r" not in value and "\n" not in value and "=?" not in value
+    parsed = email.message_from_bytes(render(msg, extra_headers=headers), policy=email.policy.default)
+    if tags:
+        assert json.loads(parsed["X-Mailcore-Tags"]) == list(dict.fromkeys(tags))
+    if metadata:
+        assert json.loads(parsed["X-Mailcore-Metadata"]) == metadata
