@@ -37,6 +37,7 @@ __all__ = [
     "CannotCarry",
     "Capability",
     "adapt",
+    "cannot_carry",
     "capabilities_of",
     "coerce_capabilities",
     "ensure_carriable",
@@ -215,6 +216,16 @@ def leaf_transports(transport: Transport) -> Iterator[Transport]:
         return
     for child in children:
         yield from leaf_transports(child)
+
+
+def cannot_carry(transport: Transport, message: Message) -> CannotCarry | None:
+    """The skip for ``transport`` (a leaf or a whole branch of a stack) when none of its leaves
+    can carry ``message``; ``None`` when one can. Combinators ask before calling a branch, so a
+    skip takes no rate-limit slot and no circuit-breaker probe."""
+    gaps = [missing(message, capabilities_of(leaf)) for leaf in leaf_transports(transport)]
+    if not gaps or not all(gaps):
+        return None
+    return CannotCarry(frozenset().union(*gaps), transport=transport.name)
 
 
 def ensure_carriable(stack: Transport, message: Message) -> None:

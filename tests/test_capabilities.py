@@ -257,3 +257,19 @@ def test_neutral_tag_headers_are_7bit_and_round_trip_through_a_parser(tags, meta
         assert json.loads(parsed["X-Mailcore-Tags"]) == list(dict.fromkeys(tags))
     if metadata:
         assert json.loads(parsed["X-Mailcore-Metadata"]) == metadata
+
+
+def test_a_branch_that_cannot_carry_is_skipped_before_its_rate_limit_and_breaker():
+    from mailcore.policy import CircuitBreaker, Failover, RateLimit, parse_rate
+    from mailcore.policy.state import MemoryStore
+
+    lacking = MemoryTransport("cap-branch", lacks=["tags"])
+    limited = RateLimit(lacking, parse_rate("1/h"), store=MemoryStore())
+    guarded = CircuitBreaker(limited, store=MemoryStore())
+    stack = Failover([guarded, MemoryTransport("cap-branch-ok")])
+    for _ in range(3):
+        result = stack.send(message(tags=["t"]))
+        assert isinstance(result.attempts[0].error, CannotCarry) and result.attempts[0].duration == 0.0
+    assert lacking.outbox == [] and limited.available()  # no slot taken, breaker untouched
+    stack.send(message())  # a message it can carry still goes through it
+    assert len(lacking.outbox) == 1

@@ -139,6 +139,7 @@ class BatchLeaf(Transport):
     def __init__(self, leaf: Transport) -> None:
         self.leaf = leaf
         self.name = leaf.name
+        self.capabilities = capabilities_of(leaf)
 
     def send(self, message: Message) -> SendResult:
         state = _current.get()
