@@ -108,7 +108,7 @@ def _render_jinja2(source: str, data: dict[str, Any], autoescape: bool, part: st
         from jinja2.sandbox import SandboxedEnvironment
     except ImportError:
         raise ConfigurationError(
-            "local templates need Jinja2 (pip install 'mailcore[jinja2]') or a configured Django"
+            "local templates need Jinja2 (pip install 'steadymail[jinja2]') or a configured Django"
         ) from None
     env = SandboxedEnvironment(autoescape=autoescape, undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
     try:

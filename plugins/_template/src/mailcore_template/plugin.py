@@ -17,4 +17,7 @@ def mailcore_register_transports(registry: TransportRegistry) -> None:
         "mailcore_template.transport:TemplateTransport.from_url",
         description="<provider>",
         capabilities=CAPABILITIES,
+        # Optional: checks a URL without I/O for `manage.py check` and `mailcore check`. Without
+        # it the registry builds the transport and closes it, so keep __init__ free of I/O.
+        validate="mailcore_template.transport:validate_url",
     )
