@@ -90,7 +90,7 @@ AVAILABLE = {version: find_python(version) for version in PYTHONS}
 MAIN_PYTHON_VERSION = next((v for v in ("3.12", "3.13", "3.11") if AVAILABLE.get(v)), CURRENT_PYTHON)
 MAIN_PYTHON: str = MAIN_PYTHON_VERSION if AVAILABLE.get(MAIN_PYTHON_VERSION) else sys.executable
 PLUGINS = sorted(str(Path(p).parent.relative_to(ROOT)) for p in glob.glob(str(ROOT / "plugins/*/pyproject.toml")))
-TEST_DEPS = ["pytest>=8", "pytest-timeout", "hypothesis", "setuptools", "pip", "nox>=2025.2"]
+TEST_DEPS = ["pytest>=8", "pytest-timeout", "hypothesis", "setuptools", "pip", "nox>=2025.2", "jinja2"]
 PEER_DEPS = [  # real peers for integration tests: SMTP, HTTP schema checks, moto, Redis, Celery
     "aiosmtpd",
     "trustme",
@@ -284,6 +284,7 @@ def typecheck(session: nox.Session) -> None:
         "celery-types",
         "redis",
         "limits",
+        "jinja2",
     )
     session.run("mypy", "--strict", "mailcore")
     for plugin in PLUGINS:

@@ -11,6 +11,8 @@ Importing mailcore is cheap: provider SDKs load only when a transport that needs
 """
 
 from mailcore.addresses import Address
+from mailcore.calendar import Calendar, calendar_part
+from mailcore.capabilities import CannotCarry, Capability
 from mailcore.errors import (
     ConfigurationError,
     ConnectionFailed,
@@ -32,6 +34,7 @@ from mailcore.message import Attachment, Message
 from mailcore.plugins import hookimpl
 from mailcore.policy import BreakerPolicy, RetryPolicy
 from mailcore.result import Attempt, Delivery, SendResult
+from mailcore.templates import LocalTemplate
 from mailcore.transport import ProviderTransport, Transport
 
 __version__ = "0.1.0"
@@ -41,11 +44,15 @@ __all__ = [
     "Attachment",
     "Attempt",
     "BreakerPolicy",
+    "Calendar",
+    "CannotCarry",
+    "Capability",
     "ConfigurationError",
     "ConnectionFailed",
     "Delivery",
     "DeliveryFailed",
     "InvalidMessage",
+    "LocalTemplate",
     "MailcoreError",
     "Mailer",
     "Message",
@@ -63,6 +70,7 @@ __all__ = [
     "UnknownTransport",
     "WebhookRejected",
     "__version__",
+    "calendar_part",
     "hookimpl",
     "send_mail",
 ]

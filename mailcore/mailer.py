@@ -19,6 +19,7 @@ from contextvars import ContextVar
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
+from mailcore.capabilities import ensure_carriable
 from mailcore.config import Node
 from mailcore.errors import ConfigurationError, DeliveryFailed, SendError, failure_summary
 from mailcore.message import Message
@@ -122,6 +123,7 @@ class Mailer:
         With ``park`` (default: the Mailer's ``park_on_failure``), a transient failure stores the
         message in the queue and returns a :class:`mailcore.outbox.Queued` (not delivered yet).
         """
+        ensure_carriable(self.transport, message)
         try:
             result = self.transport.send(message)
         except SendError as error:
@@ -184,6 +186,7 @@ class Mailer:
         """Async twin of :meth:`send`, with the same policy."""
         import asyncio  # only async callers pay for it (``import mailcore`` stays cheap)
 
+        ensure_carriable(self.transport, message)
         try:
             result = await self.transport.asend(message)
         except SendError as error:
@@ -209,8 +212,11 @@ class Mailer:
 
         With the default SQLite outbox (``outbox=`` or ``MAILCORE_OUTBOX``, ``sqlite:///path``)
         the row is committed to disk before this returns; with ``queue="celery"`` the id is the
-        Celery task id. Run ``mailcore worker`` or :meth:`start_worker` to deliver.
+        Celery task id. Run ``mailcore worker`` or :meth:`start_worker` to deliver. A message no
+        transport of this Mailer can carry whole is refused here (``InvalidMessage``), not parked
+        later.
         """
+        ensure_carriable(self.transport, message)
         return self._message_queue().enqueue(message)
 
     def start_worker(self, **options: Any) -> OutboxWorker:

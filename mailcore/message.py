@@ -17,7 +17,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from mailcore.addresses import Address, parse_address, split_address_list
+from mailcore.calendar import Calendar, calendar_part
+from mailcore.capabilities import DROPPABLE, Capability, coerce_capabilities
 from mailcore.errors import InvalidMessage
+from mailcore.templates import LocalTemplate
 from mailcore.validate import check_header_name, check_header_text, check_mapping, check_provider_options
 
 __all__ = ["ADDRESS_HEADERS", "CORRELATION_HEADER", "MAX_MESSAGE_ID", "Attachment", "Message", "reserved_header_hint"]
@@ -147,6 +150,14 @@ class Message:
     must be ASCII-compatible and able to encode both bodies. ``envelope_from`` is the envelope sender (SMTP
     ``MAIL FROM``, where bounces go) when it differs from ``from_email``; see docs/smtp.md for
     what each provider does with it.
+
+    ``local_template`` (a :class:`~mailcore.templates.LocalTemplate`) is rendered by mailcore
+    with ``template_data`` for any transport that cannot use ``template_id`` (or when there is
+    none). ``calendar`` (see :func:`~mailcore.calendar.calendar_part`) adds a ``text/calendar``
+    invitation. ``allow_degraded`` names needs (``{"tags"}``) a transport lacking them may drop;
+    by default a transport that cannot carry the whole message is skipped (see
+    :mod:`mailcore.capabilities`). ``auto_text=False`` stops mailcore from writing the text part
+    of an HTML-only message.
     """
 
     from_email: Address
@@ -167,6 +178,10 @@ class Message:
     provider_options: Mapping[str, Mapping[str, Any]]
     envelope_from: Address | None
     charset: str | None
+    local_template: LocalTemplate | None
+    calendar: Calendar | None
+    allow_degraded: frozenset[Capability]
+    auto_text: bool
 
     def __init__(
         self,
@@ -188,6 +203,10 @@ class Message:
         provider_options: Mapping[str, Mapping[str, Any]] | None = None,
         envelope_from: str | Address | tuple[str, str] | None = None,
         charset: str | None = None,
+        local_template: LocalTemplate | Mapping[str, Any] | None = None,
+        calendar: Calendar | str | bytes | None = None,
+        allow_degraded: Iterable[str] = (),
+        auto_text: bool = True,
     ) -> None:
         sender = parse_address(from_email, "from_email")
         to_list = _address_list(to, "to")
@@ -202,8 +221,11 @@ class Message:
         for i, att in enumerate(attachment_list):
             if not isinstance(att, Attachment):
                 raise InvalidMessage(f"attachments[{i}]", "must be a mailcore.Attachment")
-        if text is None and html is None and template_id is None and not attachment_list:
-            raise InvalidMessage("text", "give a text or html body (or a template_id)")
+        local = _checked_local_template(local_template)
+        invite = _checked_calendar(calendar)
+        contents = (text, html, template_id, local, invite)
+        if all(c is None for c in contents) and not attachment_list:
+            raise InvalidMessage("text", "give a text or html body (or a template_id, local_template or calendar)")
         values = {
             "from_email": sender,
             "to": to_list,
@@ -223,6 +245,10 @@ class Message:
             "provider_options": check_provider_options(provider_options or {}),
             "envelope_from": _envelope_sender(envelope_from),
             "charset": _checked_charset(charset, text, html),
+            "local_template": local,
+            "calendar": invite,
+            "allow_degraded": _checked_degraded(allow_degraded),
+            "auto_text": bool(auto_text),
         }
         if template_id is not None:
             check_header_text("template_id", template_id)
@@ -300,6 +326,10 @@ class Message:
             "provider_options": {k: dict(v) for k, v in self.provider_options.items()},
             "envelope_from": _addr_dict(self.envelope_from) if self.envelope_from else None,
             "charset": self.charset,
+            "local_template": self.local_template.to_dict() if self.local_template else None,
+            "calendar": self.calendar.to_dict() if self.calendar else None,
+            "allow_degraded": sorted(self.allow_degraded),
+            "auto_text": self.auto_text,
         }
 
     @classmethod
@@ -327,12 +357,17 @@ class Message:
             provider_options=data.get("provider_options") or {},
             envelope_from=_addr_from(data["envelope_from"]) if data.get("envelope_from") else None,
             charset=data.get("charset"),
+            local_template=data.get("local_template"),
+            calendar=Calendar.from_dict(data["calendar"]) if data.get("calendar") else None,
+            allow_degraded=data.get("allow_degraded") or (),
+            auto_text=data.get("auto_text", True),
         )
 
 
 _FIELDS = (
     "from_email", "to", "subject", "text", "html", "cc", "bcc", "reply_to", "attachments",
     "headers", "tags", "metadata", "message_id", "template_id", "template_data", "provider_options", "envelope_from", "charset",
+    "local_template", "calendar", "allow_degraded", "auto_text",
 )  # fmt: skip
 
 
@@ -440,6 +475,34 @@ def _checked_strings(values: Iterable[str], field_name: str) -> tuple[str, ...]:
 
 def _checked_metadata(metadata: Mapping[str, str]) -> dict[str, str]:
     return check_mapping("metadata", metadata)
+
+
+def _checked_local_template(value: object) -> LocalTemplate | None:
+    if value is None or isinstance(value, LocalTemplate):
+        return value
+    if isinstance(value, Mapping):
+        return LocalTemplate.from_dict(value)
+    raise InvalidMessage("local_template", f"must be a mailcore.LocalTemplate, not {type(value).__name__}")
+
+
+def _checked_calendar(value: object) -> Calendar | None:
+    if value is None or isinstance(value, Calendar):
+        return value
+    if isinstance(value, str | bytes):
+        return calendar_part(value)
+    raise InvalidMessage("calendar", f"must be a Calendar or an .ics payload, not {type(value).__name__}")
+
+
+def _checked_degraded(values: Iterable[str]) -> frozenset[Capability]:
+    allowed = coerce_capabilities(values, "allow_degraded")
+    refused = allowed - DROPPABLE
+    if refused:
+        names = ", ".join(sorted(c.value for c in refused))
+        raise InvalidMessage(
+            "allow_degraded",
+            f"{names} cannot be dropped (the message would have no content); give a local_template instead",
+        )
+    return allowed
 
 
 def _checked_message_id(message_id: str | None, sender: Address) -> str:

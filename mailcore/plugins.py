@@ -48,6 +48,8 @@ class PluginInfo:
     distribution: str
     version: str
     schemes: list[str] = field(default_factory=list)
+    #: scheme → what its transport carries faithfully (capability names, sorted)
+    capabilities: dict[str, list[str]] = field(default_factory=dict)
 
 
 def _disabled() -> set[str]:
@@ -122,7 +124,9 @@ def list_plugins() -> list[PluginInfo]:
             info = PluginInfo(name, dist.metadata["Name"], dist.version)
         else:
             info = PluginInfo(name, "steadymail", _version("steadymail"))
-        info.schemes = [spec.scheme for spec in registry.specs() if spec.plugin == name]
+        specs = [spec for spec in registry.specs() if spec.plugin == name]
+        info.schemes = [spec.scheme for spec in specs]
+        info.capabilities = {spec.scheme: sorted(spec.capabilities) for spec in specs}
         infos.append(info)
     return sorted(infos, key=lambda i: i.name)
 

@@ -8,8 +8,8 @@ closing it at once, which the factory contract (no I/O until the first send) mak
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Union
 
 from mailcore.errors import ConfigurationError, UnknownTransport
@@ -38,13 +38,15 @@ KNOWN_PLUGINS = {
 
 @dataclass
 class TransportSpec:
-    """One registered scheme: where its factory lives and which plugin registered it."""
+    """One registered scheme: where its factory lives, which plugin registered it, and what its
+    transport carries faithfully (``capabilities``, names of :class:`mailcore.capabilities.Capability`)."""
 
     scheme: str
     factory: Union[str, TransportFactory]  # noqa: UP007 - runtime alias with a string forward ref
     plugin: str
     description: str = ""
     validator: Union[str, URLValidator, None] = None  # noqa: UP007 - runtime alias with a string forward ref
+    capabilities: frozenset[str] = field(default_factory=frozenset)
 
     def load(self) -> TransportFactory:
         """Import the factory (``"package.module:attr.attr"``) on first use."""
@@ -93,13 +95,23 @@ class TransportRegistry:
         *,
         description: str = "",
         validate: str | URLValidator | None = None,
+        capabilities: Iterable[str] = (),
     ) -> None:
         """Register ``factory`` for ``scheme://`` URLs (called from a plugin's hook).
 
         ``validate`` (optional, ``"package.module:function"`` or a callable) checks a URL's
         parameters without any I/O and raises :class:`ConfigurationError`; without it,
-        :meth:`validate` builds the transport and closes it.
+        :meth:`validate` builds the transport and closes it. ``capabilities`` repeats, as data,
+        what the transport class declares (shown by ``mailcore plugins`` and docs/capabilities.md
+        without importing the transport).
         """
+        from mailcore.capabilities import coerce_capabilities
+        from mailcore.errors import InvalidMessage
+
+        try:
+            caps = frozenset(c.value for c in coerce_capabilities(capabilities, f"{scheme}:// capabilities"))
+        except InvalidMessage as error:
+            raise ConfigurationError(f"plugin {self.current_plugin!r}: {error}") from None
         scheme = scheme.lower()
         existing = self._specs.get(scheme)
         if existing is not None and existing.plugin != self.current_plugin:
@@ -107,7 +119,9 @@ class TransportRegistry:
                 f"scheme {scheme!r} is registered by both {existing.plugin!r} and {self.current_plugin!r}; "
                 "uninstall one, or hide it with MAILCORE_DISABLE_PLUGINS"
             )
-        self._specs[scheme] = TransportSpec(scheme, factory, self.current_plugin, description, validate)
+        self._specs[scheme] = TransportSpec(
+            scheme, factory, self.current_plugin, description, validate, capabilities=caps
+        )
 
     def schemes(self) -> list[str]:
         return sorted(self._specs)

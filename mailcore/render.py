@@ -10,7 +10,7 @@ Shapes::
 
     text            text/plain
     html            text/html
-    text + html     multipart/alternative
+    text + html     multipart/alternative  [text, html, text/calendar if an invitation]
     + inline parts  multipart/related  [body, inline...]
     + attachments   multipart/mixed    [body, attachment...]
 
@@ -44,13 +44,20 @@ _PARAM_CHUNK = 60  # characters per RFC 2231 continuation of a longer one
 _PERCENT_PIECE = re.compile(r"%[0-9A-F]{2}|.")
 
 
-def render(message: Message, *, smtputf8: bool = False, date: str | None = None) -> bytes:
+def render(
+    message: Message,
+    *,
+    smtputf8: bool = False,
+    date: str | None = None,
+    extra_headers: Iterable[tuple[str, str]] = (),
+) -> bytes:
     """Return the message as RFC 5322 bytes with CRLF line endings.
 
     With ``smtputf8=False`` (the default) every header is 7-bit: non-ASCII text becomes RFC 2047
     encoded words and IDN domains become A-labels; a UTF-8 local part raises
     :class:`~mailcore.errors.InvalidMessage`. With ``smtputf8=True`` addresses are written as
-    UTF-8, for servers that offer SMTPUTF8.
+    UTF-8, for servers that offer SMTPUTF8. ``extra_headers`` are written after the message's own
+    (a transport's tag and metadata headers); their values must already be header-safe.
     """
     lines = [
         f"From: {_address(message.from_email, smtputf8)}",
@@ -72,6 +79,8 @@ def render(message: Message, *, smtputf8: bool = False, date: str | None = None)
             lines.append(_address_header(name, addresses, smtputf8))
         else:
             lines.append(_unstructured(name, value))
+    for name, value in extra_headers:
+        lines.append(_unstructured(name, value))
     lines.append("MIME-Version: 1.0")
     head = _CRLF.join(lines) + _CRLF
     return head.encode("utf-8") + _body(message)
@@ -218,17 +227,19 @@ def _body(message: Message) -> bytes:
 
 def _content_part(message: Message) -> bytes | None:
     charset = message.charset
-    if message.text is not None and message.html is not None:
-        parts = [_text_part("plain", message.text, charset), _text_part("html", message.html, charset)]
-        return _multipart("alternative", parts)
-    if message.html is not None:
-        return _text_part("html", message.html, charset)
+    parts = []
     if message.text is not None:
-        return _text_part("plain", message.text, charset)
-    return None
+        parts.append(_text_part("plain", message.text, charset))
+    if message.html is not None:
+        parts.append(_text_part("html", message.html, charset))
+    if message.calendar is not None:  # last: the richest alternative is the one clients prefer
+        parts.append(_text_part("calendar", message.calendar.ics, None, f"; method={message.calendar.method}"))
+    if len(parts) > 1:
+        return _multipart("alternative", parts)
+    return parts[0] if parts else None
 
 
-def _text_part(subtype: str, text: str, charset: str | None = None) -> bytes:
+def _text_part(subtype: str, text: str, charset: str | None = None, params: str = "") -> bytes:
     """A text part: 7bit when it is short-lined ASCII, else quoted-printable or base64,
     whichever is shorter (the stdlib's and Django's rule).
 
@@ -237,7 +248,13 @@ def _text_part(subtype: str, text: str, charset: str | None = None) -> bytes:
     does not; a CRLF before a boundary or the end of DATA belongs to those).
     """
     normalized = text.replace("\r\n", "\n").replace("\r", "\n")
-    if charset is None and normalized.isascii() and all(len(line) <= _MAX_LINE for line in normalized.split("\n")):
+    if (
+        charset is None
+        and not params
+        and subtype in _TEXT_7BIT
+        and normalized.isascii()
+        and all(len(line) <= _MAX_LINE for line in normalized.split("\n"))
+    ):
         return _TEXT_7BIT[subtype] + normalized.replace("\n", _CRLF).encode("ascii")
     data = normalized.encode(charset or "utf-8")
     label = charset or "utf-8"
@@ -249,7 +266,7 @@ def _text_part(subtype: str, text: str, charset: str | None = None) -> bytes:
             # text is base64-encoded in its canonical form, CRLF line breaks (RFC 2045 §6.8)
             encoding, body = "base64", base64.encodebytes(data.replace(b"\n", b"\r\n"))
         body = body.replace(b"\n", b"\r\n")
-    head = f'Content-Type: text/{subtype}; charset="{label}"\r\nContent-Transfer-Encoding: {encoding}\r\n\r\n'
+    head = f'Content-Type: text/{subtype}; charset="{label}"{params}\r\nContent-Transfer-Encoding: {encoding}\r\n\r\n'
     return head.encode("ascii") + body
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Self
 
+from mailcore.capabilities import Capability, adapt
 from mailcore.errors import SendError
 from mailcore.message import Message
 from mailcore.result import Attempt, Delivery, SendResult
@@ -48,9 +49,16 @@ class Transport(ABC):
     ``name`` identifies the transport in results, errors and logs; it never contains a secret.
     ``close()`` may be called any number of times. Used as a context manager, a transport keeps
     its connections open until the block ends.
+
+    ``capabilities`` declares what a provider transport carries faithfully (see
+    :mod:`mailcore.capabilities`); a transport that declares nothing is trusted with the basics
+    only (addresses, subject, bodies, attachments) and skipped for anything more. A leaf that
+    implements :meth:`send` itself, rather than :meth:`ProviderTransport.deliver`, must pass the
+    message through :func:`mailcore.capabilities.adapt` first, as :class:`ProviderTransport` does.
     """
 
     name: str = "transport"
+    capabilities: frozenset[Capability] = frozenset()
 
     @abstractmethod
     def send(self, message: Message) -> SendResult:
@@ -104,6 +112,11 @@ class ProviderTransport(Transport):
     one attempt, retries belong to the policy. The attempt as a whole must end within
     :func:`mailcore.budget.attempt_seconds` ``(self.timeout)`` seconds: the transport's own
     per-attempt bound, cut short by the message deadline of the policy around it.
+
+    :meth:`send` first fits the message to this transport's ``capabilities``
+    (:func:`mailcore.capabilities.adapt`): it renders a local template, writes the text part of
+    an HTML-only message, or raises :class:`~mailcore.capabilities.CannotCarry` before
+    :meth:`deliver` is called, so ``deliver`` only ever sees a message it can carry whole.
     """
 
     @abstractmethod
@@ -113,6 +126,7 @@ class ProviderTransport(Transport):
     def send(self, message: Message) -> SendResult:
         started = time.perf_counter()
         try:
+            message = adapt(message, self.capabilities, self.name)
             delivery = self.deliver(message)
         except SendError as error:
             if error.transport is None:

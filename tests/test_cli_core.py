@@ -212,3 +212,12 @@ def test_demo_prints_no_since_start_rate(run):
     assert result.exit_code == 0, result.output
     (line,) = [line for line in result.output.splitlines() if line.startswith("worker:")]
     assert "sent 1" in line and "/s" not in line
+
+
+def test_plugins_json_lists_capabilities_per_scheme(run):
+    import json
+
+    result = run("plugins", "--json")
+    assert result.exit_code == 0, result.output
+    core = next(info for info in json.loads(result.output) if info["name"] == "mailcore")
+    assert "provider_template" in core["capabilities"]["memory"]

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from mailcore.bulk.model import Batch, BatchItem, BulkTemplate, Recipient, RecipientResult
 from mailcore.bulk.route import BatchState, accepts_batch, batch_route, current_state, leaves
 from mailcore.bulk.stream import bounded_map, chunked
+from mailcore.capabilities import ensure_carriable
 from mailcore.errors import ConfigurationError, DeliveryFailed, InvalidMessage, MessageRejected, SendError
 from mailcore.message import Message
 from mailcore.plugins import has_observers, notify
@@ -67,6 +68,7 @@ class BulkSender:
         concurrency: int = 4,
         batch_size: int | None = None,
     ) -> None:
+        ensure_carriable(mailer.transport, template)  # before any recipient is read
         self.mailer = mailer
         self.template = BulkTemplate(template)
         self.concurrency = concurrency

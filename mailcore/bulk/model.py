@@ -189,8 +189,8 @@ class BulkTemplate:
         template = self.message
         values = item.values
         data = dict(template.template_data)
-        if template.template_id is not None:
-            data.update(item.recipient.fields)
+        if template.template_id is not None or template.local_template is not None:
+            data.update(item.recipient.fields)  # the templates' variables, per recipient
         return template.replace(
             to=(item.address,),
             subject=item.subject,

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from mailcore.bulk.model import Batch, RecipientResult
+from mailcore.capabilities import capabilities_of, missing
 from mailcore.errors import ConfigurationError, InvalidMessage, MessageRejected, SendError
 from mailcore.message import Message
 from mailcore.result import Attempt, SendResult
@@ -84,8 +85,10 @@ def has_batch_api(transport: Transport) -> bool:
 def accepts_batch(transport: Transport, message: Message) -> bool:
     """Whether ``transport`` delivers batches of this template (SES needs a stored template:
     a transport may say no through an optional ``accepts_batch(message) -> bool``)."""
-    if not has_batch_api(transport):
-        return False
+    if not has_batch_api(transport) or message.local_template is not None:
+        return False  # a local template is rendered per recipient by mailcore
+    if missing(message, capabilities_of(transport)):
+        return False  # one message per recipient, each checked (and skipped) by the leaf
     accepts = getattr(transport, "accepts_batch", None)
     return True if accepts is None else bool(accepts(message))
 
@@ -136,6 +139,7 @@ class BatchLeaf(Transport):
     def __init__(self, leaf: Transport) -> None:
         self.leaf = leaf
         self.name = leaf.name
+        self.capabilities = capabilities_of(leaf)
 
     def send(self, message: Message) -> SendResult:
         state = _current.get()

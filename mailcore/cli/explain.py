@@ -17,6 +17,9 @@ def _label(transport: Transport) -> str:
 
     if isinstance(transport, Policy):
         return transport.describe()
+    from mailcore.capabilities import capabilities_of
+
+    carries = ", ".join(sorted(capabilities_of(transport))) or "basics only"
     label = f"{transport.name}  [{type(transport).__name__}]"
     timeout = getattr(transport, "timeout", None)
     if isinstance(timeout, int | float):
@@ -24,7 +27,7 @@ def _label(transport: Transport) -> str:
         connect = getattr(transport, "connect_timeout", None)
         if isinstance(connect, int | float) and connect < timeout:
             label += f" (connecting ≤ {connect:g}s)"
-    return label
+    return f"{label}  carries: {carries}"
 
 
 def message_deadline(stack: Transport) -> float | None:

@@ -87,7 +87,7 @@ def command(
         try:
             result = mailer.send(message)
         except SendError as error:
-            raise click.ClickException(f"not sent: {message.message_id}: {failure_summary(error)}") from None
+            raise click.ClickException(printable(f"not sent: {message.message_id}: {failure_summary(error)}")) from None
     tries = len(result.attempts)
     click.echo(  # a provider's id and reasons came from the network: escaped, never interpreted
         f"sent {result.message_id} via {printable(result.transport)}"

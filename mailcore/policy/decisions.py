@@ -14,6 +14,7 @@ TransportRejected                        NEXT         opens at once
 other PermanentError                     NEXT         counts one failure
 MessageRejected                          STOP         neutral (the provider answered)
 RouteSkipped (circuit open, own limit)   NEXT         neutral
+CannotCarry (lacks a capability)         NEXT         neutral (nothing was sent)
 ConfigurationError                       raised as is, never caught by a policy
 =======================================  ===========  ===================================
 
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import enum
 
+from mailcore.capabilities import CannotCarry
 from mailcore.errors import (
     DeliveryFailed,
     MessageRejected,
@@ -89,7 +91,7 @@ def breaker_verdict(error: BaseException | None) -> Verdict:
     so two connection failures followed by a local rate-limit skip still count as a failure.
     """
     errors = [attempt.error for attempt in error.attempts] if isinstance(error, DeliveryFailed) else [error]
-    real = [e for e in errors if e is not None and not isinstance(e, RouteSkipped)]
+    real = [e for e in errors if e is not None and not isinstance(e, RouteSkipped | CannotCarry)]
     if not real:
         return Verdict.NEUTRAL
     if any(isinstance(e, TransportRejected) for e in real):

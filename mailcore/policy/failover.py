@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Sequence
 
+from mailcore.capabilities import CannotCarry, cannot_carry
 from mailcore.errors import ConfigurationError, DeliveryFailed, SendError
 from mailcore.message import Message
 from mailcore.policy.base import (
@@ -86,6 +87,11 @@ class Combinator(Policy):
                 if left is not None and left <= 0:
                     break  # the deadline has passed: no new attempt; an outbox retries later
                 self._log_failover(message, last, transport, len(attempts))
+            skip = cannot_carry(transport, message)
+            if skip is not None:  # recorded like any attempt, but nothing is called or sent
+                attempts.append(Attempt(skip.transport or transport.name, skip, 0.0))
+                last = skip
+                continue
             started = self.clock()
             try:
                 result = transport.send(message)
@@ -107,7 +113,7 @@ class Combinator(Policy):
 
     def _log_failover(self, message: Message, error: BaseException, to: Transport, count: int) -> None:
         """WARNING for a real failure, so nobody runs on a backup unaware; DEBUG for a skip."""
-        skipped = isinstance(error, RouteSkipped)
+        skipped = isinstance(error, RouteSkipped | CannotCarry)
         failed = getattr(error, "transport", None) or "?"
         log_event(
             DEBUG if skipped else WARNING, "%s %s (%s: %s); failing over to %s",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from mailcore.capabilities import Capability
 from mailcore.plugins import hookimpl
 from mailcore.registry import TransportRegistry
 
@@ -9,5 +10,8 @@ from mailcore.registry import TransportRegistry
 @hookimpl
 def mailcore_register_transports(registry: TransportRegistry) -> None:
     registry.add(
-        "memory", "mailcore.transports.memory:MemoryTransport.from_url", description="keeps messages in a list (tests)"
+        "memory",
+        "mailcore.transports.memory:MemoryTransport.from_url",
+        description="keeps messages in a list (tests)",
+        capabilities=[c.value for c in Capability],
     )

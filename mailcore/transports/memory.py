@@ -5,6 +5,9 @@ omitted), readable with :func:`mailcore.testing.outbox`. ``?fail=N&error=KIND`` 
 sends fail with a core error of that kind, to rehearse a policy without a network:
 ``transient``, ``connection``, ``timeout``, ``ambiguous`` (timeout after hand-over), ``rate``,
 ``rejected`` (transport), ``message`` (message rejected).
+
+A memory transport carries every capability; ``?lacks=provider_template,tags`` takes some away,
+to rehearse how the policy skips a transport that cannot carry a message whole.
 """
 
 from __future__ import annotations
@@ -13,9 +16,12 @@ import itertools
 import threading
 from collections.abc import Callable, Iterable
 
+from mailcore.capabilities import Capability, coerce_capabilities
 from mailcore.config import TransportURL
 from mailcore.errors import (
+    ConfigurationError,
     ConnectionFailed,
+    InvalidMessage,
     MessageRejected,
     RateLimited,
     SendError,
@@ -53,7 +59,9 @@ class MemoryTransport(ProviderTransport):
         *,
         outbox: list[Message] | None = None,
         errors: Iterable[SendError | None] = (),
+        lacks: Iterable[str] = (),
     ) -> None:
+        self.capabilities = frozenset(Capability) - coerce_capabilities(lacks, "lacks")
         self.outbox_name = name
         self.name = f"memory://{name}"
         with _lock:
@@ -64,11 +72,16 @@ class MemoryTransport(ProviderTransport):
 
     @classmethod
     def from_url(cls, url: TransportURL) -> MemoryTransport:
-        url.check_params({"fail", "error", "timeout"})
+        url.check_params({"fail", "error", "timeout", "lacks"})
         url.get_seconds("timeout", 1.0)  # accepted like every transport's; memory never waits
         fail = url.get_int("fail", 0) or 0
         kind = url.get_choice("error", ERROR_KINDS, "transient")
-        return cls(url.host or "default", errors=[ERROR_KINDS[kind]() for _ in range(fail)])
+        lacks = [name.strip() for name in (url.get("lacks") or "").split(",") if name.strip()]
+        try:
+            coerce_capabilities(lacks, "lacks")
+        except InvalidMessage as error:
+            raise ConfigurationError(f"{url.masked()}: {error}") from None
+        return cls(url.host or "default", errors=[ERROR_KINDS[kind]() for _ in range(fail)], lacks=lacks)
 
     def deliver(self, message: Message) -> Delivery:
         self.closed = False

@@ -4,6 +4,7 @@ import threading
 
 import pytest
 
+from mailcore.capabilities import Capability
 from mailcore.result import Delivery
 from mailcore.testing.specs import require_spec, sendgrid_mail_send_validator, spec_file
 from mailcore.transport import ProviderTransport
@@ -13,6 +14,8 @@ SENDGRID_SPEC = spec_file("sendgrid_tsg_mail_v3.json")
 
 class CountingTransport(ProviderTransport):
     """Delivers nothing and keeps nothing: counts messages and checks each has one recipient."""
+
+    capabilities = frozenset(Capability)
 
     def __init__(self, name="counting"):
         self.name = name
@@ -31,6 +34,8 @@ class CountingTransport(ProviderTransport):
 class ScriptedBatchTransport(ProviderTransport):
     """A batch-capable transport: raises the scripted errors first, refuses batches holding a
     'bad' address as a whole (like SendGrid's 400), records each batch's addresses."""
+
+    capabilities = frozenset(Capability)
 
     def __init__(self, name="batch://a", *, errors=(), max_batch_size=1000, keep=True):
         self.name = name

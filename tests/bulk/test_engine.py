@@ -196,3 +196,29 @@ def test_batch_route_mirrors_every_policy_layer_and_shares_its_state():
             "policy state (breaker store, limiter, retry policy, clocks) must be shared, not copied"
         )
     assert stack.transports[0].transports[0].inner.inner.inner is a, "the original stack is untouched"
+
+
+def test_a_template_no_transport_can_carry_fails_before_any_recipient_is_read():
+    from mailcore import InvalidMessage
+
+    lacking = ScriptedBatchTransport(unique("batch://lacking"))
+    lacking.capabilities = frozenset()  # carries no metadata; TEMPLATE has some
+
+    def recipients():
+        raise AssertionError("recipients were read")
+        yield
+
+    with pytest.raises(InvalidMessage, match="cannot carry metadata"):
+        Mailer(lacking, retry=None).send_bulk(TEMPLATE, recipients())
+    assert lacking.batches == []
+
+
+def test_a_batch_transport_lacking_a_need_sends_no_batch_and_fails_over():
+    from mailcore.capabilities import CannotCarry
+
+    lacking = ScriptedBatchTransport(unique("batch://nometa"))
+    lacking.capabilities = frozenset()
+    backup = CountingTransport(unique("count://backup"))
+    results = list(Mailer([lacking, backup], retry=None).send_bulk(TEMPLATE, people(3)))
+    assert all(r.ok for r in results) and backup.count == 3 and lacking.batches == []
+    assert isinstance(results[0].attempts[0].error, CannotCarry)

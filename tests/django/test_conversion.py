@@ -254,3 +254,21 @@ def test_custom_sender_header_is_an_address_header():
     assert convert(msg).headers["Sender"] == "Zoë <z@example.com>"
     with pytest.raises(InvalidEmailMessage):
         convert(EmailMessage("s", "b", "f@example.com", ["a@example.com"], headers={"Sender": "nobody"}))
+
+
+ICS = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nMETHOD:REQUEST\r\nBEGIN:VEVENT\r\nUID:1@x\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+
+
+def test_calendar_alternative_becomes_the_invitation():
+    msg = EmailMultiAlternatives("Planning", "Join us", "f@example.com", ["a@example.com"])
+    msg.attach_alternative(ICS, "text/calendar")
+    message = to_message(msg, "default@example.com")
+    assert message.text == "Join us" and message.calendar is not None
+    assert message.calendar.method == "REQUEST" and "UID:1@x" in message.calendar.ics
+
+
+def test_calendar_alternative_method_parameter_must_match_the_ics():
+    msg = EmailMultiAlternatives("Planning", "Join us", "f@example.com", ["a@example.com"])
+    msg.attach_alternative(ICS, "text/calendar; method=CANCEL")
+    with pytest.raises(InvalidMessage, match="METHOD:REQUEST"):
+        to_message(msg, "default@example.com")

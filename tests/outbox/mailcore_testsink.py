@@ -20,6 +20,7 @@ import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from mailcore.capabilities import Capability
 from mailcore.errors import ConnectionFailed, MessageRejected, SendTimeout, TransientError
 from mailcore.plugins import hookimpl
 from mailcore.result import Delivery
@@ -29,6 +30,8 @@ from mailcore.transport import ProviderTransport
 
 
 class SinkTransport(ProviderTransport):
+    capabilities = frozenset(Capability)  # it records the message id only
+
     def __init__(self, host: str, port: int, timeout: float = 2.0) -> None:
         self.host, self.port, self.timeout = host, port, timeout
         self.name = f"httpsink://{host}:{port}"

@@ -56,3 +56,16 @@ def test_explain_shows_the_message_deadline_once_and_each_attempt_bound_per_tran
     out = result.output
     assert "time budget per message: deadline 30s" in out and out.count("deadline") == 2, out
     assert "time budget per attempt" in out
+
+
+def test_explain_shows_what_each_transport_carries():
+    result = CliRunner().invoke(
+        cli, ["explain", "failover(memory://a?lacks=provider_template,calendar memory://b)", "--state", "memory://"],
+        env={"COLUMNS": "200"}, catch_exceptions=False,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    a = next(line for line in lines if "memory://a" in line and "carries" in line)
+    b = next(line for line in lines if "memory://b" in line and "carries" in line)
+    assert "provider_template" not in a and "calendar" not in a and "tags" in a
+    assert "provider_template" in b and "calendar" in b

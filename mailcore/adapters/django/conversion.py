@@ -6,6 +6,8 @@ maps where:
 * ``subject``, ``body``, addresses: lazy translation strings are forced to ``str``;
 * ``content_subtype = "html"`` and ``text/html`` alternatives → ``Message.html``; a second
   HTML part or any other alternative type is refused (mailcore never drops content silently);
+* a ``text/calendar`` alternative (``attach_alternative(ics, "text/calendar")``) →
+  ``Message.calendar``, its ``method`` from the ``.ics`` (or a ``; method=`` parameter);
 * ``attachments``: ``(filename, content, mimetype)`` tuples, ``EmailAttachment``, legacy
   ``MIMEBase`` parts and Django 6's ``email.message.MIMEPart`` objects; a part with a
   ``Content-ID`` (``MIMEImage`` for ``<img src="cid:logo">``) becomes an inline attachment;
@@ -41,6 +43,7 @@ from django.core.mail.message import BadHeaderError  # type: ignore[import-untyp
 from django.utils.encoding import force_str  # type: ignore[import-untyped,unused-ignore]
 
 from mailcore.addresses import parse_address, split_addresses
+from mailcore.calendar import Calendar, calendar_part
 from mailcore.errors import InvalidMessage
 from mailcore.message import Attachment, Message
 from mailcore.redact import install_log_filter
@@ -100,7 +103,7 @@ def _convert(msg: Any, default_from: str, site_default_from: str | None, localti
     if localtime and not any(name.lower() == "date" for name in headers):
         headers["Date"] = formatdate(localtime=True)
     attachments = [_attachment(att, i) for i, att in enumerate(getattr(msg, "attachments", None) or ())]
-    text, html = _bodies(msg, has_attachments=bool(attachments))
+    text, html, calendar = _bodies(msg, has_attachments=bool(attachments))
     envelope = _str_or_none(msg.from_email)
     if not envelope or envelope == site_default_from:
         envelope = default_from
@@ -124,6 +127,7 @@ def _convert(msg: Any, default_from: str, site_default_from: str | None, localti
         message_id=special.get("message-id"),
         envelope_from=_envelope_from(envelope, sender),
         charset=_charset(getattr(msg, "encoding", None)),
+        calendar=calendar,
     )
 
 
@@ -172,14 +176,16 @@ def _split_headers(extra: Mapping[Any, Any]) -> tuple[dict[str, str], dict[str, 
 # -- bodies --------------------------------------------------------------------------------
 
 
-def _bodies(msg: Any, *, has_attachments: bool) -> tuple[str | None, str | None]:
-    """(text, html) the way Django lays them out: an empty body is left out when there are
-    alternatives or attachments to carry the message."""
+def _bodies(msg: Any, *, has_attachments: bool) -> tuple[str | None, str | None, Calendar | None]:
+    """(text, html, calendar) the way Django lays them out: an empty body is left out when there
+    are alternatives or attachments to carry the message. A ``text/calendar`` alternative
+    (``attach_alternative(ics, "text/calendar")``) becomes the message's calendar invitation."""
     body = force_str(msg.body or "")
     subtype = getattr(msg, "content_subtype", "plain")
     alternatives = list(getattr(msg, "alternatives", None) or ())
     text: str | None = None
     html: str | None = None
+    calendar: Calendar | None = None
     if subtype == "html":
         html = body
     elif subtype == "plain":
@@ -188,9 +194,13 @@ def _bodies(msg: Any, *, has_attachments: bool) -> tuple[str | None, str | None]
         raise InvalidEmailMessage("body", f"content_subtype {subtype!r} is not supported; use 'plain' or 'html'")
     for index, alternative in enumerate(alternatives):
         content, mimetype = alternative
-        kind = str(mimetype).lower()
+        kind, _, params = str(mimetype).lower().partition(";")
+        kind = kind.strip()
         where = f"alternatives[{index}]"
-        if kind == "text/html" and html is None:
+        if kind == "text/calendar" and calendar is None:
+            method = _param_value(params, "method")
+            calendar = calendar_part(_text_content(content), method=method.upper() if method else None)
+        elif kind == "text/html" and html is None:
             html = _text_content(content)
         elif kind == "text/plain" and text is None:
             text = _text_content(content)
@@ -198,9 +208,19 @@ def _bodies(msg: Any, *, has_attachments: bool) -> tuple[str | None, str | None]
             raise InvalidEmailMessage(where, f"a second {kind} body; mailcore sends one text and one HTML body")
         else:
             raise InvalidEmailMessage(
-                where, f"{kind} alternatives are not supported; mailcore sends text/plain and text/html bodies"
+                where,
+                f"{kind} alternatives are not supported; mailcore sends text/plain, text/html and one text/calendar",
             )
-    return text, html
+    return text, html, calendar
+
+
+def _param_value(params: str, name: str) -> str | None:
+    """The value of ``name=`` in a ``;``-separated MIME parameter list, unquoted."""
+    for item in params.split(";"):
+        key, _, value = item.partition("=")
+        if key.strip() == name:
+            return value.strip().strip('"') or None
+    return None
 
 
 def _text_content(content: Any) -> str:

@@ -57,3 +57,15 @@ def test_console_url_rejects_unknown_parameters():
 
     with pytest.raises(ConfigurationError, match="unknown parameter"):
         Mailer("console://?colour=red")
+
+
+def test_console_prints_tags_and_metadata_and_skips_a_provider_template():
+    from mailcore.capabilities import CannotCarry
+
+    stream = io.StringIO()
+    transport = ConsoleTransport(stream)
+    transport.send(Message("a@example.com", ["b@example.org"], "s", text="t", tags=["otp"], metadata={"k": "v"}))
+    out = stream.getvalue()
+    assert 'X-Mailcore-Tags: ["otp"]' in out and 'X-Mailcore-Metadata: {"k": "v"}' in out
+    with pytest.raises(CannotCarry, match="provider template"):
+        transport.send(Message("a@example.com", ["b@example.org"], "", template_id="d-1"))

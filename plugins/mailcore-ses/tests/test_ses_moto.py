@@ -101,3 +101,25 @@ def test_one_client_is_shared_by_many_threads(moto, monkeypatch):
     for message, result in zip(messages, results, strict=True):
         assert read_back(moto, result)[1]["Subject"] == message.subject
     transport.close()
+
+
+ICS = (
+    "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//mailcore//test//EN\r\nMETHOD:REQUEST\r\nBEGIN:VEVENT\r\n"
+    "UID:1@example.com\r\nDTSTAMP:20260101T090000Z\r\nSUMMARY:Planning\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+)
+
+
+def test_a_transport_lacking_the_calendar_is_skipped_and_ses_delivers_the_invitation(moto):
+    from mailcore.capabilities import CannotCarry
+
+    message = Message(
+        "sender@example.com", ["r@example.org"], "Planning", text="Join us", calendar=ICS, tags=["invite"]
+    )
+    mailer = Mailer(["memory://no-calendar?lacks=calendar", moto.url()], retry=None, breaker=None)
+    result = mailer.send(message)
+    assert isinstance(result.attempts[0].error, CannotCarry) and "calendar invitation" in str(result.attempts[0].error)
+    assert result.transport.startswith("ses://")
+    _, parsed = read_back(moto, result)
+    parts = {part.get_content_type(): part for part in parsed.walk()}
+    assert parts["text/calendar"].get_param("method") == "REQUEST"
+    assert "SUMMARY:Planning" in parts["text/calendar"].get_content()

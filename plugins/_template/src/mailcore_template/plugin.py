@@ -5,6 +5,10 @@ from __future__ import annotations
 from mailcore.plugins import hookimpl
 from mailcore.registry import TransportRegistry
 
+#: What your transport carries faithfully: names from mailcore.capabilities.Capability. Declare
+#: only what the provider really keeps; a message needing more is sent by another transport.
+CAPABILITIES = frozenset({"tags", "metadata", "custom_headers"})
+
 
 @hookimpl
 def mailcore_register_transports(registry: TransportRegistry) -> None:
@@ -12,6 +16,7 @@ def mailcore_register_transports(registry: TransportRegistry) -> None:
         "template",
         "mailcore_template.transport:TemplateTransport.from_url",
         description="<provider>",
+        capabilities=CAPABILITIES,
         # Optional: checks a URL without I/O for `manage.py check` and `mailcore check`. Without
         # it the registry builds the transport and closes it, so keep __init__ free of I/O.
         validate="mailcore_template.transport:validate_url",

@@ -10,6 +10,7 @@ for every request.
 from __future__ import annotations
 
 from mailcore.budget import attempt_seconds, positive_seconds
+from mailcore.capabilities import coerce_capabilities
 from mailcore.config import TransportURL
 from mailcore.message import Message
 from mailcore.redact import Secret
@@ -17,10 +18,13 @@ from mailcore.result import Delivery
 from mailcore.transport import ProviderTransport
 from mailcore_template.errors import classify
 from mailcore_template.payload import build_payload
+from mailcore_template.plugin import CAPABILITIES
 
 
 class TemplateTransport(ProviderTransport):
     """Sends through <provider>. Replace ``_post`` with the provider's client call."""
+
+    capabilities = coerce_capabilities(CAPABILITIES, "template")  # the same data the plugin registers
 
     def __init__(self, api_key: str, *, timeout: float = 10.0) -> None:
         self._api_key = Secret(api_key)  # never printed

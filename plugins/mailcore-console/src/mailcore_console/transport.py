@@ -11,17 +11,22 @@ import sys
 import threading
 from typing import TextIO
 
+from mailcore.capabilities import coerce_capabilities
 from mailcore.config import TransportURL
 from mailcore.message import Message
 from mailcore.render import render
 from mailcore.result import Delivery
+from mailcore.tag_headers import neutral_tag_headers
 from mailcore.transport import ProviderTransport
+from mailcore_console.plugin import CAPABILITIES
 
 BANNER = "mailcore console transport: NOT DELIVERED (development only)"
 
 
 class ConsoleTransport(ProviderTransport):
     """Print each message, clearly labelled as not delivered."""
+
+    capabilities = coerce_capabilities(CAPABILITIES, "console")
 
     def __init__(self, stream: TextIO | None = None, *, stream_name: str = "stdout") -> None:
         self._stream = stream
@@ -44,7 +49,10 @@ class ConsoleTransport(ProviderTransport):
         return sys.stderr if self._stream_name == "stderr" else sys.stdout
 
     def deliver(self, message: Message) -> Delivery:
-        rendered = render(message, smtputf8=True).decode("utf-8", errors="replace").replace("\r\n", "\n")
+        extra = neutral_tag_headers(message)
+        rendered = (
+            render(message, smtputf8=True, extra_headers=extra).decode("utf-8", errors="replace").replace("\r\n", "\n")
+        )
         envelope = ", ".join(r.email for r in message.recipients)
         with self._lock:
             self._count += 1

@@ -6,6 +6,11 @@ from mailcore.plugins import hookimpl
 from mailcore.registry import TransportRegistry
 from mailcore.webhooks.registry import WebhookRegistry
 
+#: What the Mailgun transport carries faithfully (see docs/capabilities.md).
+CAPABILITIES = frozenset(
+    {"provider_template", "tags", "metadata", "inline_images", "custom_headers", "scheduled_send", "batch"}
+)
+
 
 @hookimpl
 def mailcore_register_transports(registry: TransportRegistry) -> None:
@@ -13,6 +18,7 @@ def mailcore_register_transports(registry: TransportRegistry) -> None:
         "mailgun",
         "mailcore_mailgun.transport:MailgunTransport.from_url",
         description="Mailgun Messages API (mailgun://API_KEY@your-domain.com?region=eu)",
+        capabilities=CAPABILITIES,
     )
 
 

@@ -20,6 +20,7 @@ from urllib.parse import quote
 
 from mailcore.budget import positive_seconds
 from mailcore.bulk.model import Batch, RecipientResult
+from mailcore.capabilities import coerce_capabilities
 from mailcore.checks import endpoint_steps
 from mailcore.config import TransportURL, mask_endpoint
 from mailcore.errors import ConfigurationError, SendError
@@ -31,6 +32,7 @@ from mailcore.transport import CheckStep, ProviderTransport
 from mailcore.validate import INSECURE_HTTP_PARAM
 from mailcore_mailgun.errors import classify_failure, classify_response
 from mailcore_mailgun.payload import MailgunForm, build_form, encode_form
+from mailcore_mailgun.plugin import CAPABILITIES
 
 __all__ = ["ENV_API_KEY", "ENV_DOMAIN", "REGIONS", "MailgunTransport"]
 
@@ -43,6 +45,8 @@ URL_PARAMS = ("region", "endpoint_url", "timeout", "cafile", "ignore_unsupported
 
 class MailgunTransport(ProviderTransport):
     """Deliver through Mailgun's Messages API; safe to share across threads."""
+
+    capabilities = coerce_capabilities(CAPABILITIES, "mailgun")
 
     def __init__(
         self,

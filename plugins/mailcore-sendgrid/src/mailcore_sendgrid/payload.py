@@ -15,6 +15,8 @@ Decisions (documented in docs/sendgrid.md):
   than 255 characters, empty attachments) raise :class:`InvalidMessage` naming the feature, or
   are dropped when the transport was built with ``ignore_unsupported=True``. Limits (recipients,
   30 MB, reserved headers, non-ASCII local parts) are never ignored.
+* **Calendar invitations** go in ``content`` as ``text/calendar; method=…`` after text and HTML,
+  the form SendGrid's maintainers document for invitations (quoted-printable, no charset).
 * **Passthrough.** ``message.provider_options["sendgrid"]`` is deep-merged into the body last;
   its ``"personalization"`` key (a dict) is merged into every personalization.
 """
@@ -177,6 +179,9 @@ def _content(message: Message) -> list[dict[str, str]]:
         content.append({"type": "text/plain", "value": message.text})
     if message.html:
         content.append({"type": "text/html", "value": message.html})
+    if message.calendar is not None:
+        # SendGrid keeps the method parameter only in this exact form (sendgrid/sendgrid-ruby#298)
+        content.append({"type": f"text/calendar; method={message.calendar.method}", "value": message.calendar.ics})
     if not content and message.template_id is None:
         # SendGrid needs some content; an attachments-only message gets a blank text part.
         content.append({"type": "text/plain", "value": " "})

@@ -6,6 +6,20 @@ from mailcore.plugins import hookimpl
 from mailcore.registry import TransportRegistry
 from mailcore.webhooks.registry import WebhookRegistry
 
+#: What the SendGrid transport carries faithfully (see docs/capabilities.md).
+CAPABILITIES = frozenset(
+    {
+        "provider_template",
+        "tags",
+        "metadata",
+        "inline_images",
+        "custom_headers",
+        "scheduled_send",
+        "batch",
+        "calendar",
+    }
+)
+
 
 @hookimpl
 def mailcore_register_transports(registry: TransportRegistry) -> None:
@@ -13,6 +27,7 @@ def mailcore_register_transports(registry: TransportRegistry) -> None:
         "sendgrid",
         "mailcore_sendgrid.transport:SendGridTransport.from_url",
         description="SendGrid v3 Mail Send API (sendgrid://API_KEY@?region=eu)",
+        capabilities=CAPABILITIES,
     )
 
 

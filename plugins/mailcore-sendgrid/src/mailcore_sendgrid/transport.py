@@ -17,6 +17,7 @@ from collections.abc import Iterator
 
 from mailcore.budget import positive_seconds
 from mailcore.bulk.model import Batch, RecipientResult
+from mailcore.capabilities import coerce_capabilities
 from mailcore.checks import network_steps
 from mailcore.config import TransportURL, mask_endpoint
 from mailcore.errors import ConfigurationError, SendError
@@ -28,6 +29,7 @@ from mailcore.transport import CheckStep, ProviderTransport
 from mailcore.validate import INSECURE_HTTP_PARAM
 from mailcore_sendgrid.errors import classify_failure, classify_response
 from mailcore_sendgrid.payload import build_payload, encode_payload
+from mailcore_sendgrid.plugin import CAPABILITIES
 
 __all__ = ["ENV_API_KEY", "REGIONS", "SendGridTransport"]
 
@@ -41,6 +43,8 @@ URL_PARAMS = ("region", "endpoint_url", "timeout", "cafile", "ignore_unsupported
 
 class SendGridTransport(ProviderTransport):
     """Deliver through SendGrid's v3 Mail Send API; safe to share across threads."""
+
+    capabilities = coerce_capabilities(CAPABILITIES, "sendgrid")
 
     def __init__(
         self,

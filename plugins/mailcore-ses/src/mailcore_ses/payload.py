@@ -179,6 +179,8 @@ def _raw_content(message: Message, options: SesOptions) -> bytes:
 
 def _template_content(message: Message, options: SesOptions) -> dict[str, Any]:
     _check_template_only(message, options)
+    if message.calendar is not None:
+        raise InvalidMessage("calendar", "an SES template cannot carry a calendar part; send it without template_id")
     template: dict[str, Any] = {}
     template_id = message.template_id or ""
     template["TemplateArn" if template_id.startswith("arn:") else "TemplateName"] = template_id

@@ -6,6 +6,12 @@ from mailcore.plugins import hookimpl
 from mailcore.registry import TransportRegistry
 from mailcore.webhooks.registry import WebhookRegistry
 
+#: What the SES transport carries faithfully (see docs/capabilities.md). A calendar part travels
+#: in the raw MIME message, so only without a provider template.
+CAPABILITIES = frozenset(
+    {"provider_template", "tags", "metadata", "inline_images", "custom_headers", "batch", "calendar"}
+)
+
 
 @hookimpl
 def mailcore_register_transports(registry: TransportRegistry) -> None:
@@ -13,6 +19,7 @@ def mailcore_register_transports(registry: TransportRegistry) -> None:
         "ses",
         "mailcore_ses.transport:SesTransport.from_url",
         description="Amazon SES API v2 through boto3 (ses://?region=eu-west-1)",
+        capabilities=CAPABILITIES,
     )
 
 

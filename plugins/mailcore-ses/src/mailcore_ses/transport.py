@@ -23,6 +23,7 @@ from urllib.parse import quote
 
 from mailcore.budget import positive_seconds
 from mailcore.bulk.model import Batch, RecipientResult
+from mailcore.capabilities import coerce_capabilities
 from mailcore.config import TransportURL, mask_endpoint
 from mailcore.errors import ConfigurationError
 from mailcore.http import CONNECT_TIMEOUT
@@ -33,6 +34,7 @@ from mailcore.transport import CheckStep, ProviderTransport
 from mailcore.validate import INSECURE_HTTP_PARAM, check_endpoint_url
 from mailcore_ses.errors import classify_exception, delivery_from_response
 from mailcore_ses.payload import SesOptions, build_send_email
+from mailcore_ses.plugin import CAPABILITIES
 from mailcore_ses.sender import PooledSender
 
 #: boto3 builds client classes at run time; the ``sesv2`` client is typed loosely here.
@@ -52,6 +54,8 @@ URL_PARAMS = (
 
 class SesTransport(ProviderTransport):
     """Send through Amazon SES API v2 (``SendEmail``)."""
+
+    capabilities = coerce_capabilities(CAPABILITIES, "ses")
 
     def __init__(
         self,

@@ -9,6 +9,9 @@ from __future__ import annotations
 from mailcore.plugins import hookimpl
 from mailcore.registry import TransportRegistry
 
+#: What the SMTP transport carries faithfully (see docs/capabilities.md). Tags and metadata
+#: travel as headers (X-Mailcore-Tags/-Metadata, or the relay's own form, see mailcore_smtp.relay).
+CAPABILITIES = frozenset({"tags", "metadata", "inline_images", "custom_headers", "envelope_sender", "calendar"})
 #: Checks a URL's parameters with the settings parser alone: no socket, no TLS context.
 VALIDATE = "mailcore_smtp.settings:validate_url"
 
@@ -20,16 +23,19 @@ def mailcore_register_transports(registry: TransportRegistry) -> None:
         "mailcore_smtp.transport:SMTPTransport.from_url",
         validate=VALIDATE,
         description="SMTP submission (587, STARTTLS required off loopback)",
+        capabilities=CAPABILITIES,
     )
     registry.add(
         "smtps",
         "mailcore_smtp.transport:SMTPTransport.from_url",
         validate=VALIDATE,
         description="SMTP over implicit TLS (465)",
+        capabilities=CAPABILITIES,
     )
     registry.add(
         "gmail",
         "mailcore_smtp.transport:SMTPTransport.from_url",
         validate=VALIDATE,
         description="Gmail / Google Workspace (smtp.gmail.com:587, app password or XOAUTH2)",
+        capabilities=CAPABILITIES,
     )

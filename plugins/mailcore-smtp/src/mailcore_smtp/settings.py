@@ -14,6 +14,7 @@ from mailcore.config import TransportURL, is_loopback
 from mailcore.errors import ConfigurationError
 from mailcore.redact import MASK, Secret
 from mailcore.validate import check_hostname
+from mailcore_smtp.relay import relay_for_host
 
 __all__ = ["PARAMS", "SMTPSettings", "is_loopback"]
 
@@ -35,6 +36,7 @@ PARAMS = frozenset(
         "pool",
         "max_messages",
         "oauth_token",
+        "relay",
     }
 )
 
@@ -72,6 +74,7 @@ class SMTPSettings:
     family: Family = "auto"
     pool: int = 1
     max_messages: int = DEFAULT_MAX_MESSAGES
+    relay: str = "neutral"
 
     @property
     def name(self) -> str:
@@ -130,6 +133,7 @@ class SMTPSettings:
             family=_family(url),
             pool=_at_least_one(url, "pool", 1),
             max_messages=_at_least_one(url, "max_messages", DEFAULT_MAX_MESSAGES),
+            relay=relay_for_host(host, url.get("relay") or None),
         )
         settings.validate(url.masked(), has_token_provider=has_token_provider)
         return settings

@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from mailcore.addresses import Address, parse_address, split_address_list
 from mailcore.budget import attempt_seconds
+from mailcore.capabilities import coerce_capabilities
 from mailcore.config import TransportURL, parse_url
 from mailcore.errors import ConfigurationError, InvalidMessage, MessageRejected, SendError, SendTimeout, TransientError
 from mailcore.message import ADDRESS_HEADERS, Message
@@ -35,7 +36,9 @@ from mailcore.transport import CheckStep, ProviderTransport
 from mailcore_smtp import classify
 from mailcore_smtp.classify import Reply, Stage, Verdict
 from mailcore_smtp.net import Deadline, Resolver
+from mailcore_smtp.plugin import CAPABILITIES
 from mailcore_smtp.pool import SessionPool, Slot
+from mailcore_smtp.relay import tag_headers
 from mailcore_smtp.session import WIRE_ERRORS, Opener, TokenProvider, wire_error
 from mailcore_smtp.settings import SMTPSettings
 from mailcore_smtp.tls import client_context
@@ -62,6 +65,8 @@ class SMTPTransport(ProviderTransport):
         ``getaddrinfo`` (tests, custom DNS).
     :param ssl_context: a verifying context to use instead of the one built from ``cafile``.
     """
+
+    capabilities = coerce_capabilities(CAPABILITIES, "smtp")
 
     def __init__(
         self,
@@ -229,6 +234,7 @@ class SMTPTransport(ProviderTransport):
     def _envelope(self, connection: SMTPConnection, message: Message) -> tuple[bool, str, list[str], bytes]:
         """(smtputf8, sender, recipients, dot-stuffed data) for this server; no I/O."""
         utf8 = connection.has("SMTPUTF8") and _needs_smtputf8(message)
+        extra = tag_headers(message, self.settings.relay)  # InvalidMessage: the tags cannot go
         try:
             if utf8:
                 sender = message.envelope_sender.envelope_email  # UTF-8 local part, A-label domain
@@ -236,7 +242,7 @@ class SMTPTransport(ProviderTransport):
             else:
                 sender = message.envelope_sender.ascii_email
                 recipients = [r.ascii_email for r in message.recipients]
-            data = render(message, smtputf8=utf8)
+            data = render(message, smtputf8=utf8, extra_headers=extra)
         except InvalidMessage as error:
             raise MessageRejected(
                 f"{error.field}: {error.problem}; {self.settings.host} does not offer SMTPUTF8"
