@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import ssl
 import time
 from collections.abc import Iterator
 
@@ -22,6 +21,7 @@ from mailcore.http import api_base_url
 from mailcore.message import Message
 from mailcore.redact import Secret, mask_secrets
 from mailcore.result import Delivery
+from mailcore.tlscontext import client_context
 from mailcore.transport import CheckStep, ProviderTransport
 from mailcore_sendgrid.connection import ConnectionPool, RequestFailed
 from mailcore_sendgrid.errors import classify_failure, classify_response
@@ -62,7 +62,7 @@ class SendGridTransport(ProviderTransport):
         self.endpoint_url = base_url
         self.timeout = timeout
         self.ignore_unsupported = ignore_unsupported
-        context = ssl.create_default_context(cafile=cafile) if base_url.startswith("https") else None
+        context = client_context(cafile) if base_url.startswith("https") else None
         self._pool = ConnectionPool(base_url, timeout=timeout, ssl_context=context)
         key = self._api_key.reveal()
         self._headers = {
