@@ -288,7 +288,12 @@ def shared_mailer(url: str, *, from_email: str | None = None, **options: Any) ->
     The shared Mailer ignores ``close()``; a private one (reuse off, or options that are not
     plain data) must be closed by the caller as usual, which ``close()`` on either does safely.
     """
-    key = configuration_key(url, from_email, options) if reuse_enabled() else None
+    if not reuse_enabled():
+        key = None
+    elif options:
+        key = configuration_key(url, from_email, options)
+    else:  # the send_mail() path: two strings, hashed directly
+        key = hashlib.sha256(f"{url}\0{from_email}".encode("utf-8", "surrogatepass")).hexdigest()
     if key is None:
         return Mailer(url, from_email=from_email, **options)
     return _default.get(key, lambda: SharedMailer(url, from_email=from_email, **options))
