@@ -77,7 +77,11 @@ def raw_http_case(sink: HTTPSSink, n: int, threads: int = 1) -> Case:
             assert response.status == 202
         connection.close()
 
-    name = "raw http.client keep-alive, pre-built JSON, 1 connection" if threads == 1 else f"raw http.client, {threads} threads"
+    name = (
+        "raw http.client keep-alive, pre-built JSON, 1 connection"
+        if threads == 1
+        else f"raw http.client, {threads} threads"
+    )
     return Case(name, lambda: in_threads(threads, n, work), n, threads)
 
 

@@ -79,7 +79,9 @@ def main() -> None:
         print("django not installed: its row is left out")
     results = [measure(name, fn) for name, fn in workloads]
     suffix = f"-django{django.__version__.replace('.', '')[:2]}" if "django" in sys.modules else ""
-    write_json(f"render{suffix}", report(f"Rendering {N} text+html messages", results, "stdlib EmailMessage(policy.default)"))
+    write_json(
+        f"render{suffix}", report(f"Rendering {N} text+html messages", results, "stdlib EmailMessage(policy.default)")
+    )
 
 
 if __name__ == "__main__":

@@ -138,7 +138,9 @@ def django_send_mail_case(port: int, n: int, version: str, *, mailcore_backend: 
 
     def run() -> None:
         for i in range(n):
-            assert send_mail(f"Order {i}", f"Hello {i}", SENDER, [f"user{i}@example.org"], html_message="<p>Hi</p>") == 1
+            assert (
+                send_mail(f"Order {i}", f"Hello {i}", SENDER, [f"user{i}@example.org"], html_message="<p>Hi</p>") == 1
+            )
 
     if mailcore_backend:
         return Case(f"mailcore backend: Django {version} send_mail per call", run, n, 1, before=prepare)
@@ -241,7 +243,10 @@ def postfix_scenario(n: int, runs: int) -> dict[str, object] | None:
     ``smtp-source -d`` keeps one connection for all messages (without ``-d`` it reconnects for
     each), like the Python clients here.
     """
-    sink_bin, source_bin = shutil.which("smtp-sink") or "/usr/sbin/smtp-sink", shutil.which("smtp-source") or "/usr/sbin/smtp-source"
+    sink_bin, source_bin = (
+        shutil.which("smtp-sink") or "/usr/sbin/smtp-sink",
+        shutil.which("smtp-source") or "/usr/sbin/smtp-source",
+    )
     if not (os.access(sink_bin, os.X_OK) and os.access(source_bin, os.X_OK)):
         print("\nPostfix smtp-sink/smtp-source not installed (apt-get install postfix): C anchor skipped")
         return None
@@ -252,7 +257,9 @@ def postfix_scenario(n: int, runs: int) -> dict[str, object] | None:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     user = ["-u", "nobody"] if os.geteuid() == 0 else []  # smtp-sink refuses to run as root
-    sink = subprocess.Popen([sink_bin, *user, f"127.0.0.1:{port}", "256"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    sink = subprocess.Popen(
+        [sink_bin, *user, f"127.0.0.1:{port}", "256"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:

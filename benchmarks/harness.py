@@ -171,7 +171,11 @@ def print_table(title: str, results: dict[str, Checked], goals: list[Goal]) -> d
         if goal.ours not in results or goal.anchor not in results:
             continue
         ratio = results[goal.ours].measurement.median / results[goal.anchor].measurement.median
-        verdict = "" if goal.target is None else ("  goal ≥ %.1f× met" if ratio >= goal.target else "  goal ≥ %.1f× MISSED") % goal.target
+        verdict = (
+            ""
+            if goal.target is None
+            else ("  goal ≥ %.1f× met" if ratio >= goal.target else "  goal ≥ %.1f× MISSED") % goal.target
+        )
         print(f"  {goal.ours} / {goal.anchor}: {ratio:.2f}×{verdict}")
         rows.append({"ours": goal.ours, "anchor": goal.anchor, "ratio": ratio, "target": goal.target,
                      "met": None if goal.target is None else ratio >= goal.target})  # fmt: skip

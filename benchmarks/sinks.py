@@ -162,9 +162,7 @@ def _serve(kind: str, counters: _Counters, latency: float, conn: Any, tls_dir: s
         cafile = None
 
     async def serve() -> None:
-        server = await asyncio.get_running_loop().create_server(
-            protocol, "127.0.0.1", 0, ssl=ssl_context, backlog=1024
-        )
+        server = await asyncio.get_running_loop().create_server(protocol, "127.0.0.1", 0, ssl=ssl_context, backlog=1024)
         conn.send((server.sockets[0].getsockname()[1], cafile))
         await asyncio.Event().wait()
 
