@@ -7,7 +7,12 @@ On a fresh machine with only Python and pip::
 
 Run directly, this file installs nox into ``.nox-bootstrap/`` on first use and hands over to it.
 Sessions: tests (everything below), core (3.11-3.13), plugins, django, lint, typecheck, docs,
-demo, bench. Plugins are found by the glob ``plugins/*/pyproject.toml``.
+demo, bench, names. Plugins are found by the glob ``plugins/*/pyproject.toml``.
+
+Interpreters are found on PATH (``python3.11``, ``python3.12``, ``python3.13``), then under
+pyenv when it is installed; nothing else is assumed. ``tests`` runs what the interpreters present
+allow and prints what it could not run; under ``CI=true`` or ``MAILCORE_REQUIRE_SERVICES=1`` a
+session that cannot run fails the run. The demo runs on the Python that runs this file.
 """
 
 from __future__ import annotations
@@ -36,16 +41,56 @@ import nox  # noqa: E402
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_existing_virtualenvs = True
 nox.options.sessions = ["tests"]
-
-# Make pyenv's interpreters visible to nox (this machine has 3.11-3.13 under ~/.pyenv).
-for bin_dir in sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.1[1-9]*/bin")), reverse=True):
-    if bin_dir not in os.environ.get("PATH", ""):
-        os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
+# A session whose Python is missing is an error, never a silent skip; nothing is downloaded.
+nox.options.error_on_missing_interpreters = True
+nox.options.download_python = "never"
 
 PYTHONS = ["3.11", "3.12", "3.13"]
-MAIN_PYTHON = "3.12"
+#: Environment variables that make every planned session mandatory (CI).
+STRICT_ENV = ("CI", "MAILCORE_REQUIRE_SERVICES")
+
+
+def _extra_python_dirs() -> list[str]:
+    """pyenv's interpreters, searched after PATH when present (never required)."""
+    root = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
+    return sorted(glob.glob(os.path.join(root, "versions", "3.1[1-9]*", "bin")), reverse=True)
+
+
+# Interpreters are looked up on PATH first, then in the extra places; nox searches the same PATH.
+for _bin_dir in _extra_python_dirs():
+    if _bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = os.environ.get("PATH", "") + os.pathsep + _bin_dir
+
+
+def find_python(version: str) -> str | None:
+    """The first ``python<version>`` on PATH that really runs that version, or None."""
+    for directory in os.environ.get("PATH", "").split(os.pathsep):
+        candidate = Path(directory or ".") / f"python{version}"
+        if not (candidate.is_file() and os.access(candidate, os.X_OK)):
+            continue
+        try:
+            out = subprocess.run(
+                [str(candidate), "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=False,
+            )
+        except (OSError, subprocess.SubprocessError):
+            continue
+        if out.returncode == 0 and out.stdout.strip() == version:  # a pyenv shim of an absent version fails
+            return str(candidate)
+    return None
+
+
+CURRENT_PYTHON = "{}.{}".format(*sys.version_info[:2])
+AVAILABLE = {version: find_python(version) for version in PYTHONS}
+#: Sessions that need one Python (plugins, lint, typecheck, docs, bench) use 3.12 when present,
+#: else another supported Python on PATH, else the one running this file.
+MAIN_PYTHON_VERSION = next((v for v in ("3.12", "3.13", "3.11") if AVAILABLE.get(v)), CURRENT_PYTHON)
+MAIN_PYTHON: str = MAIN_PYTHON_VERSION if AVAILABLE.get(MAIN_PYTHON_VERSION) else sys.executable
 PLUGINS = sorted(str(Path(p).parent.relative_to(ROOT)) for p in glob.glob(str(ROOT / "plugins/*/pyproject.toml")))
-TEST_DEPS = ["pytest>=8", "pytest-timeout", "hypothesis", "setuptools", "pip"]
+TEST_DEPS = ["pytest>=8", "pytest-timeout", "hypothesis", "setuptools", "pip", "nox>=2025.2"]
 PEER_DEPS = [  # real peers for integration tests: SMTP, HTTP schema checks, moto, Redis, Celery
     "aiosmtpd",
     "trustme",
@@ -61,6 +106,8 @@ INTEGRATION_DIRS = [
     ROOT / "tests" / "outbox",
     ROOT / "tests" / "bulk",
     ROOT / "tests" / "policy" / "test_integration_http.py",
+    ROOT / "tests" / "install",
+    ROOT / "tests" / "leaks",
 ]
 CORE_IGNORES = ["--ignore=tests/django", *(f"--ignore={p.relative_to(ROOT)}" for p in INTEGRATION_DIRS)]
 DJANGO_MATRIX = [("3.11", "django>=5.2,<5.3"), ("3.12", "django>=6.1,<6.2")]
@@ -75,14 +122,63 @@ def install_project(session: nox.Session, *extras: str, plugins: bool = True) ->
     session.install(*args, *extras)
 
 
+def planned_sessions() -> list[tuple[str, str]]:
+    """(session name, Python version it needs) for everything ``tests`` runs."""
+    plan = [(f"core-{version}", version) for version in PYTHONS]
+    plan.append(("plugins", MAIN_PYTHON_VERSION))
+    plan += [
+        (f"django({django_id})", version) for (version, _), django_id in zip(DJANGO_MATRIX, DJANGO_IDS, strict=True)
+    ]
+    return plan
+
+
+def is_strict() -> bool:
+    """CI (``CI=true``) or ``MAILCORE_REQUIRE_SERVICES=1``: a session that cannot run fails the run."""
+    return any(os.environ.get(name, "").lower() not in ("", "0", "false", "no") for name in STRICT_ENV)
+
+
 @nox.session(python=False)
 def tests(session: nox.Session) -> None:
-    """Everything: core on every Python, plugins and integrations, Django 5.2 and 6.1."""
-    for python in PYTHONS:
-        session.notify(f"core-{python}")
-    session.notify("plugins")
-    for django_id in DJANGO_IDS:
-        session.notify(f"django({django_id})")
+    """Everything the Pythons on PATH allow: core on 3.11-3.13, plugins, Django 5.2 and 6.1.
+
+    Each session runs in its own nox process; a table at the end says what ran, what failed and
+    what could not run and why. A session that could not run is never reported as a pass, and
+    fails the run under CI=true or MAILCORE_REQUIRE_SERVICES=1. ``MAILCORE_NOX_PLAN=1`` prints the
+    table without running anything.
+    """
+    plan_only = os.environ.get("MAILCORE_NOX_PLAN", "") not in ("", "0")
+    rows: list[tuple[str, str, str, str]] = []
+    for name, version in planned_sessions():
+        if not AVAILABLE.get(version) and not (name == "plugins" and version == CURRENT_PYTHON):
+            rows.append((name, version, "NOT RUN", f"no python{version} on PATH"))
+            continue
+        if plan_only:
+            rows.append((name, version, "planned", "MAILCORE_NOX_PLAN=1"))
+            continue
+        command = [sys.executable, str(ROOT / "noxfile.py"), "-s", name]
+        if session.posargs:
+            command += ["--", *session.posargs]
+        code = subprocess.run(command, cwd=ROOT, check=False).returncode
+        rows.append((name, version, "passed" if code == 0 else "FAILED", "" if code == 0 else f"exit code {code}"))
+    print(summary_table(rows), flush=True)
+    failed = [row[0] for row in rows if row[2] == "FAILED"]
+    not_run = [row[0] for row in rows if row[2] == "NOT RUN"]
+    if failed:
+        session.error(f"failed: {', '.join(failed)}")
+    if not_run and is_strict():
+        session.error(f"could not run (CI requires every session): {', '.join(not_run)}")
+    if not_run:
+        session.warn(f"INCOMPLETE: {len(not_run)} of {len(rows)} sessions could not run: {', '.join(not_run)}")
+
+
+def summary_table(rows: list[tuple[str, str, str, str]]) -> str:
+    """The end-of-run table: session, Python, result, why."""
+    header = ("session", "python", "result", "why")
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(4)]
+    lines = ["", "mailcore test summary"]
+    for row in [header, tuple("-" * w for w in widths), *rows]:
+        lines.append("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    return "\n".join(lines)
 
 
 @nox.session(python=PYTHONS)
@@ -151,9 +247,9 @@ def docs(session: nox.Session) -> None:
     session.run("python", "tools/check_docs.py")
 
 
-@nox.session(python=MAIN_PYTHON)
+@nox.session(python=sys.executable)
 def demo(session: nox.Session) -> None:
-    """A sample send on the embedded default: no network, no credentials."""
+    """A sample send on the embedded default, on the Python running this file: no network, no credentials."""
     install_project(session, plugins=False)
     session.run("mailcore", "demo", *session.posargs)
 
@@ -177,6 +273,52 @@ def bench(session: nox.Session, django: str, scope: str) -> None:
     )
     for script in scripts:
         session.run("python", script)
+
+
+#: Our distribution names on the package registry, and the versions we have published there.
+OUR_NAMES = [
+    "steadymail",
+    "steadymail-smtp",
+    "steadymail-sendgrid",
+    "steadymail-ses",
+    "steadymail-mailgun",
+    "steadymail-console",
+]
+OUR_RELEASES: dict[str, set[str]] = {}  # e.g. {"steadymail": {"0.1.0"}} after the first upload
+
+
+@nox.session(python=False)
+def names(session: nox.Session) -> None:
+    """Ask the package registry whether each of our names is still free or holds only our releases.
+
+    Needs the network, so it is not part of ``tests`` or CI; run it before a release.
+    """
+    taken: list[str] = []
+    for name in OUR_NAMES:
+        out = subprocess.run(
+            [sys.executable, "-m", "pip", "index", "versions", name, "--disable-pip-version-check"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        versions = set(registry_versions(out.stdout)) if out.returncode == 0 else set()
+        if out.returncode != 0 and "No matching distribution" not in out.stderr:
+            session.error(f"{name}: could not ask the registry: {out.stderr.strip()}")
+        strangers = versions - OUR_RELEASES.get(name, set())
+        state = "free" if not versions else ("ours" if not strangers else f"TAKEN by others: {sorted(strangers)}")
+        print(f"{name:<22} {state}", flush=True)
+        if strangers:
+            taken.append(name)
+    if taken:
+        session.error(f"not ours on the registry: {', '.join(taken)}")
+
+
+def registry_versions(pip_output: str) -> list[str]:
+    """The versions in ``pip index versions`` output (its "Available versions:" line)."""
+    for line in pip_output.splitlines():
+        if line.strip().startswith("Available versions:"):
+            return [v.strip() for v in line.split(":", 1)[1].split(",") if v.strip()]
+    return []
 
 
 if __name__ == "__main__":

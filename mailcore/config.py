@@ -14,22 +14,66 @@ secrets.
 
 from __future__ import annotations
 
+import difflib
+import ipaddress
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from mailcore.errors import ConfigurationError
-from mailcore.redact import MASK, Secret
+from mailcore.redact import MASK, Secret, conceal_traceback, reveal
 
-__all__ = ["COMPOSITES", "Composite", "Node", "TransportURL", "parse", "parse_url"]
+__all__ = [
+    "COMPOSITES",
+    "Composite",
+    "Node",
+    "TransportURL",
+    "is_loopback",
+    "mask_endpoint",
+    "mask_url",
+    "parse",
+    "parse_url",
+]
 
 #: Composite policy names accepted in URL expressions.
 COMPOSITES = ("failover", "roundrobin", "weighted")
-#: Query parameters whose values are secrets (masked when printed).
-SECRET_PARAMS = frozenset(
-    {"api_key", "key", "password", "secret", "token", "access_token", "secret_access_key", "oauth_token"}
+#: Query parameters whose values are shown when a URL is printed. Every other value is masked,
+#: whatever its name, so a misspelt ``?apikey=`` or a plugin's own secret never shows.
+SAFE_PARAMS = frozenset(
+    {
+        "cafile",
+        "certfile",
+        "configuration_set",
+        "connect_timeout",
+        "ehlo",
+        "error",
+        "fail",
+        "family",
+        "ignore_unsupported",
+        "keyfile",
+        "max_messages",
+        "pool",
+        "rate",
+        "read_timeout",
+        "region",
+        "stream",
+        "timeout",
+        "tls",
+        "weight",
+    }
 )
+#: Parameters holding a URL: shown with that URL's own userinfo and query values masked.
+URL_PARAMS = frozenset({"endpoint_url"})
+#: Names shown even where the value is masked; an unknown name is shown only when it is close to
+#: one of these (a misspelling), as anything else may be a piece of a password or a key.
+KNOWN_NAMES = (
+    SAFE_PARAMS
+    | URL_PARAMS
+    | frozenset({"access_token", "api_key", "key", "oauth_token", "password", "secret", "token", "user", "username"})
+)
+#: A path is shown only when it cannot hold a credential (a Redis database number).
+_PLAIN_PATH = re.compile(r"/?\d{0,6}")
 _SCHEME = re.compile(r"[a-z][a-z0-9+.\-]*")
 
 
@@ -63,7 +107,7 @@ class TransportURL:
         try:
             value = float(raw)
         except ValueError:
-            raise ConfigurationError(f"{self.masked()}: {name}={raw!r} is not a number") from None
+            raise ConfigurationError(f"{self.masked()}: {self._shown(name, raw)} is not a number") from None
         if value < 0:
             raise ConfigurationError(f"{self.masked()}: {name} must not be negative")
         return value
@@ -75,7 +119,7 @@ class TransportURL:
         try:
             return int(raw)
         except ValueError:
-            raise ConfigurationError(f"{self.masked()}: {name}={raw!r} is not a whole number") from None
+            raise ConfigurationError(f"{self.masked()}: {self._shown(name, raw)} is not a whole number") from None
 
     def get_bool(self, name: str, default: bool = False) -> bool:
         raw = self.params.get(name)
@@ -86,13 +130,13 @@ class TransportURL:
             return True
         if lowered in ("0", "false", "no", "off"):
             return False
-        raise ConfigurationError(f"{self.masked()}: {name}={raw!r} is not true or false")
+        raise ConfigurationError(f"{self.masked()}: {self._shown(name, raw)} is not true or false")
 
     def get_choice(self, name: str, choices: Iterable[str], default: str) -> str:
         allowed = tuple(choices)
         value = self.params.get(name, default)
         if value not in allowed:
-            raise ConfigurationError(f"{self.masked()}: {name}={value!r}; choose one of {', '.join(allowed)}")
+            raise ConfigurationError(f"{self.masked()}: {self._shown(name, value)}; choose one of {', '.join(allowed)}")
         return value
 
     def check_params(self, allowed: Iterable[str]) -> None:
@@ -100,9 +144,24 @@ class TransportURL:
         known = set(allowed)
         unknown = sorted(set(self.params) - known)
         if unknown:
+            shown = [param_name(name, known) for name in unknown]
+            guesses = "".join(f" (did you mean {guess!r}?)" for guess in _guesses(unknown, known))
+            hint = "" if MASK not in shown else "; percent-encode '?', '/', '#' and '@' in a user name or password"
             raise ConfigurationError(
-                f"{self.masked()}: unknown parameter(s) {', '.join(unknown)}; "
-                f"{self.scheme}:// accepts {', '.join(sorted(known)) or 'none'}"
+                f"{self.masked()}: unknown parameter(s) {', '.join(shown)}{guesses}; "
+                f"{self.scheme}:// accepts {', '.join(sorted(known)) or 'none'}{hint}"
+            )
+
+    def check_no_host(self, usage: str) -> None:
+        """Raise :class:`ConfigurationError` if a scheme that takes no host was given one.
+
+        Call it first in such a factory: a key typed without its ``@`` (``sendgrid://KEY``) is
+        parsed as a host, so the error names the problem and ``usage`` but never quotes it.
+        """
+        if self.host or self.port is not None or self.path not in ("", "/"):
+            raise ConfigurationError(
+                f"{self.scheme}:// takes no host, port or path; {usage}. A key or password goes before "
+                "'@', with '/', '?', '#' and '@' in it percent-encoded"
             )
 
     def without(self, *names: str) -> TransportURL:
@@ -113,22 +172,47 @@ class TransportURL:
     # -- display ---------------------------------------------------------------------------
 
     def masked(self) -> str:
-        """The URL with every secret replaced by ``***``; safe for logs and errors."""
-        userinfo = ""
-        if self.username is not None and self.password is not None:
-            userinfo = f"{quote(self.username, safe='')}:{MASK}@"
+        """The URL with anything that may be a credential replaced by ``***``; safe for logs.
+
+        Masked by structure, not by name: the whole userinfo (a user name can be a key, as in
+        ``sendgrid://KEY@`` or an SES access key id), every query value except those of
+        :data:`SAFE_PARAMS`, the userinfo and query of an ``endpoint_url``, a path other than
+        a number, a parameter name not close to a known one, and the host and port when an
+        ``@`` after them shows that a password was cut short.
+        """
+        if self.password is not None:
+            userinfo = f"{MASK}:{MASK}@"
         elif self.username is not None:
             userinfo = f"{MASK}@"
-        elif self.password is not None:
-            userinfo = f":{MASK}@"
+        else:
+            userinfo = ""
         host = self.host or ""
         if ":" in host:
             host = f"[{host}]"
         port = f":{self.port}" if self.port is not None else ""
-        query = "&".join(
-            f"{k}={MASK if k.lower() in SECRET_PARAMS else quote(v, safe='/:,')}" for k, v in self.params.items()
-        )
-        return f"{self.scheme}://{userinfo}{host}{port}{self.path}" + (f"?{query}" if query else "")
+        if self._authority_cut_short():
+            host, port = MASK, ""
+        path = self.path if _PLAIN_PATH.fullmatch(self.path) else f"/{MASK}"
+        query = "&".join(self._shown(k, v) for k, v in self.params.items())
+        return f"{self.scheme}://{userinfo}{host}{port}{path}" + (f"?{query}" if query else "")
+
+    def _authority_cut_short(self) -> bool:
+        """An '@' after the host: an unencoded '/', '?' or '#' in a password ended the authority
+        early, so the "host" and "port" are pieces of the password."""
+        if "@" in self.path:
+            return True
+        return any("@" in name or ("@" in value and name not in URL_PARAMS) for name, value in self.params.items())
+
+    @staticmethod
+    def _shown(name: str, value: str) -> str:
+        """``name=value`` for display, each part masked unless known to be safe."""
+        if name in SAFE_PARAMS:
+            shown = quote(value, safe="/:,")
+        elif name in URL_PARAMS:
+            shown = mask_endpoint(value)
+        else:
+            shown = MASK
+        return f"{param_name(name)}={shown}"
 
     def __str__(self) -> str:
         return self.masked()
@@ -154,6 +238,17 @@ class Composite:
 Node = TransportURL | Composite
 
 
+def did_you_mean(name: str, known: Iterable[str]) -> str | None:
+    """The known name closest to a misspelt ``name`` (``timout`` → ``timeout``), or None."""
+
+    matches = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.75)
+    return matches[0] if matches else None
+
+
+def _guesses(unknown: Iterable[str], known: Iterable[str]) -> list[str]:
+    return [guess for name in unknown if (guess := did_you_mean(name, known)) is not None]
+
+
 def parse_url(text: str) -> TransportURL:
     """Parse one transport URL; raise :class:`ConfigurationError` naming what is wrong."""
     if "://" not in text:
@@ -162,7 +257,7 @@ def parse_url(text: str) -> TransportURL:
         )
     scheme = text.split("://", 1)[0].lower()
     if not _SCHEME.fullmatch(scheme):
-        raise ConfigurationError(f"{scheme!r} is not a valid URL scheme")
+        raise ConfigurationError(f"{_mask_raw(text)!r}: the URL scheme is not valid; expected e.g. smtp://")
     try:
         parts = urlsplit(text)
         port = parts.port
@@ -171,14 +266,15 @@ def parse_url(text: str) -> TransportURL:
             "the port is out of range 0-65535" if "out of range" in str(error) else "the host or port is not valid"
         )
         raise ConfigurationError(
-            f"{_mask_raw(text)!r}: {problem}; percent-encode '/', '?', '#' and '@' in a user name or password"
+            f"{_mask_raw(text)!r}: {problem}; percent-encode '/', '?', '#', '@', '(', ')' and spaces "
+            "in a user name or password"
         ) from None
     if parts.fragment:
         raise ConfigurationError(f"{_mask_raw(text)!r}: '#' must be percent-encoded (%23) in a URL")
     params: dict[str, str] = {}
     for key, value in parse_qsl(parts.query, keep_blank_values=True, strict_parsing=False):
         if key in params:
-            raise ConfigurationError(f"{_mask_raw(text)!r}: parameter {key!r} given twice")
+            raise ConfigurationError(f"{_mask_raw(text)!r}: parameter {param_name(key)!r} given twice")
         params[key] = value
     username = unquote(parts.username) if parts.username is not None else None
     password = Secret(unquote(parts.password)) if parts.password is not None else None
@@ -193,15 +289,23 @@ def parse_url(text: str) -> TransportURL:
     )
 
 
-def parse(text: str) -> Node:
-    """Parse a transport URL or a composite expression such as ``failover(a b)``."""
-    tokens = _tokenize(text)
+@conceal_traceback
+def parse(text: str | Secret) -> Node:
+    """Parse a transport URL or a composite expression such as ``failover(a b)``.
+
+    ``text`` may be a :class:`~mailcore.redact.Secret`; it is revealed only below this frame,
+    and a :class:`ConfigurationError` leaves without those frames (see
+    :func:`~mailcore.redact.conceal_traceback`).
+    """
+    tokens = _tokenize(reveal(text))
     if not tokens:
         raise ConfigurationError("the transport URL is empty; set MAILCORE_URL or pass a URL")
     node, rest = _parse_node(tokens)
     if rest:
+        after = f"a {node.scheme}:// URL" if isinstance(node, TransportURL) else f"{node.kind}(...)"
         raise ConfigurationError(
-            f"unexpected {_mask_raw(rest[0])!r} after {node.masked()}; wrap several transports in failover(...)"
+            f"unexpected text after {after}: items are separated by white space, so percent-encode a space "
+            "in a password (%20), or wrap several transports in failover(...)"
         )
     return node
 
@@ -216,7 +320,7 @@ def _tokenize(text: str) -> list[str]:
         match = pattern.match(text, pos)
         if not match:
             raise ConfigurationError(
-                f"cannot parse {_mask_raw(text)!r}: '(' and ')' belong to failover(...), roundrobin(...) or "
+                "cannot parse the transport URL: '(' and ')' belong to failover(...), roundrobin(...) or "
                 "weighted(...); percent-encode them (%28, %29) in a password"
             )
         tokens.append(match.group("open") or match.group("close") or match.group("word"))
@@ -247,18 +351,64 @@ def _parse_node(tokens: list[str]) -> tuple[Node, list[str]]:
     return Composite(kind, tuple(children)), rest
 
 
-_RAW_USERINFO = re.compile(r"(://)\S*@")  # up to the token's last '@': a password may hold '/', '?' or '#'
-_RAW_SECRET_PARAM = re.compile(rf"(?i)([?&](?:{'|'.join(sorted(SECRET_PARAMS))})=)[^&\s()]*")
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback IP literals: traffic that never leaves the machine."""
+    if host.lower() in ("localhost", "localhost.localdomain", "ip6-localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def param_name(name: str, known: Iterable[str] = ()) -> str:
+    """A query parameter's name for display: itself if known or close to a known name, else ``***``.
+
+    ``?SG.key`` (a key typed where a parameter goes) has a name and no value, and an unencoded
+    ``?`` in a password turns the rest of it into names: those are masked. A misspelling such
+    as ``apikey`` or ``timout`` is close to a known name and shown, so the error can say which
+    parameter is wrong.
+    """
+    vocabulary = KNOWN_NAMES | frozenset(known)
+    if name in vocabulary or did_you_mean(name, vocabulary) is not None:
+        return name
+    return MASK
+
+
+def mask_endpoint(value: str) -> str:
+    """An ``endpoint_url`` for display: scheme, host, port and path; userinfo and query masked."""
+    try:
+        parts = urlsplit(value)
+        port = f":{parts.port}" if parts.port is not None else ""
+    except ValueError:
+        return _mask_raw(value)
+    if not parts.scheme or not parts.netloc:
+        return _mask_raw(value)
+    userinfo = f"{MASK}@" if "@" in parts.netloc else ""
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    query = f"?{MASK}" if parts.query else ""
+    fragment = f"#{MASK}" if parts.fragment else ""
+    return f"{parts.scheme}://{userinfo}{host}{port}{quote(parts.path, safe='/')}{query}{fragment}"
 
 
 def _mask_raw(text: str) -> str:
-    """Mask userinfo and secret parameters in a string that failed to parse, for error texts."""
-    return _RAW_SECRET_PARAM.sub(rf"\1{MASK}", _RAW_USERINFO.sub(rf"\1{MASK}@", text))
+    """A URL that failed to parse, for an error text: its scheme and ``***``, nothing else.
+
+    Where such a URL breaks cannot be trusted (an unencoded ``/``, ``?`` or space moves a piece
+    of a password into the port, the path, a parameter or the next item), so none of it shows.
+    """
+    scheme, sep, _ = text.partition("://")
+    scheme = scheme.strip().lower()
+    if sep and _SCHEME.fullmatch(scheme):
+        return f"{scheme}://{MASK}"
+    return MASK
 
 
-def mask_url(text: str) -> str:
+def mask_url(text: str | Secret) -> str:
     """Mask secrets in any transport URL or composite expression, parsable or not."""
     try:
         return parse(text).masked()
-    except ConfigurationError:
-        return _mask_raw(text)
+    except (ConfigurationError, RecursionError):
+        return _mask_raw(reveal(text))

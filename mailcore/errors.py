@@ -226,3 +226,17 @@ class DeliveryFailed(SendError):
             if isinstance(error, SendTimeout) and error.maybe_sent:
                 return False
         return True
+
+
+def failure_summary(error: SendError) -> str:
+    """One line for a failed send, each fact once: how many attempts, then the last error.
+
+    ``"3 attempt(s); last: [smtp://relay:587] cannot connect …"`` instead of the policy's own
+    text, which names the stack, the message and the last error (whose transport is in it
+    again). For a plain :class:`SendError` it is the error's text. Safe to print: error texts
+    are secret-free by contract.
+    """
+    if isinstance(error, DeliveryFailed) and error.last_error is not None:
+        count = len(error.attempts)
+        return f"{count} attempt{'s' if count != 1 else ''}; last: {error.last_error}".replace("\n", " ")
+    return str(error).replace("\n", " ")

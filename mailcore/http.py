@@ -25,6 +25,7 @@ from collections.abc import Iterable, Mapping
 from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
 
+from mailcore.config import mask_endpoint
 from mailcore.errors import ConfigurationError, ConnectionFailed, SendError, SendTimeout, TransportRejected
 from mailcore.redact import Secret, mask_secrets
 
@@ -46,7 +47,9 @@ def api_base_url(scheme: str, *, region: str, regions: Mapping[str, str], endpoi
         raise ConfigurationError(f"{scheme}:// region={region!r}; choose one of {', '.join(regions)}")
     base_url = (endpoint_url or regions[region]).rstrip("/")
     if urlsplit(base_url).scheme not in ("http", "https"):
-        raise ConfigurationError(f"{scheme}:// endpoint_url={base_url!r} must start with http:// or https://")
+        raise ConfigurationError(
+            f"{scheme}:// endpoint_url={mask_endpoint(base_url)!r} must start with http:// or https://"
+        )
     return base_url
 
 

@@ -14,13 +14,16 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, nullcontext
+from contextvars import ContextVar
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
 from mailcore.config import Node
-from mailcore.errors import ConfigurationError, DeliveryFailed, SendError
+from mailcore.errors import ConfigurationError, DeliveryFailed, SendError, failure_summary
 from mailcore.message import Message
 from mailcore.plugins import has_observers, notify
+from mailcore.redact import Secret, install_log_filter
 from mailcore.result import Attempt, SendResult
 from mailcore.transport import Transport
 
@@ -29,11 +32,28 @@ if TYPE_CHECKING:
     from mailcore.outbox.queue import MessageQueue
     from mailcore.outbox.worker import OutboxWorker
 
-__all__ = ["Mailer", "send_mail"]
+__all__ = ["Mailer", "failure_log_level", "send_mail"]
 
-log = logging.getLogger("mailcore")
+log = install_log_filter(logging.getLogger("mailcore"))
 URL_ENV = "MAILCORE_URL"
 FROM_ENV = "MAILCORE_FROM"
+
+_failure_level: ContextVar[int | None] = ContextVar("mailcore_failure_log_level", default=logging.ERROR)
+
+
+@contextmanager
+def failure_log_level(level: int | None) -> Iterator[None]:
+    """Within the block, :meth:`Mailer.send` logs a message it gives up on at ``level``.
+
+    ``None`` means not at all: the caller reports the outcome itself, once (the outbox worker
+    logs a WARNING when it requeues and an ERROR only when it gives up; the CLI prints one line;
+    Django's ``fail_silently`` logs one WARNING). Observer hooks are called either way.
+    """
+    token = _failure_level.set(level)
+    try:
+        yield
+    finally:
+        _failure_level.reset(token)
 
 
 class Mailer:
@@ -41,6 +61,8 @@ class Mailer:
 
     :param transports: one URL, a composite expression (``"failover(a b)"``), a
         :class:`~mailcore.transport.Transport`, or a list of these (combined by ``strategy``).
+        A URL may be wrapped in :class:`~mailcore.redact.Secret`: it is then revealed only
+        where the transports are built, never in a frame a debug page would print.
     :param strategy: how a list is combined: ``"failover"`` (in order), ``"roundrobin"``,
         ``"weighted"``.
     :param from_email: sender used by :func:`send_mail` and :meth:`send_text` when none is given.
@@ -58,7 +80,7 @@ class Mailer:
 
     def __init__(
         self,
-        transports: str | Node | Transport | Sequence[str | Node | Transport],
+        transports: str | Secret | Node | Transport | Sequence[str | Secret | Node | Transport],
         *,
         strategy: str = "failover",
         from_email: str | None = None,
@@ -77,21 +99,19 @@ class Mailer:
         self._queue: Any = None
 
     @classmethod
-    def from_url(cls, url: str, **options: Any) -> Mailer:
+    def from_url(cls, url: str | Secret, **options: Any) -> Mailer:
         """A Mailer for one URL or composite expression, e.g. ``failover(a b)``."""
         return cls(url, **options)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **options: Any) -> Mailer:
-        """A Mailer from ``MAILCORE_URL`` (and ``MAILCORE_FROM`` as the default sender)."""
-        env = os.environ if environ is None else environ
-        url = env.get(URL_ENV, "").strip()
-        if not url:
-            raise ConfigurationError(
-                f"{URL_ENV} is not set; set it to a transport URL such as "
-                "smtp://user:password@smtp.example.com:587 (see docs/urls.md)"
-            )
-        options.setdefault("from_email", env.get(FROM_ENV) or None)
+        """A Mailer from ``MAILCORE_URL`` (and ``MAILCORE_FROM`` as the default sender).
+
+        The URL is read into a :class:`~mailcore.redact.Secret` at once, so no frame of a
+        configuration error's traceback holds it revealed.
+        """
+        url = _env_url(os.environ if environ is None else environ)
+        options.setdefault("from_email", (os.environ if environ is None else environ).get(FROM_ENV) or None)
         return cls(url, **options)
 
     # -- sending -----------------------------------------------------------------------------
@@ -246,17 +266,24 @@ class Mailer:
 
     def _after_failure(self, message: Message, error: DeliveryFailed) -> None:
         last = error.attempts[-1].transport if error.attempts else (error.transport or "?")
-        log.error(
-            "message %s not delivered (%s) after %d attempt(s): %s",
-            message.message_id, error.outcome, len(error.attempts), error.last_error,
-            extra={"transport": last, "message_id": message.message_id, "outcome": error.outcome,
-                   "attempt": len(error.attempts), "duration": round(sum(a.duration for a in error.attempts), 6)},
-        )  # fmt: skip
+        level = _failure_level.get()
+        if level is not None:
+            self._log_failure(level, message, error, last)
         if has_observers("mailcore_attempt_failed"):
             for attempt in _failed_attempts(error.attempts):
                 notify("mailcore_attempt_failed", message=message, attempt=attempt)
         if has_observers("mailcore_message_failed"):
             notify("mailcore_message_failed", message=message, error=error)
+
+    @staticmethod
+    def _log_failure(level: int, message: Message, error: DeliveryFailed, last: str) -> None:
+        log.log(
+            level,
+            "message %s not delivered (%s) after %d attempt(s): %s",
+            message.message_id, error.outcome, len(error.attempts), error.last_error,
+            extra={"transport": last, "message_id": message.message_id, "outcome": error.outcome,
+                   "attempt": len(error.attempts), "duration": round(sum(a.duration for a in error.attempts), 6)},
+        )  # fmt: skip
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -288,6 +315,16 @@ def _failed_attempts(attempts: Iterable[Attempt]) -> list[Attempt]:
     from mailcore.policy.errors import RouteSkipped
 
     return [a for a in attempts if a.error is not None and not isinstance(a.error, RouteSkipped)]
+
+
+def _env_url(environ: Mapping[str, str]) -> Secret:
+    url = environ.get(URL_ENV, "").strip()
+    if not url:
+        raise ConfigurationError(
+            f"{URL_ENV} is not set; set it to a transport URL such as "
+            "smtp://user:password@smtp.example.com:587 (see docs/urls.md)"
+        )
+    return Secret(url)
 
 
 def _as_delivery_failed(error: SendError) -> DeliveryFailed:
@@ -326,11 +363,12 @@ def send_mail(
         if not sender:
             raise ConfigurationError(f"no sender: pass from_email or set {FROM_ENV}")
         msg = Message(sender, list(recipient_list), subject, text=message, html=html_message)
-        active.send(msg)
+        with failure_log_level(None) if fail_silently else nullcontext():  # logged once, below
+            active.send(msg)
         return 1
-    except SendError:
+    except SendError as error:
         if fail_silently:
-            log.warning("send_mail failed silently", exc_info=True)
+            log.warning("message %s not sent (fail_silently): %s", msg.message_id, failure_summary(error))
             return 0
         raise
     finally:

@@ -17,6 +17,7 @@ from typing import Any
 import pluggy
 
 from mailcore import hookspecs
+from mailcore.redact import install_log_filter
 from mailcore.registry import TransportRegistry
 
 __all__ = ["PluginInfo", "get_plugin_manager", "get_registry", "hookimpl", "list_plugins", "reset"]
@@ -24,7 +25,7 @@ __all__ = ["PluginInfo", "get_plugin_manager", "get_registry", "hookimpl", "list
 ENTRY_POINT_GROUP = "mailcore"
 DISABLE_ENV = "MAILCORE_DISABLE_PLUGINS"
 hookimpl = pluggy.HookimplMarker("mailcore")
-log = logging.getLogger("mailcore")
+log = install_log_filter(logging.getLogger("mailcore"))
 
 _lock = threading.Lock()
 _state: dict[str, Any] = {}
@@ -99,7 +100,7 @@ def list_plugins() -> list[PluginInfo]:
         if dist is not None:
             info = PluginInfo(name, dist.metadata["Name"], dist.version)
         else:
-            info = PluginInfo(name, "mailcore", _version("mailcore"))
+            info = PluginInfo(name, "steadymail", _version("steadymail"))
         info.schemes = [spec.scheme for spec in registry.specs() if spec.plugin == name]
         infos.append(info)
     return sorted(infos, key=lambda i: i.name)

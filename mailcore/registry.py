@@ -1,11 +1,16 @@
-"""The transport registry: URL scheme → lazily imported transport factory."""
+"""The transport registry: URL scheme → lazily imported transport factory (and validator).
+
+:meth:`TransportRegistry.validate` checks a URL's parameters without opening anything: with the
+plugin's registered ``validate`` callable when there is one, else by building the transport and
+closing it at once, which the factory contract (no I/O until the first send) makes safe.
+"""
 
 from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING, Any, Union
 
 from mailcore.errors import ConfigurationError, UnknownTransport
 
@@ -13,19 +18,21 @@ if TYPE_CHECKING:
     from mailcore.config import TransportURL
     from mailcore.transport import Transport
 
-__all__ = ["KNOWN_PLUGINS", "TransportFactory", "TransportRegistry", "TransportSpec"]
+__all__ = ["KNOWN_PLUGINS", "TransportFactory", "TransportRegistry", "TransportSpec", "URLValidator"]
 
 TransportFactory = Callable[["TransportURL"], "Transport"]
+#: Checks a URL's parameters without I/O; raises :class:`ConfigurationError` naming the problem.
+URLValidator = Callable[["TransportURL"], None]
 
 #: Schemes of mailcore's own plugins, and the install that adds each one.
 KNOWN_PLUGINS = {
-    "smtp": "mailcore[smtp]",
-    "smtps": "mailcore[smtp]",
-    "gmail": "mailcore[smtp]",
-    "sendgrid": "mailcore[sendgrid]",
-    "ses": "mailcore[ses]",
-    "mailgun": "mailcore[mailgun]",
-    "console": "mailcore[console]",
+    "smtp": "steadymail[smtp]",
+    "smtps": "steadymail[smtp]",
+    "gmail": "steadymail[smtp]",
+    "sendgrid": "steadymail[sendgrid]",
+    "ses": "steadymail[ses]",
+    "mailgun": "steadymail[mailgun]",
+    "console": "steadymail[console]",
 }
 
 
@@ -37,12 +44,26 @@ class TransportSpec:
     factory: Union[str, TransportFactory]  # noqa: UP007 - runtime alias with a string forward ref
     plugin: str
     description: str = ""
+    validator: Union[str, URLValidator, None] = None  # noqa: UP007 - runtime alias with a string forward ref
 
     def load(self) -> TransportFactory:
         """Import the factory (``"package.module:attr.attr"``) on first use."""
         if callable(self.factory):
             return self.factory
-        module_name, _, attr_path = self.factory.partition(":")
+        factory: TransportFactory = self._import(self.factory)
+        self.factory = factory
+        return factory
+
+    def load_validator(self) -> URLValidator | None:
+        """Import the registered validator, or None when the plugin registered none."""
+        if self.validator is None or callable(self.validator):
+            return self.validator
+        validator: URLValidator = self._import(self.validator)
+        self.validator = validator
+        return validator
+
+    def _import(self, target_path: str) -> Any:
+        module_name, _, attr_path = target_path.partition(":")
         try:
             target: object = importlib.import_module(module_name)
             for attr in attr_path.split("."):
@@ -54,8 +75,7 @@ class TransportSpec:
                 f"'{KNOWN_PLUGINS.get(self.scheme, self.plugin)}'"
             ) from None
         if not callable(target):
-            raise ConfigurationError(f"{self.factory!r} registered for {self.scheme}:// is not callable")
-        self.factory = target
+            raise ConfigurationError(f"{target_path!r} registered for {self.scheme}:// is not callable")
         return target
 
 
@@ -66,8 +86,20 @@ class TransportRegistry:
         self._specs: dict[str, TransportSpec] = {}
         self.current_plugin = "mailcore"
 
-    def add(self, scheme: str, factory: str | TransportFactory, *, description: str = "") -> None:
-        """Register ``factory`` for ``scheme://`` URLs (called from a plugin's hook)."""
+    def add(
+        self,
+        scheme: str,
+        factory: str | TransportFactory,
+        *,
+        description: str = "",
+        validate: str | URLValidator | None = None,
+    ) -> None:
+        """Register ``factory`` for ``scheme://`` URLs (called from a plugin's hook).
+
+        ``validate`` (optional, ``"package.module:function"`` or a callable) checks a URL's
+        parameters without any I/O and raises :class:`ConfigurationError`; without it,
+        :meth:`validate` builds the transport and closes it.
+        """
         scheme = scheme.lower()
         existing = self._specs.get(scheme)
         if existing is not None and existing.plugin != self.current_plugin:
@@ -75,7 +107,7 @@ class TransportRegistry:
                 f"scheme {scheme!r} is registered by both {existing.plugin!r} and {self.current_plugin!r}; "
                 "uninstall one, or hide it with MAILCORE_DISABLE_PLUGINS"
             )
-        self._specs[scheme] = TransportSpec(scheme, factory, self.current_plugin, description)
+        self._specs[scheme] = TransportSpec(scheme, factory, self.current_plugin, description, validate)
 
     def schemes(self) -> list[str]:
         return sorted(self._specs)
@@ -94,3 +126,24 @@ class TransportRegistry:
     def create(self, url: TransportURL) -> Transport:
         """Build a transport for a parsed URL."""
         return self.get(url.scheme).load()(url)
+
+    def validate(self, url: TransportURL) -> None:
+        """Check ``url`` for its transport without connecting; raise :class:`ConfigurationError`.
+
+        Runs the plugin's registered validator, else builds the transport (factories do no I/O)
+        and closes it. Any other exception from a plugin is reported as a configuration error
+        naming the URL (masked) and the exception class, never its text (it may hold a secret).
+        """
+        spec = self.get(url.scheme)
+        try:
+            validator = spec.load_validator()
+            if validator is not None:
+                validator(url)
+            else:
+                spec.load()(url).close()
+        except ConfigurationError:
+            raise
+        except Exception as error:  # a plugin bug must not pass as "valid", nor leak its text
+            raise ConfigurationError(
+                f"{url.masked()}: the {spec.plugin!r} plugin could not check this URL ({type(error).__name__})"
+            ) from None

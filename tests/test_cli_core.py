@@ -160,6 +160,55 @@ def test_check_walks_every_leaf_of_a_composite_and_survives_a_crashing_check(run
     result = run("check", "failover(crashing:// roundrobin(memory://a memory://b))")
     assert result.exit_code == 1
     lines = result.output.splitlines()
-    assert [line for line in lines if not line.startswith(" ")] == ["crashing://", "memory://a", "memory://b"]
+    assert [line for line in lines if not line.startswith(" ")] == [
+        "configuration", "crashing://", "memory://a", "memory://b",
+    ]  # fmt: skip
     assert "RuntimeError: unexpected error in this check" in result.output and "hunter22" not in result.output
     assert CrashingCheck.closed >= 1
+
+
+def test_check_validates_every_parameter_offline_before_any_network_step(run):
+    result = run("check", "failover(memory://a?fial=1 smtp://user:hunter22@192.0.2.1:587?timout=5)")
+    assert result.exit_code == 1
+    assert "fial" in result.output and "did you mean 'fail'?" in result.output
+    assert "timout" in result.output and "did you mean 'timeout'?" in result.output
+    assert "hunter22" not in result.output
+    assert "memory://a\n" not in result.output and "tcp" not in result.output.lower(), "no network step ran"
+
+
+def test_send_without_a_recipient_is_a_usage_error(run):
+    result = run("send", "--url", "memory://", "--from", "a@example.com", "--subject", "s", "--text", "t")
+    assert result.exit_code == 2 and "no recipient: pass --to" in result.output
+
+
+def test_a_failed_send_is_one_line_naming_the_transport_once(run, caplog):
+    with caplog.at_level("DEBUG", logger="mailcore"):
+        result = run("send", "--url", "memory://solo?fail=9&error=rejected", "--from", "a@example.com",
+                     "--to", "b@example.org", "--subject", "s", "--text", "t")  # fmt: skip
+    assert result.exit_code == 1
+    (line,) = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert line.count("memory://solo") == 1 and "1 attempt; last:" in line
+    assert not [r for r in caplog.records if r.levelname == "ERROR"], "the CLI prints the failure, once"
+
+
+@pytest.mark.parametrize(
+    ("rows", "expected_exit", "summary"),
+    [
+        (["ana@example.org,Ana", "bo@example.org,Bo"], 0, "2 rendered, 0 failed to render"),
+        (["ana@example.org,Ana", "not-an-address,Bo"], 1, "1 rendered, 1 failed to render"),
+    ],
+)
+def test_send_bulk_dry_run_counts_what_it_rendered_and_fails_on_a_bad_row(run, tmp_path, rows, expected_exit, summary):
+    csv_file = tmp_path / "r.csv"
+    csv_file.write_text("email,name\n" + "\n".join(rows) + "\n")
+    result = run("send-bulk", "--url", "memory://", "--from", "a@example.com", "--subject", "Hi {name}",
+                 "--text", "Hello {name}", "--csv", str(csv_file), "--dry-run", "10")  # fmt: skip
+    assert result.exit_code == expected_exit, result.output
+    assert summary in result.output and "10 shown" not in result.output
+
+
+def test_demo_prints_no_since_start_rate(run):
+    result = run("demo", "--no-show-message")
+    assert result.exit_code == 0, result.output
+    (line,) = [line for line in result.output.splitlines() if line.startswith("worker:")]
+    assert "sent 1" in line and "/s" not in line

@@ -78,7 +78,7 @@ def test_unknown_scheme_names_installed_ones():
 def test_known_but_missing_plugin_names_the_install():
     from mailcore.registry import TransportRegistry
 
-    with pytest.raises(mailcore.UnknownTransport, match=r"pip install 'mailcore\[sendgrid\]'"):
+    with pytest.raises(mailcore.UnknownTransport, match=r"pip install 'steadymail\[sendgrid\]'"):
         TransportRegistry().get("sendgrid")
 
 
@@ -142,3 +142,15 @@ def test_an_earlier_ambiguous_attempt_keeps_the_outcome_unknown():
         ).send(msg())
     assert [type(a.error).__name__ for a in caught.value.attempts] == ["SendTimeout", "TransportRejected"]
     assert caught.value.outcome == "unknown"
+
+
+def test_send_mail_fail_silently_logs_one_warning_line_without_a_traceback(monkeypatch, caplog):
+    import logging
+
+    monkeypatch.setenv("MAILCORE_URL", "memory://quiet?fail=9&error=rejected")
+    with caplog.at_level(logging.DEBUG, logger="mailcore"):
+        assert send_mail("s", "b", "a@example.com", ["u@example.org"], fail_silently=True) == 0
+    loud = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert [r.levelname for r in loud] == ["WARNING"], [r.getMessage() for r in loud]
+    assert loud[0].exc_info is None and "not sent (fail_silently)" in loud[0].getMessage()
+    assert loud[0].getMessage().count("memory://quiet") == 1

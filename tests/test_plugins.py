@@ -103,8 +103,8 @@ def test_plugins_json_lists_console_and_memory():
     import json
 
     listed = {p["name"]: p for p in json.loads(result.output)}
-    assert listed["mailcore"]["distribution"] == "mailcore" and "memory" in listed["mailcore"]["schemes"]
-    assert listed["console"]["distribution"] == "mailcore-console" and listed["console"]["schemes"] == ["console"]
+    assert listed["mailcore"]["distribution"] == "steadymail" and "memory" in listed["mailcore"]["schemes"]
+    assert listed["console"]["distribution"] == "steadymail-console" and listed["console"]["schemes"] == ["console"]
 
 
 def test_two_plugins_claiming_one_scheme_is_a_configuration_error():

@@ -23,6 +23,7 @@ from mailcore.bulk.stream import bounded_map, chunked
 from mailcore.errors import ConfigurationError, DeliveryFailed, InvalidMessage, MessageRejected, SendError
 from mailcore.message import Message
 from mailcore.plugins import has_observers, notify
+from mailcore.redact import install_log_filter
 from mailcore.result import Attempt
 from mailcore.transport import Transport
 
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_BATCH_SIZE", "BulkSender", "send_bulk"]
 
-log = logging.getLogger("mailcore")
+log = install_log_filter(logging.getLogger("mailcore"))
 
 #: Recipients per group when no transport in the stack has a batch API (per-message sending).
 DEFAULT_BATCH_SIZE = 100

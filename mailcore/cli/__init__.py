@@ -4,6 +4,14 @@ Each subcommand lives in its own module (``mailcore/cli/<name>.py``, exposing ``
 imported only when it runs, so ``mailcore --help`` stays fast. Errors a user can fix
 (:class:`~mailcore.errors.MailcoreError`) print one line and exit 1, never a traceback.
 Warnings the library logs (a failover, for example) are shown on stderr.
+
+Exit status, the same for every command (docs/scripts.md has the table):
+
+* 0 — done;
+* 1 — failed: not sent, a configuration error, an invalid message, no such outbox or message;
+* 2 — usage error: a missing or wrong option or argument;
+* 3 — partial: sent, but some recipients were refused (``send``), or some rows failed
+  (``send-bulk``).
 """
 
 from __future__ import annotations
@@ -16,7 +24,8 @@ from typing import Any
 
 import click
 
-from mailcore.errors import ConfigurationError, InvalidMessage, MailcoreError, SendError
+from mailcore.errors import ConfigurationError, InvalidMessage, MailcoreError, SendError, failure_summary
+from mailcore.redact import printable
 
 #: subcommand name → module under mailcore.cli (a missing module is simply not offered).
 COMMANDS = {
@@ -63,11 +72,12 @@ def _one_line(error: BaseException) -> str:
         SendError: "not sent",
     }
     label = next((text for cls, text in kind.items() if isinstance(error, cls)), type(error).__name__)
-    return f"{label}: {error}".replace("\n", " ")
+    text = failure_summary(error) if isinstance(error, SendError) else str(error)
+    return printable(f"{label}: {text}")  # a provider's reply inside the text stays inert
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="mailcore")
+@click.version_option(package_name="steadymail")
 def cli() -> None:
     """mailcore: send email through many providers, with failover and a durable outbox."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")

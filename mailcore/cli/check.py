@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import click
 
-from mailcore.errors import ConfigurationError, MailcoreError
+from mailcore.errors import MailcoreError
 from mailcore.mailer import URL_ENV
+from mailcore.redact import printable
 from mailcore.transport import CheckStep, Transport
 
 
@@ -21,13 +22,22 @@ def _leaves(transport: Transport) -> list[Transport]:
 def command(url: str | None) -> None:
     """Check every transport in URL (default: $MAILCORE_URL): DNS, TCP, TLS, greeting, credentials.
 
-    Each step prints ✓ or ✗ with its time, and a hint when it fails. Nothing is sent and no
-    secret is printed. Exits 1 when any transport fails a step.
+    First every URL parameter is checked offline (a misspelt ``?timout=`` fails here, before any
+    connection). Each step prints ✓ or ✗ with its time, and a hint when it fails. Nothing is sent
+    and no secret is printed. Exits 1 when a parameter or any transport's step fails.
     """
     from mailcore.policy import build
+    from mailcore.policy.validate import url_problems
 
     if not url:
-        raise ConfigurationError(f"no URL: pass one or set {URL_ENV}")
+        raise click.UsageError(f"no URL: pass one or set {URL_ENV}")
+    problems = url_problems(url)  # every parameter of every transport, before any network step
+    click.echo("configuration")
+    for problem in problems:
+        _print_step(CheckStep(name="parameters", ok=False, detail=str(problem)))
+    if problems:
+        raise SystemExit(1)
+    _print_step(CheckStep(name="parameters", ok=True, detail="every URL parameter is valid (checked offline)"))
     stack = build(url)
     try:
         failed = [leaf.name for leaf in _leaves(stack) if not _check_leaf(leaf)]
@@ -55,6 +65,6 @@ def _check_leaf(leaf: Transport) -> bool:
 
 def _print_step(step: CheckStep) -> None:
     mark = click.style("✓", fg="green") if step.ok else click.style("✗", fg="red")
-    click.echo(f"  {mark} {step.name:<12} {step.duration * 1000:7.1f} ms  {step.detail}")
+    click.echo(f"  {mark} {step.name:<12} {step.duration * 1000:7.1f} ms  {printable(step.detail)}")
     if not step.ok and step.hint:
-        click.echo(f"      hint: {step.hint}")
+        click.echo(f"      hint: {printable(step.hint)}")

@@ -12,9 +12,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from mailcore.errors import ConfigurationError
-from mailcore.outbox.location import OUTBOX_ENV
+from mailcore.outbox.location import OUTBOX_ENV, outbox_path, resolve_outbox_url
 from mailcore.outbox.store import RETRYABLE, STATES, Entry, SQLiteOutbox, open_outbox
+from mailcore.redact import printable
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhdw]?)")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -24,7 +24,8 @@ outbox_option = click.option(
     "--outbox",
     "url",
     envvar=OUTBOX_ENV,
-    help=f"Outbox URL sqlite:///path (default: ${OUTBOX_ENV}, else the per-user file).",
+    help=f"Outbox URL: sqlite:////absolute/path (four slashes) or sqlite:///relative/path "
+    f"(default: ${OUTBOX_ENV}, else the per-user file).",
 )
 state_choice = click.Choice(STATES)
 
@@ -40,14 +41,13 @@ def command() -> None:
 @click.option(
     "--limit", default=50, show_default=True, type=click.IntRange(1), help="At most this many (newest first)."
 )
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per line instead of a table.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON document (a list of entries) instead of a table.")
 def list_command(url: str | None, state: str | None, limit: int, as_json: bool) -> None:
     """List entries with their state, recipients and last error (no bodies)."""
     with _open(url) as outbox:
         entries = outbox.entries(state=state, limit=limit)
     if as_json:
-        for entry in entries:
-            click.echo(json.dumps(_summary(entry)))
+        click.echo(json.dumps([_summary(entry) for entry in entries], indent=2))
         return
     table = Table(title=f"outbox ({len(entries)} shown)", show_lines=False)
     for column in ("id", "state", "runs", "to", "created", "due / updated", "last error"):
@@ -57,10 +57,10 @@ def list_command(url: str | None, state: str | None, limit: int, as_json: bool) 
             entry.id[:12],
             f"[{_STATE_STYLE[entry.state]}]{entry.state}[/]",
             str(entry.runs),
-            escape(_recipients(entry.recipients)),
+            escape(printable(_recipients(entry.recipients))),
             _when(entry.created_at),
             _when(entry.due_at if entry.state in ("queued", "sending") else entry.updated_at),
-            escape(_short(entry.last_error or "", 60)),
+            escape(_short(printable(entry.last_error or ""), 60)),
         )
     _console().print(table)
 
@@ -108,7 +108,8 @@ def show_command(url: str | None, entry_id: str) -> None:
         )
     rows.append(("last error", entry.last_error or "-"))
     for name, value in rows:
-        table.add_row(escape(name), value if name == "state" else escape(value))
+        # stored values came from users and providers: control characters are escaped, not sent
+        table.add_row(escape(printable(name)), value if name == "state" else escape(printable(value)))
     _console().print(table)
 
 
@@ -178,14 +179,32 @@ def _console() -> Console:
 
 
 def _open(url: str | None) -> SQLiteOutbox:
-    return open_outbox(url)
+    """Open an outbox that exists; never create one (only enqueue and the worker do).
+
+    An inspecting command on a mistyped path must not report an empty, healthy outbox it has
+    just created: it fails (exit 1) naming the path it looked at.
+    """
+    chosen = resolve_outbox_url(url)
+    path = outbox_path(chosen)
+    if not path.is_file():
+        hint = " (three slashes make a relative path: absolute paths take four, sqlite:////var/…)"
+        relative = chosen.startswith("sqlite:///") and not path.is_absolute()
+        raise click.ClickException(
+            f"no outbox at {path}: nothing was created; check --outbox or ${OUTBOX_ENV}" + (hint if relative else "")
+        )
+    return open_outbox(chosen)
+
+
+class NoSuchMessage(click.ClickException):
+    """``outbox show``/``retry`` with an id that names no entry (exit 1, one line)."""
 
 
 def _find(outbox: SQLiteOutbox, key: str) -> Entry:
     try:
         return outbox.find(key)
     except KeyError as error:
-        raise ConfigurationError(str(error.args[0])) from None
+        text = str(error.args[0])
+        raise NoSuchMessage(text.replace("no outbox entry", "no such message:", 1)) from None
 
 
 def _summary(entry: Entry) -> dict[str, object]:

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import click
 
-from mailcore.errors import ConfigurationError
-from mailcore.mailer import FROM_ENV, URL_ENV, Mailer
+from mailcore.errors import SendError, failure_summary
+from mailcore.mailer import FROM_ENV, URL_ENV, Mailer, failure_log_level
 from mailcore.message import Attachment, Message
+from mailcore.redact import printable
 
 #: Exit status when the message went out but some recipients were refused.
 EXIT_SOME_REFUSED = 3
@@ -63,9 +64,11 @@ def command(
          do not resend as is: the others have it
     """
     if not url:
-        raise ConfigurationError(f"no transport: pass --url or set {URL_ENV}")
+        raise click.UsageError(f"no transport: pass --url or set {URL_ENV}")
     if not from_email:
-        raise ConfigurationError(f"no sender: pass --from or set {FROM_ENV}")
+        raise click.UsageError(f"no sender: pass --from or set {FROM_ENV}")
+    if not (to or cc or bcc):
+        raise click.UsageError("no recipient: pass --to (or --cc/--bcc)")
     if (text and text_file) or (html and html_file):
         raise click.UsageError("give a body inline or from a file, not both")
     message = Message(
@@ -80,16 +83,19 @@ def command(
         attachments=[Attachment(path.name, path.read_bytes()) for path in attach],
         headers=_headers(header),
     )
-    with Mailer.from_url(url) as mailer:
-        result = mailer.send(message)
+    with Mailer.from_url(url) as mailer, failure_log_level(None):  # the error is printed once, below
+        try:
+            result = mailer.send(message)
+        except SendError as error:
+            raise click.ClickException(f"not sent: {message.message_id}: {failure_summary(error)}") from None
     tries = len(result.attempts)
-    click.echo(
-        f"sent {result.message_id} via {result.transport}"
-        + (f" (provider id {result.provider_message_id})" if result.provider_message_id else "")
+    click.echo(  # a provider's id and reasons came from the network: escaped, never interpreted
+        f"sent {result.message_id} via {printable(result.transport)}"
+        + (f" (provider id {printable(result.provider_message_id)})" if result.provider_message_id else "")
         + (f" after {tries} attempts" if tries > 1 else "")
     )
     for recipient, reason in result.rejected.items():
-        click.echo(f"refused {recipient}: {reason}", err=True)
+        click.echo(f"refused {printable(recipient)}: {printable(reason)}", err=True)
     if result.rejected:
         raise SystemExit(EXIT_SOME_REFUSED)
 

@@ -20,12 +20,15 @@ from typing import Any, TextIO
 import click
 
 from mailcore.bulk import BulkTemplate, Recipient, RecipientResult, bulk_template
-from mailcore.errors import ConfigurationError, InvalidMessage
+from mailcore.errors import InvalidMessage
 from mailcore.mailer import FROM_ENV, URL_ENV, Mailer
 from mailcore.message import Message
+from mailcore.redact import printable
 
 META_PREFIX = "meta."
 PROGRESS_STEP = 200
+#: Exit status when some recipients got the message and others did not (see docs/scripts.md).
+EXIT_PARTIAL = 3
 
 _File = click.Path(exists=True, dir_okay=False, path_type=Path)
 
@@ -76,7 +79,7 @@ def command(
 ) -> None:
     """Send a personalized message to every recipient in a CSV."""
     if not from_email:
-        raise ConfigurationError(f"no sender: pass --from or set {FROM_ENV}")
+        raise click.UsageError(f"no sender: pass --from or set {FROM_ENV}")
     if (text and text_file) or (html and html_file):
         raise click.UsageError("give a body inline or from a file, not both")
     template = bulk_template(
@@ -89,7 +92,7 @@ def command(
         _preview(template, csv_path, dry_run)
         return
     if not url:
-        raise ConfigurationError(f"no transport: pass --url or set {URL_ENV}")
+        raise click.UsageError(f"no transport: pass --url or set {URL_ENV}")
     tally = _send(
         url,
         template,
@@ -100,8 +103,8 @@ def command(
         sys.stderr.isatty() if progress is None else progress,
     )
     _summary(tally)
-    if tally.failed:
-        raise SystemExit(1)
+    if tally.failed:  # 3: partial (some recipients have it; resend only --failures), 1: nothing went out
+        raise SystemExit(EXIT_PARTIAL if tally.sent else 1)
 
 
 # -- CSV -----------------------------------------------------------------------------------------
@@ -155,8 +158,10 @@ def _count_rows(path: Path) -> int:
 
 
 def _preview(template: Message, path: Path, count: int) -> None:
+    """Render the first ``count`` rows; exit 1 when any of them fails to render (a CI gate)."""
     parsed = BulkTemplate(template)
     handle, reader = _open_csv(path)
+    rendered = failed = 0
     with handle:
         for index, recipient in enumerate(_rows(reader)):
             if index >= count:
@@ -165,14 +170,18 @@ def _preview(template: Message, path: Path, count: int) -> None:
             try:
                 message = parsed.render(parsed.item(index, recipient))
             except InvalidMessage as error:
-                click.echo(f"error: {error}")
+                click.echo(f"error: {printable(error)}")
+                failed += 1
                 continue
+            rendered += 1
             click.echo(f"To: {message.to[0]}\nSubject: {message.subject}")
             if message.text is not None:
                 click.echo(f"\n{message.text}")
             if message.html is not None:
                 click.echo(f"\n[html]\n{message.html}")
-    click.echo(f"dry run: nothing was sent ({count} message(s) shown)")
+    click.echo(f"dry run: nothing was sent ({rendered} rendered, {failed} failed to render)")
+    if failed:
+        raise click.ClickException(f"{failed} of {rendered + failed} row(s) failed to render; see 'error:' above")
 
 
 # -- sending -------------------------------------------------------------------------------------
@@ -301,6 +310,6 @@ def _summary(tally: _Tally) -> None:
     table.add_column("sent", justify="right")
     table.add_column("failed", justify="right")
     for name in sorted(set(tally.sent_by) | set(tally.failed_by)):
-        table.add_row(name, f"{tally.sent_by[name]:,}", f"{tally.failed_by[name]:,}")
+        table.add_row(printable(name), f"{tally.sent_by[name]:,}", f"{tally.failed_by[name]:,}")
     table.add_row("total", f"{tally.sent:,}", f"{tally.failed:,}", style="bold")
     Console(width=100).print(table)

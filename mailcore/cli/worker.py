@@ -5,34 +5,62 @@ from __future__ import annotations
 import signal
 import sys
 import time
+from collections import deque
 from types import FrameType
 from typing import Any
 
 import click
 
-from mailcore.errors import ConfigurationError
 from mailcore.mailer import URL_ENV, Mailer
 from mailcore.outbox.location import OUTBOX_ENV
 from mailcore.outbox.worker import OutboxWorker, WorkerStats
 
 
 class StatusLine:
-    """Prints the worker's progress at most every ``interval`` seconds (and once at the end)."""
+    """The worker's progress on stderr: every ``interval`` seconds, and once at the end.
 
-    def __init__(self, worker_outbox_counts: Any, interval: float) -> None:
+    The rate is over the last minute (messages processed in the last 60 s), not an average
+    since start, which says "1292/s" for one message handled in a millisecond.
+    """
+
+    WINDOW = 60.0
+
+    def __init__(self, worker_outbox_counts: Any, interval: float, clock: Any = time.monotonic) -> None:
         self._counts = worker_outbox_counts
         self.interval = interval
-        self._last = 0.0
+        self._clock = clock
+        self._last = clock()  # the first periodic line comes one interval after the start
+        self._samples: deque[tuple[float, int]] = deque([(self._last, 0)])
         self._tty = sys.stderr.isatty()
+        self._done = False
 
-    def __call__(self, stats: WorkerStats, *, final: bool = False) -> None:
-        now = time.monotonic()
-        if not final and (self.interval <= 0 or now - self._last < self.interval):
-            return
-        self._last = now
+    def per_minute(self, processed: int) -> int:
+        """Messages processed in the last :attr:`WINDOW` seconds."""
+        now = self._clock()
+        self._samples.append((now, processed))
+        while len(self._samples) > 1 and self._samples[1][0] <= now - self.WINDOW:
+            self._samples.popleft()  # keep the newest sample at or before the window start as base
+        return processed - self._samples[0][1]
+
+    def text(self, stats: WorkerStats) -> str:
         counts = self._counts()
         waiting = counts["queued"] + counts["sending"]
-        text = f"{time.strftime('%H:%M:%S')} {stats.line()}  waiting {waiting}"
+        rate = self.per_minute(stats.processed)
+        return (
+            f"{time.strftime('%H:%M:%S')} sent {stats.sent}  requeued {stats.requeued}  failed {stats.failed}  "
+            f"unknown {stats.unknown}  last minute {rate}  waiting {waiting}"
+        )
+
+    def __call__(self, stats: WorkerStats, *, final: bool = False) -> None:
+        if self._done:
+            return
+        now = self._clock()
+        if not final and (self.interval <= 0 or now - self._last < self.interval):
+            self.per_minute(stats.processed)
+            return
+        self._last = now
+        self._done = final
+        text = self.text(stats)
         if self._tty and not final:
             click.echo("\r" + text.ljust(100), nl=False, err=True)
         else:
@@ -42,7 +70,10 @@ class StatusLine:
 @click.command("worker")
 @click.option("--url", envvar=URL_ENV, help=f"Transport URL or policy expression (default: ${URL_ENV}).")
 @click.option(
-    "--outbox", envvar=OUTBOX_ENV, help=f"Outbox URL sqlite:///path (default: ${OUTBOX_ENV}, else the per-user file)."
+    "--outbox",
+    envvar=OUTBOX_ENV,
+    help=f"Outbox URL: sqlite:////absolute/path (four slashes) or sqlite:///relative/path "
+    f"(default: ${OUTBOX_ENV}, else the per-user file; created if missing).",
 )
 @click.option(
     "--state",
@@ -92,11 +123,36 @@ def command(
 ) -> None:
     """Deliver queued messages through the policy at --url until SIGTERM or Ctrl-C."""
     if not url:
-        raise ConfigurationError(f"no transport: pass --url or set {URL_ENV}")
+        raise click.UsageError(f"no transport: pass --url or set {URL_ENV}")
     options: dict[str, Any] = {"outbox": outbox}
     if state_url:
         options["state"] = state_url
     mailer = Mailer.from_url(url, **options)
+    run_worker(
+        mailer,
+        batch_size=batch_size,
+        lease=lease,
+        poll_interval=poll_interval,
+        max_age=max_age,
+        drain=drain,
+        status_interval=status_interval,
+    )
+
+
+def run_worker(
+    mailer: Mailer,
+    *,
+    batch_size: int = 20,
+    lease: float = 300.0,
+    poll_interval: float = 1.0,
+    max_age: float = 5 * 86400.0,
+    drain: bool = False,
+    status_interval: float = 10.0,
+) -> None:
+    """Deliver ``mailer``'s outbox until stopped, with the status line and signal handling.
+
+    Shared by ``mailcore worker`` and Django's ``manage.py mailcore_worker``.
+    """
     worker = OutboxWorker(mailer, batch_size=batch_size, lease=lease, poll_interval=poll_interval, max_age=max_age)
     status = StatusLine(worker.outbox.counts, status_interval)
     worker.on_progress = status

@@ -32,15 +32,17 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from mailcore.errors import DeliveryFailed, InvalidMessage
+from mailcore.mailer import failure_log_level
 from mailcore.outbox.backoff import OUTBOX_BACKOFF, Delays, next_delay
 from mailcore.outbox.store import Claim, SQLiteOutbox, open_outbox
+from mailcore.redact import install_log_filter
 
 if TYPE_CHECKING:
     from mailcore.mailer import Mailer
 
 __all__ = ["OutboxWorker", "WorkerStats"]
 
-log = logging.getLogger("mailcore.outbox")
+log = install_log_filter(logging.getLogger("mailcore.outbox"))
 DEFAULT_MAX_AGE = 5 * 24 * 3600.0  # like an MTA's queue lifetime
 
 
@@ -65,10 +67,9 @@ class WorkerStats:
         return self.processed / elapsed if elapsed > 0 else 0.0
 
     def line(self) -> str:
-        return (
-            f"sent {self.sent}  requeued {self.requeued}  failed {self.failed}  "
-            f"unknown {self.unknown}  rate {self.rate:.1f}/s"
-        )
+        """The counts (no rate: an average since start says "1292/s" for one message; the CLI's
+        status line shows the last minute instead)."""
+        return f"sent {self.sent}  requeued {self.requeued}  failed {self.failed}  unknown {self.unknown}"
 
 
 class OutboxWorker:
@@ -212,7 +213,8 @@ class OutboxWorker:
             self._fail(claim, f"the stored message cannot be read: {error}")
             return
         try:
-            result = self.mailer.send(message, park=False)
+            with failure_log_level(None):  # this worker logs the outcome: WARNING requeued, ERROR given up
+                result = self.mailer.send(message, park=False)
         except DeliveryFailed as failure:
             self._after_failure(claim, failure)
         except InvalidMessage as error:
@@ -242,6 +244,7 @@ class OutboxWorker:
             return
         self.outbox.reschedule(self.id, claim.id, delay, reason)
         self.stats.requeued += 1
+        log.warning("outbox %s: not delivered yet (run %d), next try in %.0fs: %s", claim.id, claim.runs, delay, reason)
 
     def _fail(self, claim: Claim, reason: str) -> None:
         self.outbox.mark_failed(self.id, claim.id, reason)

@@ -9,7 +9,6 @@ spends more than ``RetryPolicy.deadline`` seconds in the whole stack, however it
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextvars import ContextVar, Token
@@ -17,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from mailcore.errors import ConfigurationError
 from mailcore.message import Message
+from mailcore.redact import install_log_filter
 from mailcore.result import Attempt, SendResult
 from mailcore.transport import CheckStep, Transport, close_all
 
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Clock", "Policy", "Sleep", "Wrapper", "coerce_policy", "is_available", "remaining_time"]
 
-log = logging.getLogger("mailcore")
+log = install_log_filter(logging.getLogger("mailcore"))
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], None]
@@ -155,9 +155,8 @@ def coerce_policy(cls: type[_Options], value: object, option: str) -> _Options |
     if isinstance(value, cls):
         return value
     if isinstance(value, Mapping):
-        names = {field.name for field in dataclasses.fields(cls)}
-        unknown = sorted(set(value) - names)
-        if unknown:
-            raise ConfigurationError(f"unknown {option} option(s) {', '.join(unknown)}; use {', '.join(sorted(names))}")
+        from mailcore.policy.fields import check_fields
+
+        check_fields(cls, value, option)
         return cls(**value)
     raise ConfigurationError(f"{option}= takes a {cls.__name__}, a dict or None, not {type(value).__name__}")

@@ -31,6 +31,7 @@ from mailcore.policy.failover import Combinator, Failover
 from mailcore.policy.ratelimit import RateLimit, parse_rate
 from mailcore.policy.retry import Retrying, RetryPolicy
 from mailcore.policy.state import StateStore, open_state
+from mailcore.redact import Secret, conceal_traceback
 from mailcore.registry import TransportRegistry
 from mailcore.transport import Transport
 
@@ -47,7 +48,7 @@ class _Default:
 
 DEFAULT: Any = _Default()
 
-Item = str | Node | Transport
+Item = str | Secret | Node | Transport
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,7 @@ class _Options:
     single: bool
 
 
+@conceal_traceback
 def build(
     spec: Item | Sequence[Item],
     *,
@@ -94,15 +96,20 @@ def build(
         default ``time.monotonic`` for deadlines and ``time.time`` for breakers.
     :param sleep: how retries and rate-limit waits sleep (tests pass a fake).
     :param random: the jitter and balancing random source, uniform in [0, 1).
+
+    A URL may be given as a :class:`~mailcore.redact.Secret`. A :class:`ConfigurationError`
+    leaves this function without the frames below it, whose local variables hold revealed
+    URLs (Django's debug page prints them).
     """
     if strategy not in STRATEGIES:
         raise ConfigurationError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
     if on_ambiguous not in AMBIGUOUS_CHOICES:
         raise ConfigurationError(f"on_ambiguous={on_ambiguous!r}; choose one of {', '.join(AMBIGUOUS_CHOICES)}")
-    items: list[Item] = [spec] if isinstance(spec, str | TransportURL | Composite | Transport) else list(spec)
+    single_item = isinstance(spec, str | Secret | TransportURL | Composite | Transport)
+    items: list[Item] = [spec] if single_item else list(spec)  # type: ignore[list-item,arg-type]
     if not items:
         raise ConfigurationError("no transport given; pass a URL such as smtp://user:pass@host:587")
-    nodes = [parse(item) if isinstance(item, str) else item for item in items]
+    nodes = [parse(item) if isinstance(item, str | Secret) else item for item in items]
     root: Node | Transport = nodes[0] if len(nodes) == 1 else Composite(strategy, tuple(_as_children(nodes)))
     if registry is None:
         from mailcore.plugins import get_registry

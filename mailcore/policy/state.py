@@ -31,6 +31,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from mailcore.config import mask_url
 from mailcore.errors import ConfigurationError
+from mailcore.redact import install_log_filter
 
 if TYPE_CHECKING:
     from limits import RateLimitItem
@@ -49,7 +50,7 @@ __all__ = [
 ]
 
 STATE_ENV = "MAILCORE_STATE_URL"
-log = logging.getLogger("mailcore")
+log = install_log_filter(logging.getLogger("mailcore"))
 T = TypeVar("T")
 
 
@@ -281,7 +282,9 @@ class RedisStore:
         try:
             import redis
         except ImportError:
-            raise ConfigurationError("state=redis://… needs the redis package: pip install 'mailcore[redis]'") from None
+            raise ConfigurationError(
+                "state=redis://… needs the redis package: pip install 'steadymail[redis]'"
+            ) from None
         self.url, self.prefix = _split_prefix(url)
         self.shown = mask_url(url)
         self._errors: tuple[type[BaseException], ...] = (redis.RedisError, OSError)

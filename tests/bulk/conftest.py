@@ -1,17 +1,14 @@
 """Shared pieces for the bulk tests: scripted batch transports and a spec-checking SendGrid sink."""
 
 import threading
-from pathlib import Path
 
 import pytest
 
 from mailcore.result import Delivery
-from mailcore.testing.specs import require_spec, sendgrid_mail_send_validator
+from mailcore.testing.specs import require_spec, sendgrid_mail_send_validator, spec_file
 from mailcore.transport import ProviderTransport
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SPECS = REPO_ROOT.parent / "shared" / "specs"
-SENDGRID_SPEC = SPECS / "sendgrid_tsg_mail_v3.json"
+SENDGRID_SPEC = spec_file("sendgrid_tsg_mail_v3.json")
 
 
 class CountingTransport(ProviderTransport):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 
 import pytest
@@ -93,6 +94,17 @@ def test_fail_silently_swallows_send_errors_only(mailcore_settings, sent, caplog
     mailcore_settings.MAILCORE = {"URL": "memory://django?fail=1&error=rejected"}
     assert mail.send_mail("s", "b", "f@example.com", ["a@example.com"], fail_silently=True) == 0
     assert sent == [] and "fail_silently" in caplog.text
+
+
+def test_fail_silently_logs_one_warning_line_without_a_traceback(mailcore_settings, caplog):
+    mailcore_settings.MAILCORE = {"URL": "memory://django?fail=1&error=rejected"}
+    with caplog.at_level("DEBUG", logger="mailcore"):
+        assert mail.send_mail("s", "b", "f@example.com", ["a@example.com"], fail_silently=True) == 0
+    failures = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert [r.levelname for r in failures] == ["WARNING"], [r.getMessage() for r in failures]
+    (record,) = failures
+    assert record.exc_info is None and "\n" not in record.getMessage()
+    assert "not sent (fail_silently)" in record.getMessage() and "memory://django" in record.getMessage()
 
 
 def test_fail_silently_counts_only_the_messages_sent(mailcore_settings, sent):

@@ -114,7 +114,7 @@ def test_smtp_style_options_build_an_smtp_url():
     config = {"BACKEND": BACKEND, "OPTIONS": {"host": "127.0.0.1", "port": 2525, "username": "u", "password": "p w"}}
     with override_settings(MAILERS={"default": config}):
         backend = mail.mailers["default"]
-    assert backend.url == "smtp://u:p%20w@127.0.0.1:2525?tls=none"
+    assert backend.url.reveal() == "smtp://u:p%20w@127.0.0.1:2525?tls=none"
 
 
 def test_deprecated_fail_silently_kwarg_with_mailers():

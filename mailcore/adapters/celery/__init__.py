@@ -1,6 +1,6 @@
 """Celery: deliver messages from a Celery queue when one machine's outbox is not enough.
 
-Install with ``pip install mailcore[celery]``. The task ``mailcore.deliver`` takes a message as
+Install with ``pip install 'steadymail[celery]'``. The task ``mailcore.deliver`` takes a message as
 ``Message.to_dict()`` JSON and sends it through a Mailer's policy::
 
     # producer (web app): enqueue instead of sending
@@ -47,13 +47,14 @@ from mailcore.mailer import URL_ENV, Mailer
 from mailcore.message import Message
 from mailcore.outbox.backoff import OUTBOX_BACKOFF, Delays, next_delay
 from mailcore.policy.retry import RetryPolicy
+from mailcore.redact import install_log_filter
 
 __all__ = ["TASK_NAME", "CeleryQueue", "configure", "deliver"]
 
 TASK_NAME = "mailcore.deliver"
 STATE_ENV = "MAILCORE_STATE_URL"
 DEFAULT_MAX_AGE = 5 * 24 * 3600.0
-log = logging.getLogger("mailcore.celery")
+log = install_log_filter(logging.getLogger("mailcore.celery"))
 
 _lock = threading.Lock()
 _mailers: dict[int, Mailer] = {}

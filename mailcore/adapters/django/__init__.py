@@ -1,4 +1,4 @@
-"""Django integration (``pip install 'mailcore[django]'``).
+"""Django integration (``pip install 'steadymail[django]'``).
 
 * ``EMAIL_BACKEND = "mailcore.adapters.django.EmailBackend"`` (Django 5.2+), or a MAILERS
   ``BACKEND`` on Django 6.1+;

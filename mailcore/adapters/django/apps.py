@@ -13,6 +13,7 @@ class MailcoreConfig(AppConfig):  # type: ignore[misc,unused-ignore]
     def ready(self) -> None:
         from django.core import checks  # type: ignore[import-untyped,unused-ignore]
 
-        from mailcore.adapters.django.checks import check_mailcore
+        from mailcore.adapters.django.checks import check_cleartext_credentials, check_mailcore
 
         checks.register(check_mailcore)
+        checks.register(check_cleartext_credentials, checks.Tags.security)

@@ -24,6 +24,7 @@ import logging
 import os
 import threading
 from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import replace
 from typing import Any
 
@@ -35,13 +36,14 @@ from django.core.mail.backends.base import BaseEmailBackend  # type: ignore[impo
 from mailcore.adapters.django.conversion import to_message
 from mailcore.adapters.django.options import BackendOptions, OptionError, read_options, smtp_url
 from mailcore.config import parse
-from mailcore.errors import ConfigurationError, SendError
-from mailcore.mailer import Mailer
+from mailcore.errors import ConfigurationError, SendError, failure_summary
+from mailcore.mailer import Mailer, failure_log_level
 from mailcore.message import Message
+from mailcore.redact import Secret, install_log_filter
 
 __all__ = ["SETTINGS_NAME", "EmailBackend", "resolve_url"]
 
-log = logging.getLogger("mailcore")
+log = install_log_filter(logging.getLogger("mailcore"))
 #: The settings dict read when the backend is used as ``EMAIL_BACKEND``.
 SETTINGS_NAME = "MAILCORE"
 #: Django 6.1 added ``MAILERS``, backend aliases and ``InvalidMailer``.
@@ -116,10 +118,10 @@ class EmailBackend(BaseEmailBackend):  # type: ignore[misc,unused-ignore]
                 return False
             try:
                 self.mailer.open()
-            except SendError:
+            except SendError as error:
                 if not self.fail_silently:
                     raise
-                log.warning("opening %s failed silently", self.mailer, exc_info=True)
+                log.warning("opening %s failed (fail_silently): %s", self.mailer, failure_summary(error))
                 return None
             self._batch = True
             return True
@@ -162,14 +164,16 @@ class EmailBackend(BaseEmailBackend):  # type: ignore[misc,unused-ignore]
 
     def _deliver(self, mailer: Mailer, message: Message) -> int:
         try:
-            if self.options.queue:
-                mailer.enqueue(message)
-            else:
-                mailer.send(message)
-        except SendError:
+            # fail_silently: this backend logs the failure itself, once, at WARNING, no traceback
+            with failure_log_level(None) if self.fail_silently else nullcontext():
+                if self.options.queue:
+                    mailer.enqueue(message)
+                else:
+                    mailer.send(message)
+        except SendError as error:
             if not self.fail_silently:
                 raise
-            log.warning("message %s not sent (fail_silently)", message.message_id, exc_info=True)
+            log.warning("message %s not sent (fail_silently): %s", message.message_id, failure_summary(error))
             return 0
         return 1
 
@@ -240,10 +244,13 @@ def _option_error(text: str, where: str | None, alias: str | None) -> Improperly
     return ImproperlyConfigured(f"{where or f'MAILERS[{alias!r}]'}: {text}")
 
 
-def resolve_url(options: BackendOptions, alias: str | None = None) -> str:
-    """The transport URL the backend sends through; parsed here so a typo fails at start-up."""
+def resolve_url(options: BackendOptions, alias: str | None = None) -> Secret:
+    """The transport URL the backend sends through; parsed here so a typo fails at start-up.
+
+    Kept a :class:`Secret`: Django's debug page prints the local variables of every frame.
+    """
     try:
-        url = options.url or _smtp_from(options, alias)
+        url = options.url or Secret(_smtp_from(options, alias))
         parse(url)
     except (OptionError, ConfigurationError) as error:
         where = SETTINGS_NAME if options.url or options.smtp else "EMAIL_* settings"

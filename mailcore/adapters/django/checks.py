@@ -4,8 +4,19 @@
 * ``mailcore.E002`` — no installed plugin provides a scheme the URL uses;
 * ``mailcore.E003`` — the console transport is configured while ``DEBUG`` is False (mail would
   be printed, not delivered), unless ``ALLOW_CONSOLE``/``allow_console`` is True;
+* ``mailcore.E004`` — a transport URL parameter is unknown or invalid (``?timout=5``), checked
+  by the transport's plugin without connecting;
+* ``mailcore.E005`` — a RETRY, POLICY or QUEUE value is unknown or of the wrong type
+  (``RETRY = {"attemps": 3}``, ``{"attempts": "x"}``);
 * ``mailcore.W001`` — ``settings.MAILCORE`` exists but no email backend uses mailcore, so the
-  setting has no effect.
+  setting has no effect;
+* ``mailcore.W002`` — the QUEUE outbox URL is a relative path (three slashes), so it depends on
+  the working directory of each process.
+* ``mailcore.W020`` (tag ``security``) — SMTP credentials would be sent without TLS to a host
+  that is not loopback (``EMAIL_HOST_USER``/``PASSWORD`` without ``EMAIL_USE_TLS``/``SSL``, or a
+  URL with ``?tls=none``), where anyone on the path can read them.
+
+Every message names the setting and the parameter; the hint says how to fix it.
 """
 
 from __future__ import annotations
@@ -18,10 +29,11 @@ from django.core import checks  # type: ignore[import-untyped,unused-ignore]
 from django.core.exceptions import ImproperlyConfigured  # type: ignore[import-untyped,unused-ignore]
 from django.utils.module_loading import import_string  # type: ignore[import-untyped,unused-ignore]
 
-from mailcore.config import Composite, Node, TransportURL, parse
-from mailcore.errors import UnknownTransport
+from mailcore.config import Composite, Node, TransportURL, is_loopback, parse
+from mailcore.errors import ConfigurationError, UnknownTransport
+from mailcore.redact import Secret
 
-__all__ = ["check_mailcore", "transport_schemes"]
+__all__ = ["check_cleartext_credentials", "check_mailcore", "transport_schemes"]
 
 LOCMEM_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 
@@ -45,13 +57,53 @@ def check_mailcore(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     return found
 
 
-def transport_schemes(node: Node) -> Iterator[str]:
-    """Every URL scheme in a parsed transport expression, depth first."""
+def check_cleartext_credentials(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    """mailcore.W020: SMTP credentials that would cross the network unencrypted.
+
+    Django's SMTP settings without ``EMAIL_USE_TLS`` become ``?tls=none`` (Django itself never
+    tries STARTTLS then), so a password set with them is sent in clear text to any host.
+    Loopback hosts (a local relay) are fine. Invalid configurations are left to E001.
+    """
+    from mailcore.adapters.django.backend import _backend_options, resolve_url
+
+    found: list[Any] = []
+    for label, alias, options in _configurations():
+        try:
+            url = resolve_url(_backend_options(alias, options, frozenset()), alias)
+            tree = parse(url)
+        except (ImproperlyConfigured, ConfigurationError):
+            continue
+        for leaf in _leaves(tree):
+            if _cleartext_credentials(leaf):
+                found.append(
+                    checks.Warning(
+                        f"{label}: the SMTP user name and password for {leaf.masked()} would be sent without "
+                        "TLS to a host that is not loopback; anyone on the network path can read them.",
+                        hint="Set EMAIL_USE_TLS = True (STARTTLS, port 587) or EMAIL_USE_SSL = True (port 465); "
+                        "in a URL use ?tls=starttls or smtps://. See docs/security.md.",
+                        id="mailcore.W020",
+                    )
+                )
+    return found
+
+
+def _leaves(node: Node) -> Iterator[TransportURL]:
+    """Every transport URL in a parsed expression, depth first."""
     if isinstance(node, TransportURL):
-        yield node.scheme
+        yield node
     elif isinstance(node, Composite):
         for child in node.children:
-            yield from transport_schemes(child)
+            yield from _leaves(child)
+
+
+def _cleartext_credentials(url: TransportURL) -> bool:
+    has_credentials = url.password is not None or "oauth_token" in url.params
+    return url.scheme == "smtp" and has_credentials and url.get("tls") == "none" and not is_loopback(url.host or "")
+
+
+def transport_schemes(node: Node) -> Iterator[str]:
+    """Every URL scheme in a parsed transport expression, depth first."""
+    return (leaf.scheme for leaf in _leaves(node))
 
 
 def _check_one(label: str, alias: str | None, options: Mapping[str, Any]) -> list[Any]:
@@ -77,6 +129,8 @@ def _check_one(label: str, alias: str | None, options: Mapping[str, Any]) -> lis
                     id="mailcore.E002",
                 )
             )
+    found.extend(_parameter_errors(label, _url_setting(label, alias, resolved), url))
+    found.extend(_option_errors(label, alias, resolved))
     if "console" in schemes and not settings.DEBUG and not resolved.allow_console:
         found.append(
             checks.Error(
@@ -87,6 +141,76 @@ def _check_one(label: str, alias: str | None, options: Mapping[str, Any]) -> lis
             )
         )
     return found
+
+
+def _url_setting(label: str, alias: str | None, resolved: Any) -> str:
+    """Where the URL was written: MAILCORE['URL'], MAILERS[...]['OPTIONS']['url'] or EMAIL_*."""
+    if resolved.url is None:
+        return "the EMAIL_* settings" if alias is None else f"{label}['OPTIONS'] (host, port, …)"
+    return f"{label}['URL']" if alias is None else f"{label}['OPTIONS']['url']"
+
+
+def _parameter_errors(label: str, where: str, url: str | Secret) -> list[Any]:
+    from mailcore.policy.validate import url_problems
+
+    return [
+        checks.Error(
+            f"{where}: {problem}",
+            hint="Fix or remove the parameter; each transport's page in docs/ lists what its URL accepts.",
+            id="mailcore.E004",
+        )
+        for problem in url_problems(url)
+        if not isinstance(problem, UnknownTransport)
+    ]
+
+
+def _option_errors(label: str, alias: str | None, resolved: Any) -> list[Any]:
+    """RETRY, POLICY and QUEUE: known keys, values of the right type (no I/O)."""
+    from mailcore.policy.retry import RetryPolicy
+    from mailcore.policy.validate import mailer_option_problems
+
+    def setting(name: str) -> str:
+        return f"{label}[{name.upper()!r}]" if alias is None else f"{label}['OPTIONS'][{name!r}]"
+
+    found: list[Any] = []
+    if resolved.retry is not None:
+        try:
+            RetryPolicy.coerce(resolved.retry)
+        except ConfigurationError as error:
+            found.append(_option_error(setting("retry"), str(error), "retry"))
+    for key, problem in mailer_option_problems(resolved.policy):
+        found.append(_option_error(f"{setting('policy')}[{key!r}]", problem, "policy"))
+    queue = resolved.queue
+    if isinstance(queue, str) and queue not in ("celery", "outbox"):
+        found.extend(_queue_errors(setting("queue"), queue))
+    return found
+
+
+def _option_error(where: str, problem: str, option: str) -> Any:
+    hints = {
+        "retry": "RETRY is a dict of mailcore.RetryPolicy fields, e.g. {'attempts': 3, 'first_delay': 0.5}; "
+        "see docs/policies.md.",
+        "policy": "POLICY is a dict of mailcore.Mailer options, e.g. {'strategy': 'failover'}; see docs/django.md.",
+    }
+    return checks.Error(f"{where}: {problem}", hint=hints[option], id="mailcore.E005")
+
+
+def _queue_errors(where: str, queue: str) -> list[Any]:
+    from mailcore.outbox.location import outbox_path
+
+    try:
+        path = outbox_path(queue)
+    except ConfigurationError as error:
+        return [checks.Error(f"{where}: {error}", hint="Use sqlite:////absolute/path.sqlite3.", id="mailcore.E005")]
+    if path.is_absolute():
+        return []
+    return [
+        checks.Warning(
+            f"{where}: {queue!r} is a relative path, resolved against each process's working directory.",
+            hint=f"Absolute paths take four slashes: sqlite:////{str(path).lstrip('/')} (if that is what you meant).",
+            id="mailcore.W002",
+        )
+    ]
 
 
 def _configurations() -> Iterator[tuple[str, str | None, Mapping[str, Any]]]:

@@ -35,10 +35,11 @@ from django.utils.encoding import force_str  # type: ignore[import-untyped,unuse
 from mailcore.addresses import check_header_text
 from mailcore.errors import InvalidMessage
 from mailcore.message import Attachment, Message
+from mailcore.redact import install_log_filter
 
 __all__ = ["InvalidEmailMessage", "to_message"]
 
-log = logging.getLogger("mailcore")
+log = install_log_filter(logging.getLogger("mailcore"))
 DEFAULT_MIMETYPE = "application/octet-stream"
 _IGNORED_HEADERS = {"to", "cc", "date"}
 

@@ -15,7 +15,9 @@
 =================  =========================================================================
 
 ``url`` (and ``password``) may be a :class:`mailcore.redact.Secret`, so that Django's error
-reports, which print every setting whose name does not look secret, show ``***`` instead.
+reports, which print every setting whose name does not look secret, show ``***`` instead. The
+resolved URL stays a Secret until the transport is built (see :func:`mailcore.policy.build`), so
+a configuration error's debug page does not show it in a frame's local variables either.
 
 Everything here is pure: no settings are read, so it is tested without Django configured.
 """
@@ -66,14 +68,14 @@ class UnknownOptions(OptionError):
 class BackendOptions:
     """The backend's resolved options (see the module docstring)."""
 
-    url: str | None = None
+    url: Secret | None = None  # always a Secret: a URL usually holds a credential
     from_email: str | None = None
     retry: Any = None
     policy: Mapping[str, Any] = field(default_factory=dict)
     queue: bool | str = False
     allow_console: bool = False
     fail_silently: bool = False
-    smtp: Mapping[str, Any] = field(default_factory=dict)
+    smtp: Mapping[str, Any] = field(default_factory=dict, repr=False)  # holds the password
 
     def mailer_options(self) -> dict[str, Any]:
         """Keyword arguments for :class:`mailcore.Mailer` besides the URL."""
@@ -107,7 +109,7 @@ def read_options(raw: Mapping[str, Any], *, upper: bool, ignore: frozenset[str] 
         return name.upper() if upper else name
 
     smtp = {k: v for k, v in values.items() if k in SMTP_OPTION_NAMES}
-    url = _optional_str(values.get("url"))
+    url = _optional_secret(values.get("url"))
     if url is not None and smtp:
         names = ", ".join(repr(spelt(k)) for k in sorted(smtp))
         raise OptionError(f"give either {spelt('url')!r} or the SMTP options ({names}), not both")
@@ -116,7 +118,8 @@ def read_options(raw: Mapping[str, Any], *, upper: bool, ignore: frozenset[str] 
         queue = queue.strip()
     if not (isinstance(queue, bool) or queue in QUEUE_KINDS or (isinstance(queue, str) and ":" in queue)):
         raise OptionError(
-            f"{spelt('queue')!r} must be True, False, 'celery' or an outbox URL such as sqlite:///outbox.db"
+            f"{spelt('queue')!r} must be True, False, 'celery' or an outbox URL such as "
+            "sqlite:////var/lib/app/outbox.db (four slashes: an absolute path)"
         )
     policy = values.get("policy") or {}
     if not isinstance(policy, Mapping):
@@ -194,6 +197,14 @@ def _number_text(value: float) -> str:
 def _plain(value: Any) -> str:
     """The text of a setting: a Secret revealed, a lazy translation string forced."""
     return value.reveal() if isinstance(value, Secret) else str(value)
+
+
+def _optional_secret(value: Any) -> Secret | None:
+    """A URL option kept as a :class:`Secret`, so no frame or repr shows it revealed."""
+    if value is None:
+        return None
+    text = _plain(value).strip()
+    return Secret(text) if text else None
 
 
 def _optional_str(value: Any) -> str | None:

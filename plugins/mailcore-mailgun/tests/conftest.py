@@ -1,16 +1,14 @@
 """Fixtures: a Mailgun-like multipart peer on 127.0.0.1 checking fields against Mailgun's published spec."""
 
 import base64
-from pathlib import Path
 
 import pytest
 
 from mailcore.testing.http_sink import HTTPSink, mailgun_reply
-from mailcore.testing.specs import require_spec
+from mailcore.testing.specs import require_spec, spec_file
 from mailcore.testing.tls import local_tls
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-SPEC_FILE = REPO_ROOT.parent / "shared" / "specs" / "mailgun_openapi.yaml"
+SPEC_FILE = spec_file("mailgun_openapi.yaml")
 API_KEY = "key-mailgun-test-0123456789"
 DOMAIN = "mg.example.com"
 FREE_PREFIXES = ("h:", "v:")  # any header / variable name is allowed after these

@@ -225,7 +225,7 @@ def test_check_explains_a_bad_key_or_unknown_domain(sink, transport, status, hin
 def test_url_configuration(monkeypatch):
     t = MailgunTransport.from_url(parse_url(f"mailgun://{API_KEY}@example.com?region=eu&timeout=4"))
     assert t.endpoint_url == "https://api.eu.mailgun.net" and t.domain == "example.com" and t.timeout == 4
-    assert t.name == "mailgun://example.com?region=eu" and API_KEY not in repr(t)
+    assert t.name == "mailgun://***@example.com?region=eu" and API_KEY not in repr(t)
     monkeypatch.setenv("MAILGUN_API_KEY", "env-key")
     assert MailgunTransport.from_url(parse_url("mailgun://example.com"))._api_key.reveal() == "env-key"
     with pytest.raises(ConfigurationError, match="domain"):

@@ -1,16 +1,12 @@
 """Fixtures: a SendGrid-like peer on 127.0.0.1 that validates every body against the published spec."""
 
-from pathlib import Path
-
 import pytest
 
 from mailcore.testing.http_sink import HTTPSink, sendgrid_reply
-from mailcore.testing.specs import require_spec, sendgrid_mail_send_validator
+from mailcore.testing.specs import require_spec, sendgrid_mail_send_validator, spec_file
 from mailcore.testing.tls import local_tls
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-SPECS = REPO_ROOT.parent / "shared" / "specs"
-SPEC_FILE = SPECS / "sendgrid_tsg_mail_v3.json"
+SPEC_FILE = spec_file("sendgrid_tsg_mail_v3.json")
 API_KEY = "SG.test-key-0123456789abcdef"
 
 

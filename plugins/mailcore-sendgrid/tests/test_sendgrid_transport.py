@@ -242,7 +242,7 @@ def test_check_stops_when_the_host_is_unreachable():
 def test_url_configuration(monkeypatch):
     t = SendGridTransport.from_url(parse_url(f"sendgrid://{API_KEY}@?region=eu&timeout=7&ignore_unsupported=true"))
     assert t.endpoint_url == "https://api.eu.sendgrid.com" and t.timeout == 7 and t.ignore_unsupported
-    assert t.name == "sendgrid://?region=eu" and API_KEY not in repr(t)
+    assert t.name == "sendgrid://***@?region=eu" and API_KEY not in repr(t)
     assert SendGridTransport.from_url(parse_url(f"sendgrid://{API_KEY}@")).endpoint_url == "https://api.sendgrid.com"
     monkeypatch.setenv("SENDGRID_API_KEY", "from-env")
     assert SendGridTransport.from_url(parse_url("sendgrid://"))._api_key.reveal() == "from-env"

@@ -110,7 +110,7 @@ def test_wrong_password_is_transport_rejected_without_secret(aio):
         SMTPTransport(aio.url(password="not-the-password")).send(
             Message("a@example.com", ["b@example.org"], "x", text="x")
         )
-    assert caught.value.transport.startswith("smtp://127.0.0.1")
+    assert caught.value.transport.startswith("smtp://***:***@127.0.0.1")
     assert "not-the-password" not in str(caught.value) and "not-the-password" not in repr(caught.value.response)
 
 

@@ -36,3 +36,9 @@ class TemplateTransport(ProviderTransport):
     def _post(self, payload: dict[str, object]) -> tuple[int, str, str | None]:
         self.requests.append(payload)  # stands in for the provider's API call
         return 202, "accepted", f"template-{len(self.requests)}"
+
+
+def validate_url(url: TransportURL) -> None:
+    """Check ``url``'s parameters as :meth:`TemplateTransport.from_url` reads them, opening nothing."""
+    url.check_params({"timeout"})
+    url.get_float("timeout")

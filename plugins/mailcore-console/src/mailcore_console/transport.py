@@ -32,6 +32,7 @@ class ConsoleTransport(ProviderTransport):
 
     @classmethod
     def from_url(cls, url: TransportURL) -> ConsoleTransport:
+        url.check_no_host("use console:// or console://?stream=stderr")
         url.check_params({"stream", "timeout"})
         return cls(stream_name=url.get_choice("stream", ("stdout", "stderr"), "stdout"))
 

@@ -21,11 +21,11 @@ from requests.adapters import HTTPAdapter
 
 from mailcore.bulk.model import Batch, RecipientResult
 from mailcore.checks import endpoint_steps
-from mailcore.config import TransportURL
+from mailcore.config import TransportURL, mask_endpoint
 from mailcore.errors import ConfigurationError, SendError
 from mailcore.http import api_base_url
 from mailcore.message import Message
-from mailcore.redact import Secret, mask_secrets
+from mailcore.redact import MASK, Secret, mask_secrets
 from mailcore.result import Delivery
 from mailcore.transport import CheckStep, ProviderTransport
 from mailcore_mailgun.errors import classify_failure, classify_response
@@ -76,8 +76,12 @@ class MailgunTransport(ProviderTransport):
         self._messages_url = f"{base_url}/v3/{quote(domain, safe='')}/messages"
         self._session: requests.Session | None = None
         self._session_lock = threading.Lock()
-        query = f"?endpoint_url={base_url}" if endpoint_url else ("" if region == "us" else f"?region={region}")
-        self.name = f"mailgun://{domain}{query}"
+        query = (
+            f"?endpoint_url={mask_endpoint(base_url)}"
+            if endpoint_url
+            else ("" if region == "us" else f"?region={region}")
+        )
+        self.name = f"mailgun://{MASK}@{domain}{query}"
 
     @classmethod
     def from_url(cls, url: TransportURL) -> MailgunTransport:

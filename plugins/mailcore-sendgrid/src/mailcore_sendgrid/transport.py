@@ -15,11 +15,11 @@ from collections.abc import Iterator
 
 from mailcore.bulk.model import Batch, RecipientResult
 from mailcore.checks import network_steps
-from mailcore.config import TransportURL
+from mailcore.config import TransportURL, mask_endpoint
 from mailcore.errors import ConfigurationError, SendError
 from mailcore.http import api_base_url
 from mailcore.message import Message
-from mailcore.redact import Secret, mask_secrets
+from mailcore.redact import MASK, Secret, mask_secrets
 from mailcore.result import Delivery
 from mailcore.tlscontext import client_context
 from mailcore.transport import CheckStep, ProviderTransport
@@ -72,19 +72,16 @@ class SendGridTransport(ProviderTransport):
             "User-Agent": "mailcore-sendgrid/0.1",
         }
         if endpoint_url:
-            self.name = f"sendgrid://?endpoint_url={base_url}"
+            self.name = f"sendgrid://{MASK}@?endpoint_url={mask_endpoint(base_url)}"
         else:
-            self.name = "sendgrid://" if region == "global" else f"sendgrid://?region={region}"
+            self.name = f"sendgrid://{MASK}@" if region == "global" else f"sendgrid://{MASK}@?region={region}"
 
     @classmethod
     def from_url(cls, url: TransportURL) -> SendGridTransport:
         """Build from ``sendgrid://API_KEY@?region=eu&timeout=10&endpoint_url=…&cafile=…``."""
+        url.check_no_host("use sendgrid://API_KEY@?region=…")
         url.check_params(URL_PARAMS)
         api_key: str | Secret | None = url.password if url.password is not None else url.username
-        if url.host:
-            raise ConfigurationError(
-                f"{url.masked()}: put the API key before '@' (sendgrid://API_KEY@); a host is not used"
-            )
         return cls(
             api_key or None,
             region=url.get_choice("region", tuple(REGIONS), "global"),

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from mailcore.addresses import parse_address
 from mailcore.checks import endpoint_steps
+from mailcore.config import mask_endpoint
 from mailcore.errors import ConnectionFailed, MailcoreError, RateLimited, TransportRejected
 from mailcore.transport import CheckStep
 from mailcore_ses.errors import classify_exception
@@ -36,7 +37,8 @@ def run_checks(transport: SesTransport, from_email: str | None) -> Iterator[Chec
         yield CheckStep("endpoint", False, str(error), _since(started), hint="give ?region=… (or AWS_REGION)")
         return
     endpoint = str(client.meta.endpoint_url)
-    yield CheckStep("endpoint", True, f"{endpoint} (region {client.meta.region_name})", _since(started))
+    shown = mask_endpoint(endpoint)
+    yield CheckStep("endpoint", True, f"{shown} (region {client.meta.region_name})", _since(started))
     reachable = yield from endpoint_steps(
         endpoint,
         cafile=transport.cafile,

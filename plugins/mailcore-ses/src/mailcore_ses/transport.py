@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import quote
 
 from mailcore.bulk.model import Batch, RecipientResult
-from mailcore.config import TransportURL
+from mailcore.config import TransportURL, mask_endpoint
 from mailcore.errors import ConfigurationError
 from mailcore.message import Message
 from mailcore.redact import MASK, Secret
@@ -62,7 +62,9 @@ class SesTransport(ProviderTransport):
         if bool(access_key_id) != bool(secret_access_key):
             raise ConfigurationError("ses:// needs both the access key id and the secret (ses://KEY:SECRET@?region=…)")
         if endpoint_url is not None and not endpoint_url.startswith(("http://", "https://")):
-            raise ConfigurationError(f"ses:// endpoint_url={endpoint_url!r} must start with http:// or https://")
+            raise ConfigurationError(
+                f"ses:// endpoint_url={mask_endpoint(endpoint_url)!r} must start with http:// or https://"
+            )
         if timeout <= 0:
             raise ConfigurationError("ses:// timeout must be a positive number of seconds")
         self.region = region
@@ -79,9 +81,8 @@ class SesTransport(ProviderTransport):
     @classmethod
     def from_url(cls, url: TransportURL) -> SesTransport:
         """Build from ``ses://[KEY:SECRET@]?region=…&…``; unknown parameters are an error."""
+        url.check_no_host("use ses://?region=… or ?endpoint_url=…, and percent-encode '+' (%2B) in a secret")
         url.check_params(URL_PARAMS)
-        if url.host or url.port or url.path not in ("", "/"):
-            raise ConfigurationError(f"{url.masked()}: ses:// takes no host or path; use ?region=… or ?endpoint_url=…")
         return cls(
             region=url.get("region"),
             access_key_id=url.username,
@@ -97,7 +98,7 @@ class SesTransport(ProviderTransport):
         userinfo = f"{MASK}:{MASK}@" if self._access_key_id else ""
         params = [
             ("region", self.region),
-            ("endpoint_url", self.endpoint_url),
+            ("endpoint_url", mask_endpoint(self.endpoint_url) if self.endpoint_url else None),
             ("configuration_set", self.options.configuration_set),
         ]
         query = "&".join(f"{k}={quote(v, safe='/:')}" for k, v in params if v)
@@ -121,7 +122,7 @@ class SesTransport(ProviderTransport):
             from botocore.config import Config
             from botocore.exceptions import BotoCoreError
         except ImportError as error:  # pragma: no cover - boto3 is a dependency
-            raise ConfigurationError(f"ses:// needs boto3 ({error}); pip install mailcore-ses") from None
+            raise ConfigurationError(f"ses:// needs boto3 ({error}); pip install steadymail-ses") from None
         config = Config(
             retries={"total_max_attempts": 1, "mode": "standard"},
             connect_timeout=self.timeout,

@@ -6,16 +6,17 @@ connection closed. Nothing here sends a message.
 
 from __future__ import annotations
 
+import logging
 import socket
 import ssl
 from collections.abc import Callable
 
 from mailcore.errors import ConnectionFailed, SendError, TransientError, TransportRejected
-from mailcore.redact import Secret, mask_secrets
+from mailcore.redact import Secret, install_log_filter, mask_secrets
 from mailcore_smtp import classify
 from mailcore_smtp.classify import Reply, Stage
 from mailcore_smtp.net import ConnectFailure, Deadline, Resolver, connect, resolve
-from mailcore_smtp.settings import SMTPSettings
+from mailcore_smtp.settings import SMTPSettings, is_loopback
 from mailcore_smtp.wire import (
     CertificateFailure,
     Disconnected,
@@ -30,6 +31,7 @@ __all__ = ["WIRE_ERRORS", "Opener", "TokenProvider", "ehlo_name", "wire_error"]
 TokenProvider = Callable[[], str]
 WIRE_ERRORS = (ConnectFailure, Disconnected, WireTimeout, CertificateFailure, TLSFailure, ProtocolFailure)
 _HOSTNAME: str | None = None
+log = install_log_filter(logging.getLogger("mailcore"))
 
 
 def ehlo_name(sock: socket.socket) -> str:
@@ -71,6 +73,7 @@ class Opener:
         self.context = context
         self.resolver = resolver
         self.token_provider = token_provider
+        self._warned_cleartext = False
 
     def connect(self, deadline: Deadline) -> SMTPConnection:
         """A TCP connection (TLS-wrapped for implicit TLS) to the first address that answers."""
@@ -140,6 +143,8 @@ class Opener:
         if not mechanisms:
             where = "" if connection.tls else " on an unencrypted connection"
             raise TransportRejected(f"{s.host} offers no AUTH{where}; the credentials were not sent")
+        if not connection.tls:
+            self._warn_cleartext()
         if self.uses_oauth:
             reply = self._xoauth2(connection, mechanisms)
         elif "PLAIN" in mechanisms:
@@ -152,6 +157,17 @@ class Opener:
             )
         if reply.code != 235:
             raise classify.reply_error(Stage.AUTH, reply)
+
+    def _warn_cleartext(self) -> None:
+        """Log once per transport that credentials cross the network unencrypted (tls=none)."""
+        if self._warned_cleartext or is_loopback(self.settings.host):
+            return
+        self._warned_cleartext = True
+        log.warning(
+            "%s: sending the SMTP credentials without TLS to a host that is not loopback (tls=none); "
+            "use tls=starttls or smtps:// (Django: EMAIL_USE_TLS or EMAIL_USE_SSL = True)",
+            self.settings.name,
+        )
 
     def _xoauth2(self, connection: SMTPConnection, mechanisms: list[str]) -> Reply:
         username = self.settings.username or ""

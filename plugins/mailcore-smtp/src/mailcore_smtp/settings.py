@@ -6,13 +6,12 @@ Pure: no sockets, no certificates loaded. Every mistake becomes a
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from mailcore.config import TransportURL
+from mailcore.config import TransportURL, is_loopback
 from mailcore.errors import ConfigurationError
-from mailcore.redact import Secret
+from mailcore.redact import MASK, Secret
 
 __all__ = ["PARAMS", "SMTPSettings", "is_loopback"]
 
@@ -42,16 +41,6 @@ DEFAULT_TIMEOUT = 30.0
 DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_READ_TIMEOUT = 30.0
 DEFAULT_MAX_MESSAGES = 1000
-
-
-def is_loopback(host: str) -> bool:
-    """True for ``localhost`` and loopback IP literals (where STARTTLS is not required)."""
-    if host.lower() in ("localhost", "localhost.localdomain", "ip6-localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 @dataclass(frozen=True)
@@ -84,9 +73,10 @@ class SMTPSettings:
 
     @property
     def name(self) -> str:
-        """The transport's display name: scheme, host and port; never a credential."""
+        """The transport's display name: scheme, host and port; credentials show as ``***``."""
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{self.scheme}://{host}:{self.port}"
+        userinfo = f"{MASK}:{MASK}@" if self.username else ""
+        return f"{self.scheme}://{userinfo}{host}:{self.port}"
 
     @property
     def secrets(self) -> tuple[Secret, ...]:
@@ -107,6 +97,10 @@ class SMTPSettings:
         scheme = url.scheme
         if scheme not in ("smtp", "smtps", "gmail"):
             raise ConfigurationError(f"{url.masked()}: not an SMTP URL")
+        if url.path not in ("", "/"):  # what follows an unencoded '/' in a password
+            raise ConfigurationError(
+                f"{url.masked()}: an SMTP URL has no path; percent-encode '/' (%2F) in a user name or password"
+            )
         tls = _tls_mode(url)
         host = url.host or (GMAIL_HOST if scheme == "gmail" else None)
         if not host:
@@ -154,7 +148,7 @@ class SMTPSettings:
                 "or ?oauth_token=... (see docs/gmail.md)"
             )
         if self.username and not has_secret:
-            raise ConfigurationError(f"{where}: user {self.username!r} has no password or oauth_token")
+            raise ConfigurationError(f"{where}: the user name has no password or oauth_token (user:password@host)")
         if self.keyfile and not self.certfile:
             raise ConfigurationError(f"{where}: keyfile needs certfile (the client certificate)")
 
@@ -185,3 +179,12 @@ def _at_least_one(url: TransportURL, name: str, default: int) -> int:
     if value < 1:
         raise ConfigurationError(f"{url.masked()}: {name} must be at least 1")
     return value
+
+
+def validate_url(url: TransportURL) -> None:
+    """The registry's validator: parse and check ``url`` into settings, opening nothing.
+
+    ``manage.py check`` and ``mailcore check`` call it; every check in :meth:`SMTPSettings.from_url`
+    and :meth:`SMTPSettings.validate` runs, so a new parameter check there is reported too.
+    """
+    SMTPSettings.from_url(url)
