@@ -38,7 +38,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Self
 
 from mailcore.mailer import Mailer
-from mailcore.redact import Secret
+from mailcore.redact import Secret, reveal
 
 __all__ = [
     "DEFAULT_IDLE_TIMEOUT",
@@ -236,7 +236,7 @@ class _Unshareable(Exception):
     pass
 
 
-def configuration_key(url: str, from_email: str | None, options: Mapping[str, Any]) -> str | None:
+def configuration_key(url: str | Secret, from_email: str | None, options: Mapping[str, Any]) -> str | None:
     """A SHA-256 hex digest of one configuration, or ``None`` when it must not be shared.
 
     Only plain data is hashed (strings, numbers, booleans, ``None``, secrets, lists, tuples,
@@ -282,7 +282,7 @@ def reuse_enabled(environ: Mapping[str, str] | None = None) -> bool:
     return value not in ("0", "false", "no", "off")
 
 
-def shared_mailer(url: str, *, from_email: str | None = None, **options: Any) -> Mailer:
+def shared_mailer(url: str | Secret, *, from_email: str | None = None, **options: Any) -> Mailer:
     """The process-wide Mailer for this configuration; a private one when it cannot be shared.
 
     The shared Mailer ignores ``close()``; a private one (reuse off, or options that are not
@@ -293,7 +293,8 @@ def shared_mailer(url: str, *, from_email: str | None = None, **options: Any) ->
     elif options:
         key = configuration_key(url, from_email, options)
     else:  # the send_mail() path: two strings, hashed directly
-        key = hashlib.sha256(f"{url}\0{from_email}".encode("utf-8", "surrogatepass")).hexdigest()
+        text = f"{reveal(url)}\0{from_email}"
+        key = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
     if key is None:
         return Mailer(url, from_email=from_email, **options)
     return _default.get(key, lambda: SharedMailer(url, from_email=from_email, **options))

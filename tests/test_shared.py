@@ -239,3 +239,11 @@ def test_send_mail_without_reuse_builds_a_private_mailer(monkeypatch):
     monkeypatch.setenv("MAILCORE_REUSE", "0")
     mailer = shared_mailer("memory://")
     assert type(mailer) is Mailer
+
+
+def test_secret_urls_are_keyed_by_their_value(monkeypatch):
+    monkeypatch.delenv("MAILCORE_REUSE", raising=False)
+    one = shared_mailer(Secret("memory://secret-one"))
+    assert shared_mailer(Secret("memory://secret-one")) is one
+    assert shared_mailer(Secret("memory://secret-two")) is not one
+    assert configuration_key(Secret("memory://a"), None, {}) != configuration_key(Secret("memory://b"), None, {})

@@ -182,7 +182,7 @@ class EmailBackend(BaseEmailBackend):  # type: ignore[misc,unused-ignore]
         return f"<mailcore EmailBackend{alias} {parse(self.url).masked()}>"
 
 
-def _mailer_for(url: str, options: BackendOptions, mailer_options: dict[str, Any]) -> Mailer:
+def _mailer_for(url: str | Secret, options: BackendOptions, mailer_options: dict[str, Any]) -> Mailer:
     """The process-wide shared Mailer for this configuration, or a private one for queueing."""
     if options.queue:
         return Mailer(url, from_email=options.from_email, **mailer_options)
