@@ -21,7 +21,8 @@ next call too. Safety rules:
 * **closed at exit** (``atexit``), or earlier with :func:`close_all`.
 
 ``MAILCORE_REUSE=0`` in the environment turns reuse off (every call builds and closes its own
-Mailer, as before).
+Mailer, as before). ``memory://`` and ``console://`` alone are never shared: they hold no
+connection, and their scripted failures must apply per call.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import dataclasses
 import hashlib
 import logging
 import os
+import re
 import threading
 import time
 import weakref
@@ -288,7 +290,7 @@ def shared_mailer(url: str | Secret, *, from_email: str | None = None, **options
     The shared Mailer ignores ``close()``; a private one (reuse off, or options that are not
     plain data) must be closed by the caller as usual, which ``close()`` on either does safely.
     """
-    if not reuse_enabled():
+    if not reuse_enabled() or not _has_connections(reveal(url)):
         key = None
     elif options:
         key = configuration_key(url, from_email, options)
@@ -298,6 +300,17 @@ def shared_mailer(url: str | Secret, *, from_email: str | None = None, **options
     if key is None:
         return Mailer(url, from_email=from_email, **options)
     return _default.get(key, lambda: SharedMailer(url, from_email=from_email, **options))
+
+
+#: Transports with no connection to keep: not worth sharing, and a scripted ``memory://?fail=2``
+#: must fail anew for each call, as tests written for per-call Mailers expect.
+LOCAL_SCHEMES = frozenset({"memory", "console"})
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
+
+
+def _has_connections(url: str) -> bool:
+    """True when the URL (or composite expression) names a transport other than a local one."""
+    return any(scheme.lower() not in LOCAL_SCHEMES for scheme in _SCHEME.findall(url))
 
 
 def close_all() -> None:

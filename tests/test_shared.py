@@ -224,7 +224,19 @@ def test_shared_mailers_are_closed_at_exit():
 # -- the public entry points -------------------------------------------------------------------
 
 
-def test_send_mail_reuses_one_process_wide_mailer(monkeypatch):
+@pytest.fixture
+def share_memory(monkeypatch):
+    """memory:// is not shared by default (no connection to keep): share it to test the plumbing."""
+    monkeypatch.setattr("mailcore.shared.LOCAL_SCHEMES", frozenset())
+
+
+def test_local_only_urls_are_not_shared(monkeypatch):
+    monkeypatch.delenv("MAILCORE_REUSE", raising=False)
+    assert type(shared_mailer("memory://")) is Mailer
+    assert type(shared_mailer("failover(memory://a console://)")) is Mailer
+
+
+def test_send_mail_reuses_one_process_wide_mailer(monkeypatch, share_memory):
     monkeypatch.setenv("MAILCORE_URL", "memory://sharedtest")
     monkeypatch.setenv("MAILCORE_FROM", "shop@example.com")
     monkeypatch.delenv("MAILCORE_REUSE", raising=False)
@@ -241,7 +253,7 @@ def test_send_mail_without_reuse_builds_a_private_mailer(monkeypatch):
     assert type(mailer) is Mailer
 
 
-def test_secret_urls_are_keyed_by_their_value(monkeypatch):
+def test_secret_urls_are_keyed_by_their_value(monkeypatch, share_memory):
     monkeypatch.delenv("MAILCORE_REUSE", raising=False)
     one = shared_mailer(Secret("memory://secret-one"))
     assert shared_mailer(Secret("memory://secret-one")) is one
