@@ -1,182 +1,249 @@
-"""SendGrid over HTTPS: mailcore-sendgrid vs the official client vs django-anymail vs raw requests.
+"""HTTP providers over TLS: mailcore against raw http.client, requests, boto3 and official clients.
 
-Every client sends N messages (default 2,000), one after another, to the same local HTTPS sink on
-127.0.0.1 (self-signed CA from trustme, trusted by each client). Each client builds its own
-message object per send, as an application would. Each run is repeated (default 3) and the
-median, min and max throughput are reported, with ratios against mailcore.
+Run: ``python benchmarks/bench_http.py [--runs 3] [--quick]`` (or ``python3 noxfile.py -s bench``).
 
-    .venv/bin/python benchmarks/bench_http.py [--sends 2000] [--runs 3]
+One HTTPS sink (:mod:`sinks`, asyncio in its own process, trustme CA passed as ``cafile``)
+answers like SendGrid, Mailgun and SES v2 and counts messages and connections; every run checks
+both (1 connection for kept-open and process-wide paths, 1..K for K threads, N only for the
+official SendGrid client, which opens one per request). Scenarios: the sink answering at once,
+after 1 ms and after 20 ms.
 
-Results go to benchmarks/results/http.json.
+* SendGrid: raw ``http.client`` keep-alive (pre-built JSON, one connection, and K = 8 threads
+  each with its own); mailcore's transport on one connection and shared by 8 threads;
+  ``mailcore.send_mail`` per call (process-wide Mailer); the official ``sendgrid`` client per call.
+* Mailgun: ``requests.Session`` posting the same multipart form mailcore builds; mailcore's transport.
+* SES: ``boto3`` ``sesv2.send_email`` called directly; mailcore's transport (boto3 underneath).
 """
 
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
-import platform
-import statistics
+import ssl
 import sys
 import tempfile
-import time
-from collections.abc import Callable
+import threading
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness import Case, Goal, print_table, run_cases, write_json
+from sinks import HTTPSSink
+
 from mailcore import Message
-from mailcore.testing.http_sink import HTTPSink, sendgrid_reply
-from mailcore.testing.tls import local_tls
 
 API_KEY = "SG.benchmark-key"
 FROM = "shop@example.com"
 TO = "ann@example.org"
 SUBJECT = "Your order"
 TEXT = "Thanks for your order. " * 20
-RESULTS = Path(__file__).parent / "results" / "http.json"
-
-Sender = Callable[[int], None]
+DOMAIN = "mg.example.com"
 
 
-def mailcore_sender(url: str, cafile: str) -> tuple[Sender, Callable[[], None]]:
+def message(i: int) -> Message:
+    return Message(FROM, [TO], f"{SUBJECT} {i}", text=TEXT)
+
+
+def in_threads(k: int, n: int, work) -> None:  # type: ignore[no-untyped-def]
+    """Run ``work(indices)`` in ``k`` threads over a split of range(n)."""
+    threads = [threading.Thread(target=work, args=(range(j, n, k),)) for j in range(k)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
+# -- SendGrid -----------------------------------------------------------------------------------
+
+
+def raw_http_case(sink: HTTPSSink, n: int, threads: int = 1) -> Case:
+    context = ssl.create_default_context(cafile=sink.cafile)
+    headers = {"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"}
+    bodies = [
+        json.dumps({
+            "personalizations": [{"to": [{"email": TO}]}], "from": {"email": FROM}, "subject": f"{SUBJECT} {i}",
+            "content": [{"type": "text/plain", "value": TEXT}],
+        }).encode()
+        for i in range(n)
+    ]  # fmt: skip
+
+    def work(indices: range) -> None:
+        connection = http.client.HTTPSConnection("127.0.0.1", sink.port, context=context, timeout=10)
+        for i in indices:
+            connection.request("POST", "/v3/mail/send", body=bodies[i], headers=headers)
+            response = connection.getresponse()
+            response.read()
+            assert response.status == 202
+        connection.close()
+
+    name = (
+        "raw http.client keep-alive, pre-built JSON, 1 connection"
+        if threads == 1
+        else f"raw http.client, {threads} threads"
+    )
+    return Case(name, lambda: in_threads(threads, n, work), n, threads)
+
+
+def mailcore_sendgrid_case(sink: HTTPSSink, n: int, threads: int = 1) -> Case:
     from mailcore_sendgrid.transport import SendGridTransport
 
-    transport = SendGridTransport(API_KEY, endpoint_url=url, cafile=cafile, timeout=10)
+    def run() -> None:
+        transport = SendGridTransport(API_KEY, endpoint_url=sink.url, cafile=sink.cafile, timeout=10)
 
-    def send(i: int) -> None:
-        transport.send(Message(FROM, [TO], SUBJECT, text=TEXT))
+        def work(indices: range) -> None:
+            for i in indices:
+                transport.send(message(i))
 
-    return send, transport.close
+        in_threads(threads, n, work)
+        transport.close()
+
+    name = "mailcore SendGrid, 1 connection" if threads == 1 else f"mailcore SendGrid, {threads} threads"
+    return Case(name, run, n, 1 if threads == 1 else (1, threads))
 
 
-def official_sender(url: str, cafile: str) -> tuple[Sender, Callable[[], None]]:
+def send_mail_case(sink: HTTPSSink, n: int) -> Case:
+    import mailcore
+    from mailcore.shared import close_all
+
+    def prepare() -> None:
+        os.environ["MAILCORE_URL"] = f"sendgrid://{API_KEY}@?endpoint_url={sink.url}&cafile={sink.cafile}"
+        os.environ["MAILCORE_FROM"] = FROM
+        close_all()
+
+    def run() -> None:
+        for i in range(n):
+            mailcore.send_mail(f"{SUBJECT} {i}", TEXT, None, [TO])
+
+    return Case("mailcore.send_mail per call, SendGrid (process-wide)", run, n, 1, before=prepare)
+
+
+def official_case(sink: HTTPSSink, n: int) -> Case:
     # python_http_client uses urllib.request, which takes no CA argument: trust the test CA
     # through the standard OpenSSL variable, read whenever urllib builds its default context.
-    os.environ["SSL_CERT_FILE"] = cafile
+    os.environ["SSL_CERT_FILE"] = sink.cafile
     from sendgrid import SendGridAPIClient
     from sendgrid.helpers.mail import Mail
 
-    client = SendGridAPIClient(API_KEY, host=url)
+    def run() -> None:
+        for i in range(n):  # per call, as an app does per request
+            client = SendGridAPIClient(API_KEY, host=sink.url)
+            mail = Mail(from_email=FROM, to_emails=TO, subject=f"{SUBJECT} {i}", plain_text_content=TEXT)
+            assert client.send(mail).status_code == 202
 
-    def send(i: int) -> None:
-        mail = Mail(from_email=FROM, to_emails=TO, subject=SUBJECT, plain_text_content=TEXT)
-        response = client.send(mail)
-        assert response.status_code == 202
-
-    return send, lambda: None
-
-
-def anymail_sender(url: str, cafile: str) -> tuple[Sender, Callable[[], None]]:
-    os.environ["REQUESTS_CA_BUNDLE"] = cafile  # requests' documented way to trust a CA
-    import django
-    from django.conf import settings
-
-    if not settings.configured:
-        settings.configure(
-            EMAIL_BACKEND="anymail.backends.sendgrid.EmailBackend",
-            ANYMAIL={"SENDGRID_API_KEY": API_KEY, "SENDGRID_API_URL": f"{url}/v3/"},
-            INSTALLED_APPS=["anymail"],
-        )
-        django.setup()
-    from django.core.mail import EmailMessage, get_connection
-
-    connection = get_connection()
-    connection.open()
-
-    def send(i: int) -> None:
-        sent = EmailMessage(SUBJECT, TEXT, FROM, [TO], connection=connection).send()
-        assert sent == 1
-
-    return send, connection.close
+    return Case("official sendgrid client per call", run, n, n)
 
 
-def requests_sender(url: str, cafile: str) -> tuple[Sender, Callable[[], None]]:
+# -- Mailgun ------------------------------------------------------------------------------------
+
+
+def requests_mailgun_case(sink: HTTPSSink, n: int) -> Case:
     import requests
 
-    session = requests.Session()
-    headers = {"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"}
+    from mailcore_mailgun.payload import build_form
 
-    def send(i: int) -> None:
-        body = {
-            "personalizations": [{"to": [{"email": TO}]}],
-            "from": {"email": FROM},
-            "subject": SUBJECT,
-            "content": [{"type": "text/plain", "value": TEXT}],
-        }
-        response = session.post(f"{url}/v3/mail/send", data=json.dumps(body), headers=headers, verify=cafile)
-        assert response.status_code == 202
+    forms = [[(k, (None, v)) for k, v in build_form(message(i)).fields] for i in range(n)]
 
-    return send, session.close
+    def run() -> None:
+        with requests.Session() as session:
+            session.auth = ("api", "key-bench")
+            for form in forms:
+                response = session.post(f"{sink.url}/v3/{DOMAIN}/messages", files=form, verify=sink.cafile, timeout=10)
+                assert response.status_code == 200
+
+    return Case("requests.Session, same Mailgun form pre-built", run, n, 1)
 
 
-CLIENTS: dict[str, Callable[[str, str], tuple[Sender, Callable[[], None]]]] = {
-    "mailcore-sendgrid": mailcore_sender,
-    "sendgrid (official)": official_sender,
-    "django-anymail": anymail_sender,
-    "requests.Session (raw)": requests_sender,
-}
+def mailcore_mailgun_case(sink: HTTPSSink, n: int) -> Case:
+    from mailcore_mailgun.transport import MailgunTransport
+
+    def run() -> None:
+        transport = MailgunTransport("key-bench", domain=DOMAIN, endpoint_url=sink.url, cafile=sink.cafile, timeout=10)
+        for i in range(n):
+            transport.send(message(i))
+        transport.close()
+
+    return Case("mailcore Mailgun, 1 connection", run, n, 1)
 
 
-def run_once(
-    sink: HTTPSink, factory: Callable[[str, str], tuple[Sender, Callable[[], None]]], cafile: str, sends: int
-) -> dict[str, float]:
-    sink.reset()
-    send, close = factory(sink.url, cafile)
-    started = time.perf_counter()
-    for i in range(sends):
-        send(i)
-    elapsed = time.perf_counter() - started
-    close()
-    assert sink.count == sends, f"sink saw {sink.count} requests, expected {sends}"
-    return {"seconds": elapsed, "per_second": sends / elapsed, "connections": sink.connections}
+# -- SES ----------------------------------------------------------------------------------------
+
+
+def boto3_case(sink: HTTPSSink, n: int) -> Case:
+    import boto3
+
+    def run() -> None:
+        client = boto3.client(
+            "sesv2", region_name="eu-west-1", endpoint_url=sink.url, verify=sink.cafile,
+            aws_access_key_id="AKIDBENCH", aws_secret_access_key="bench-secret",
+        )  # fmt: skip
+        for i in range(n):
+            client.send_email(
+                FromEmailAddress=FROM, Destination={"ToAddresses": [TO]},
+                Content={"Simple": {"Subject": {"Data": f"{SUBJECT} {i}"}, "Body": {"Text": {"Data": TEXT}}}},
+            )  # fmt: skip
+        client.close()
+
+    return Case("boto3 sesv2 send_email directly", run, n, 1)
+
+
+def mailcore_ses_case(sink: HTTPSSink, n: int) -> Case:
+    from mailcore_ses.transport import SesTransport
+
+    def run() -> None:
+        transport = SesTransport(
+            region="eu-west-1", access_key_id="AKIDBENCH", secret_access_key="bench-secret",
+            endpoint_url=sink.url, cafile=sink.cafile, timeout=10,
+        )  # fmt: skip
+        for i in range(n):
+            transport.send(message(i))
+        transport.close()
+
+    return Case("mailcore SES, 1 connection", run, n, 1)
+
+
+# -- scenarios ----------------------------------------------------------------------------------
+
+
+def scenario(latency_ms: float, n: int, runs: int, tls_dir: str) -> dict[str, object]:
+    with HTTPSSink(latency_ms / 1000, tls_dir=tls_dir) as sink:
+        per_call = max(10, n // 5)
+        cases = [
+            raw_http_case(sink, n),
+            raw_http_case(sink, n, threads=8),
+            mailcore_sendgrid_case(sink, n),
+            mailcore_sendgrid_case(sink, n, threads=8),
+            send_mail_case(sink, per_call),
+            official_case(sink, per_call),
+            requests_mailgun_case(sink, n),
+            mailcore_mailgun_case(sink, n),
+            boto3_case(sink, n),
+            mailcore_ses_case(sink, n),
+        ]
+        results = run_cases(sink, cases, runs)
+    goals = [
+        Goal("mailcore SendGrid, 1 connection", "raw http.client keep-alive, pre-built JSON, 1 connection", 0.8),
+        Goal("mailcore SendGrid, 8 threads", "raw http.client, 8 threads", 0.7),
+        Goal("mailcore.send_mail per call, SendGrid (process-wide)", "official sendgrid client per call", 5.0),
+        Goal("mailcore Mailgun, 1 connection", "requests.Session, same Mailgun form pre-built", 1.2),
+        Goal("mailcore SES, 1 connection", "boto3 sesv2 send_email directly", 1.2),
+    ]
+    title = f"HTTPS APIs, sink answering {'at once' if not latency_ms else f'after {latency_ms:g} ms'}"
+    data = print_table(title, results, goals)
+    data["latency_ms"] = latency_ms
+    return data
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sends", type=int, default=2000)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument("--quick", action="store_true", help="fewer messages (a smoke run)")
     args = parser.parse_args()
-
-    with tempfile.TemporaryDirectory() as tmp:
-        server_context, cafile = local_tls(tmp)
-        results: dict[str, dict[str, object]] = {}
-        with HTTPSink(default=sendgrid_reply, ssl_context=server_context, record=False) as sink:
-            for name, factory in CLIENTS.items():
-                runs = [run_once(sink, factory, cafile, args.sends) for _ in range(args.runs)]
-                rates = [r["per_second"] for r in runs]
-                results[name] = {
-                    "median_per_second": statistics.median(rates),
-                    "min_per_second": min(rates),
-                    "max_per_second": max(rates),
-                    "connections_per_run": [r["connections"] for r in runs],
-                    "runs": runs,
-                }
-                print(f"  {name:<24} median {statistics.median(rates):8.0f}/s", file=sys.stderr)
-
-    ours = float(results["mailcore-sendgrid"]["median_per_second"])  # type: ignore[arg-type]
-    for entry in results.values():
-        entry["mailcore_speedup"] = ours / float(entry["median_per_second"])  # type: ignore[arg-type]
-
-    print(f"\n{args.sends} sends over HTTPS to 127.0.0.1, {args.runs} runs each\n")
-    print(f"{'client':<24} {'median/s':>9} {'min/s':>8} {'max/s':>8} {'conns/run':>10} {'mailcore ×':>11}")
-    for name, entry in results.items():
-        conns = entry["connections_per_run"][0]  # type: ignore[index]
-        print(
-            f"{name:<24} {entry['median_per_second']:9.0f} {entry['min_per_second']:8.0f} "
-            f"{entry['max_per_second']:8.0f} {conns:>10} {entry['mailcore_speedup']:10.2f}×"
-        )
-    report = {
-        "benchmark": "bench_http",
-        "sends": args.sends,
-        "runs": args.runs,
-        "transport": "HTTPS (TLS, trustme CA) to a local SendGrid-like sink on 127.0.0.1",
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "results": results,
-    }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"\nwritten to {args.output}")
+    scale = 0.1 if args.quick else 1.0
+    plan = [(0.0, 1000), (1.0, 300), (20.0, 40)]
+    with tempfile.TemporaryDirectory() as tls_dir:
+        scenarios = [scenario(latency, max(16, int(n * scale)), args.runs, tls_dir) for latency, n in plan]
+    write_json("http", {"title": "HTTPS provider APIs", "scenarios": scenarios})
 
 
 if __name__ == "__main__":

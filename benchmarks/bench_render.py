@@ -66,6 +66,7 @@ def main() -> None:
         ("stdlib EmailMessage(policy.default)", stdlib_policy_default),
         ("stdlib compat32 MIMEMultipart", stdlib_compat32),
     ]
+    django = None
     try:
         import django
         from django.conf import settings
@@ -77,7 +78,10 @@ def main() -> None:
     except ImportError:
         print("django not installed: its row is left out")
     results = [measure(name, fn) for name, fn in workloads]
-    write_json("render", report(f"Rendering {N} text+html messages", results, "stdlib EmailMessage(policy.default)"))
+    suffix = f"-django{django.__version__.replace('.', '')[:2]}" if "django" in sys.modules else ""
+    write_json(
+        f"render{suffix}", report(f"Rendering {N} text+html messages", results, "stdlib EmailMessage(policy.default)")
+    )
 
 
 if __name__ == "__main__":

@@ -79,3 +79,108 @@ def _commit() -> str | None:
     except (OSError, subprocess.CalledProcessError):
         return None
     return out.stdout.strip() or None
+
+
+# -- cases against a counting sink: connection checks and same-run ratios ---------------------------
+
+
+@dataclass
+class Case:
+    """One client workload: ``run()`` sends ``n`` messages to the sink.
+
+    ``connections`` is what the sink must have seen per run: an exact count, a ``(low, high)``
+    range (a pool of K opens 1..K), or ``None`` when the sink cannot count (Postfix's smtp-sink).
+    ``before`` runs untimed ahead of each run (e.g. drop process-wide connections so every run
+    starts cold and the count is exact).
+    """
+
+    name: str
+    run: Callable[[], None]
+    n: int
+    connections: int | tuple[int, int] | None = 1
+    before: Callable[[], None] | None = None
+
+
+@dataclass
+class Checked:
+    measurement: Measurement
+    connections: list[int]
+
+
+def run_cases(sink: object, cases: list[Case], runs: int) -> dict[str, Checked]:
+    """Measure ``cases`` round-robin (one warm-up each), checking messages and connections.
+
+    Interleaving spreads background load (a shared machine) over every client instead of
+    penalizing whichever ran while it was busy. A run whose sink saw fewer messages than sent,
+    or a connection count outside the case's expectation, stops the benchmark: a fast wrong
+    client is not a result.
+    """
+    rates: dict[str, list[float]] = {c.name: [] for c in cases}
+    conns: dict[str, list[int]] = {c.name: [] for c in cases}
+    for index in range(runs + 1):
+        for case in cases:
+            if case.before is not None:
+                case.before()
+            messages0, connections0 = sink.snapshot()  # type: ignore[attr-defined]
+            started = time.perf_counter()
+            case.run()
+            elapsed = time.perf_counter() - started
+            got = sink.wait_for(messages0 + case.n) - messages0  # type: ignore[attr-defined]
+            if got != case.n:
+                raise SystemExit(f"{case.name}: the sink accepted {got} of {case.n} messages")
+            opened = sink.snapshot()[1] - connections0  # type: ignore[attr-defined]
+            _check_connections(case, opened)
+            if index:  # the first round is the warm-up
+                rates[case.name].append(case.n / elapsed)
+                conns[case.name].append(opened)
+    return {
+        c.name: Checked(Measurement(c.name, c.n, statistics.median(rates[c.name]), min(rates[c.name]),
+                                    max(rates[c.name]), rates[c.name]), conns[c.name])
+        for c in cases
+    }  # fmt: skip
+
+
+def _check_connections(case: Case, opened: int) -> None:
+    expected = case.connections
+    if expected is None:
+        return
+    low, high = (expected, expected) if isinstance(expected, int) else expected
+    if not low <= opened <= high:
+        raise SystemExit(f"{case.name}: {opened} connections in one run, expected {low}..{high}")
+
+
+@dataclass
+class Goal:
+    """``ours`` should reach ``target`` × ``anchor`` (``None``: shown, no goal)."""
+
+    ours: str
+    anchor: str
+    target: float | None = None
+
+
+def print_table(title: str, results: dict[str, Checked], goals: list[Goal]) -> dict[str, object]:
+    """Print rates, connection counts and every goal's same-run ratio; return JSON-ready data."""
+    print(f"\n{title}  (median of {len(next(iter(results.values())).measurement.runs)} runs)")
+    print(f"{'client':<52}{'msg/s':>10}{'min':>10}{'max':>10}{'conns/run':>11}")
+    for name, checked in results.items():
+        m = checked.measurement
+        conns = "/".join(str(c) for c in sorted(set(checked.connections))) or "-"
+        print(f"{name:<52}{m.median:>10,.0f}{m.minimum:>10,.0f}{m.maximum:>10,.0f}{conns:>11}")
+    rows = []
+    for goal in goals:
+        if goal.ours not in results or goal.anchor not in results:
+            continue
+        ratio = results[goal.ours].measurement.median / results[goal.anchor].measurement.median
+        verdict = (
+            ""
+            if goal.target is None
+            else ("  goal ≥ %.1f× met" if ratio >= goal.target else "  goal ≥ %.1f× MISSED") % goal.target
+        )
+        print(f"  {goal.ours} / {goal.anchor}: {ratio:.2f}×{verdict}")
+        rows.append({"ours": goal.ours, "anchor": goal.anchor, "ratio": ratio, "target": goal.target,
+                     "met": None if goal.target is None else ratio >= goal.target})  # fmt: skip
+    return {
+        "title": title,
+        "results": [asdict(c.measurement) | {"connections": c.connections} for c in results.values()],
+        "ratios": rows,
+    }

@@ -356,12 +356,14 @@ def send_mail(
 ) -> int:
     """Send one email, Django-style; return 1 when sent, 0 when it failed silently.
 
-    The Mailer comes from the environment (``MAILCORE_URL``, ``MAILCORE_FROM``) unless given.
+    The Mailer comes from the environment (``MAILCORE_URL``, ``MAILCORE_FROM``) unless given;
+    that one is shared process-wide per configuration (see :mod:`mailcore.shared`), so calling
+    this once per request reuses one connection instead of opening one per call.
     ``fail_silently`` swallows :class:`SendError` only: a configuration or message error is
     always raised, because it will not fix itself.
     """
     owned = mailer is None
-    active = mailer or Mailer.from_env()
+    active = mailer or _env_mailer()
     try:
         sender = from_email or active.from_email
         if not sender:
@@ -378,3 +380,13 @@ def send_mail(
     finally:
         if owned:
             active.close()
+
+
+def _env_mailer() -> Mailer:
+    """The process-wide Mailer for ``MAILCORE_URL``/``MAILCORE_FROM`` (closing it is a no-op)."""
+    from mailcore.shared import shared_mailer
+
+    url = os.environ.get(URL_ENV, "").strip()
+    if not url:
+        return Mailer.from_env()  # raises the ConfigurationError that says what to set
+    return shared_mailer(url, from_email=os.environ.get(FROM_ENV) or None)

@@ -79,9 +79,11 @@ class SMTPSink:
     port: int
     messages: list[Received] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    peers: list[object] = field(default_factory=list)  # the client (host, port) of each message
 
     async def handle_DATA(self, server, session, envelope):  # aiosmtpd handler hook
         with self.lock:
+            self.peers.append(session.peer)
             self.messages.append(Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content))
         return "250 OK queued"
 

@@ -103,3 +103,17 @@ def test_mailers_with_djangos_smtp_options_over_smtp(smtp_sink):
     with override_settings(MAILERS={"default": {"BACKEND": BACKEND, "OPTIONS": options}}):
         assert mail.send_mail("via MAILERS", "b", None, ["a@example.com"]) == 1
     assert parsed(smtp_sink.messages[0])["Subject"] == "via MAILERS"
+
+
+def test_send_mail_per_call_reuses_one_process_wide_session(email_settings, smtp_sink):
+    """Django builds a backend per send_mail(); the connection is still opened only once."""
+    from mailcore.shared import close_all
+
+    close_all()
+    for i in range(5):
+        assert mail.send_mail(f"s{i}", "b", "from@example.com", ["to@example.com"]) == 1
+    assert len(smtp_sink.messages) == 5
+    assert len(set(smtp_sink.peers)) == 1, smtp_sink.peers
+    close_all()  # QUIT now rather than at exit
+    assert mail.send_mail("after", "b", "from@example.com", ["to@example.com"]) == 1
+    assert len(set(smtp_sink.peers)) == 2

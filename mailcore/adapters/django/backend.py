@@ -7,10 +7,15 @@ Configured in one of three ways (the same options each time, see :mod:`.options`
   "OPTIONS": {"url": ...}}}``, one policy per alias;
 * nothing else: Django's own ``EMAIL_HOST``/``EMAIL_PORT``/… become one ``smtp://`` URL.
 
-A backend instance owns one Mailer, built on first use. ``open()``/``close()`` (or ``with
-backend:``) keep its connections open for a batch; otherwise each ``send_messages`` call
-closes them when it is done, as Django's SMTP backend does. Sends on one instance are
-serialised by a lock, so an instance shared between threads is safe.
+Django builds a backend for every ``send_mail()``; so that each call does not pay a connection
+(and a CA-bundle load), the backend sends through the process-wide Mailer for its configuration
+(:mod:`mailcore.shared`): connections stay open between calls, are health-checked before reuse,
+closed after a minute unused, dropped in forked children and closed at exit. ``open()``/
+``close()`` then change nothing. With ``queue``, with options that are not plain data, or with
+``MAILCORE_REUSE=0``, the instance owns its Mailer: ``open()``/``close()`` (or ``with
+backend:``) keep its connections open for a batch, otherwise each ``send_messages`` call closes
+them when it is done, as Django's SMTP backend does. Sends on one instance are serialised by a
+lock, so an instance shared between threads is safe.
 """
 
 from __future__ import annotations
@@ -102,7 +107,7 @@ class EmailBackend(BaseEmailBackend):  # type: ignore[misc,unused-ignore]
                     # Django builds a backend per send_mail(): keep breakers and rate limits in
                     # one process-wide store per alias, or they would reset on every call.
                     options["state"] = f"memory://django.{self.alias or 'default'}"
-                self._mailer = Mailer(self.url, from_email=self.options.from_email, **options)
+                self._mailer = _mailer_for(self.url, self.options, options)
             return self._mailer
 
     def open(self) -> bool | None:
@@ -179,6 +184,15 @@ class EmailBackend(BaseEmailBackend):  # type: ignore[misc,unused-ignore]
     def __repr__(self) -> str:
         alias = f" {self.alias!r}" if self.alias else ""
         return f"<mailcore EmailBackend{alias} {parse(self.url).masked()}>"
+
+
+def _mailer_for(url: str | Secret, options: BackendOptions, mailer_options: dict[str, Any]) -> Mailer:
+    """The process-wide shared Mailer for this configuration, or a private one for queueing."""
+    if options.queue:
+        return Mailer(url, from_email=options.from_email, **mailer_options)
+    from mailcore.shared import shared_mailer
+
+    return shared_mailer(url, from_email=options.from_email, **mailer_options)
 
 
 # -- configuration -----------------------------------------------------------------------------

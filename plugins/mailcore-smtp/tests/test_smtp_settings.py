@@ -16,7 +16,7 @@ def settings(url: str, **kw) -> SMTPSettings:
 def test_smtp_defaults_to_587_with_required_starttls():
     s = settings("smtp://user:pw@relay.example.com")
     assert (s.host, s.port, s.tls, s.tls_required) == ("relay.example.com", 587, "starttls", True)
-    assert s.timeout == 30 and s.connect_timeout == 10 and s.pool == 1 and s.max_messages == 100
+    assert s.timeout == 30 and s.connect_timeout == 10 and s.pool == 1 and s.max_messages == 1000
 
 
 def test_loopback_makes_starttls_opportunistic_unless_asked():

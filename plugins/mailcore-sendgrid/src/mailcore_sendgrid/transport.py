@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import ssl
 import time
 from collections.abc import Iterator
 
@@ -25,6 +24,7 @@ from mailcore.http import ConnectionPool, RequestFailed, api_base_url
 from mailcore.message import Message
 from mailcore.redact import MASK, Secret, mask_secrets
 from mailcore.result import Delivery
+from mailcore.tlscontext import client_context
 from mailcore.transport import CheckStep, ProviderTransport
 from mailcore.validate import INSECURE_HTTP_PARAM
 from mailcore_sendgrid.errors import classify_failure, classify_response
@@ -70,7 +70,7 @@ class SendGridTransport(ProviderTransport):
         self.endpoint_url = base_url
         self.timeout = timeout
         self.ignore_unsupported = ignore_unsupported
-        context = ssl.create_default_context(cafile=cafile) if base_url.startswith("https") else None
+        context = client_context(cafile) if base_url.startswith("https") else None
         self._pool = ConnectionPool(base_url, timeout=timeout, ssl_context=context)
         self.connect_timeout = self._pool.connect_timeout
         key = self._api_key.reveal()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ssl
 from collections.abc import Mapping
 
-from mailcore.errors import ConfigurationError
+from mailcore.tlscontext import client_context as shared_context
 
 __all__ = ["client_context", "describe_certificate"]
 
@@ -18,17 +18,12 @@ __all__ = ["client_context", "describe_certificate"]
 def client_context(
     cafile: str | None = None, certfile: str | None = None, keyfile: str | None = None
 ) -> ssl.SSLContext:
-    """A verifying client context trusting the system CAs, or only ``cafile`` when given."""
-    try:
-        context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=cafile)
-        if certfile:
-            context.load_cert_chain(certfile, keyfile)
-    except (OSError, ssl.SSLError) as error:
-        which = "cafile" if cafile and not certfile else "cafile/certfile/keyfile"
-        raise ConfigurationError(f"cannot load the TLS files ({which}): {error}") from None
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
-    return context
+    """A verifying client context trusting the system CAs, or only ``cafile`` when given.
+
+    Shared per process for the same files (:func:`mailcore.tlscontext.client_context`), so a
+    transport built per call does not reload the CA bundle.
+    """
+    return shared_context(cafile, certfile, keyfile)
 
 
 def _name(entries: object) -> str:
