@@ -186,7 +186,7 @@ def summary_table(rows: list[tuple[str, str, str, str]]) -> str:
 @nox.session(python=PYTHONS)
 def core(session: nox.Session) -> None:
     """Core tests (message, rendering, URLs, registry, policy, CLI) on one Python."""
-    install_project(session, *TEST_DEPS, "redis")
+    install_project(session, *TEST_DEPS, "redis", "trustme")
     session.run("pytest", "-q", "tests", *CORE_IGNORES, *session.posargs)
 
 
