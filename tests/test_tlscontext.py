@@ -20,6 +20,7 @@ def test_system_context_is_built_once_and_verifies():
 
 def test_a_replaced_cafile_is_read_again(tmp_path):
     import trustme  # installed in every test session (noxfile)
+
     cafile = tmp_path / "ca.pem"
     trustme.CA().cert_pem.write_to_path(str(cafile))
     first = client_context(str(cafile))

@@ -108,5 +108,5 @@ def test_endless_continuation_lines_end_in_a_send_error_with_bounded_memory(fake
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True).stdout
     kind, seconds, max_rss_kb = out.split()
     assert kind in ("ConnectionFailed", "TransientError", "SendTimeout"), out
-    assert float(seconds) <= 5
+    assert float(seconds) <= 8  # the 5 s timeout, with a margin for a loaded machine
     assert int(max_rss_kb) < 100 * 1024, out
