@@ -68,7 +68,7 @@ def message(subject, sink_script=""):
     return Message("app@example.com", ["user@example.org"], subject, text="hello", metadata=metadata)
 
 
-def result_of(app, task_id, timeout=20):
+def result_of(app, task_id, timeout=60):  # the first result also waits for the worker to boot
     return app.AsyncResult(task_id).get(timeout=timeout)
 
 
