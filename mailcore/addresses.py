@@ -86,10 +86,16 @@ def split_address_list(value: str) -> list[str]:
     Commas inside a quoted display name or inside ``<…>`` do not split; empty items are
     dropped. Each item is then validated by :func:`parse_address`.
     """
-    items: list[str] = []
+    pieces, _balanced = _split_commas(value)
+    return [piece.strip() for piece in pieces if piece.strip()]
+
+
+def _split_commas(value: str) -> tuple[list[str], bool]:
+    """The pieces of ``value`` between top-level commas, and whether quotes and brackets closed."""
+    pieces: list[str] = []
     current: list[str] = []
     quoted = escaped = False
-    depth = 0
+    angle = 0
     for char in value:
         if escaped:
             escaped = False
@@ -98,16 +104,16 @@ def split_address_list(value: str) -> list[str]:
         elif char == '"':
             quoted = not quoted
         elif not quoted and char == "<":
-            depth += 1
-        elif not quoted and char == ">" and depth:
-            depth -= 1
-        elif char == "," and not quoted and not depth:
-            items.append("".join(current).strip())
+            angle += 1
+        elif not quoted and char == ">":
+            angle -= 1
+        elif char == "," and not quoted and angle == 0:
+            pieces.append("".join(current))
             current = []
             continue
         current.append(char)
-    items.append("".join(current).strip())
-    return [item for item in items if item]
+    pieces.append("".join(current))
+    return pieces, not quoted and angle == 0
 
 
 def parse_address(value: object, field: str) -> Address:
@@ -146,28 +152,8 @@ def split_addresses(value: str, field: str) -> list[Address]:
     refused instead of guessed at.
     """
     check_header_text(field, value)
-    pieces: list[str] = []
-    current: list[str] = []
-    quoted = escaped = False
-    angle = 0
-    for char in value:
-        if escaped:
-            escaped = False
-        elif quoted and char == "\\":
-            escaped = True
-        elif char == '"':
-            quoted = not quoted
-        elif not quoted and char == "<":
-            angle += 1
-        elif not quoted and char == ">":
-            angle -= 1
-        elif char == "," and not quoted and angle == 0:
-            pieces.append("".join(current))
-            current = []
-            continue
-        current.append(char)
-    pieces.append("".join(current))
-    if quoted or angle:
+    pieces, balanced = _split_commas(value)
+    if not balanced:
         raise InvalidMessage(field, f"{value!r} has an unclosed quote or angle bracket")
     return [parse_address(piece, f"{field}[{i}]") for i, piece in enumerate(pieces) if piece.strip()]
 
