@@ -1,0 +1,672 @@
+"""The PostgreSQL outbox: the SQLite outbox's states and guarantees, for workers on many machines.
+
+``MAILCORE_OUTBOX=postgresql://mailcore@db.internal/app`` (psycopg 3: ``pip install
+'steadymail[postgresql]'``). The rows live in the table ``mailcore_outbox`` (the columns of the
+SQLite ``outbox`` table plus ``priority``, ``expires_at`` and ``idempotency_key``), which is also
+the table of the Django-database outbox: ``mailcore worker --outbox postgresql://…`` drains what
+a Django application wrote in its own transactions.
+
+* **Claims** take a batch with ``SELECT … FOR UPDATE SKIP LOCKED`` and put it under a lease in
+  the same statement, in the claim order of :mod:`mailcore.outbox.lifetimes` (``due_at + rank ×
+  aging``, an expression index serves it): workers on many machines never wait for each other
+  and never share a row. A crashed worker's rows come back when their lease runs out, exactly as
+  in SQLite, so delivery is at least once.
+* **Durability**: :meth:`PostgresOutbox.enqueue` commits before it returns. A worker's store
+  (``synchronous="NORMAL"``) commits its state changes with ``synchronous_commit = off``: a
+  crash of the *database server* may roll back the last state changes, which turns a ``sent``
+  mark back into a claim that is retried, never a loss (the same trade-off as SQLite's NORMAL).
+* **Every wait is bounded**: ``connect_timeout`` (default 10 s), ``statement_timeout`` (30 s),
+  ``lock_timeout`` (10 s), ``idle_in_transaction_session_timeout`` (60 s), and TCP keepalives
+  that notice a vanished server within about a minute.
+* **One connection per store**, used under a lock (threads share it, like the SQLite store). A
+  broken connection (server restarted, ``pg_terminate_backend``, a network cut) is dropped and
+  the next call opens a new one; a call that failed *before* its COMMIT was sent is run again
+  once on the new connection, so an idle store survives a server restart without an error.
+* **Storage errors** (connection lost, timeouts, serialization failures, a read-only server
+  after a failover) are raised as :class:`PostgresStorageError`, an ``OSError``: the worker
+  retries them like a locked SQLite file. Their text never contains the password.
+* **Schema**: versioned in ``mailcore_schema``; created or migrated on open (under an advisory
+  lock, so workers starting together do not race) or by ``mailcore outbox migrate``. A table
+  created by Django's migration with the same columns is adopted as it is.
+* **Retention** as in SQLite: content of a sent message dropped in the transaction that marks it
+  sent (recipients kept as digests), the rest by :meth:`PostgresOutbox.enforce_retention`.
+  PostgreSQL keeps old row versions until VACUUM and in its WAL and backups: encrypt the volume
+  if that matters (docs/operations.md).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Final, TypeVar
+
+from mailcore.errors import ConfigurationError, MailcoreError
+from mailcore.message import Message
+from mailcore.outbox.pgurl import PostgresURL, parse_postgres_url
+from mailcore.outbox.retention import Retention, digest_recipients, parse_duration
+from mailcore.outbox.store import FAILED, FINISHED, RETRYABLE, SENT, STATES, UNKNOWN, Claim, Entry
+from mailcore.redact import mask_secrets
+
+if TYPE_CHECKING:
+    import psycopg
+
+__all__ = ["SCHEMA_VERSION", "PostgresOutbox", "PostgresStorageError", "open_postgres_outbox"]
+
+T = TypeVar("T")
+
+#: The schema version this mailcore writes and reads (``mailcore_schema.version``).
+SCHEMA_VERSION: Final = 1
+PRIORITY_RANK: Final = {"high": 0, "normal": 1, "low": 2}
+#: Seconds of waiting one priority rank is worth in the claim order (lifetimes.DEFAULT_AGING).
+AGING: Final = 300.0
+IDEMPOTENCY_WINDOW: Final = 86400.0
+TABLE: Final = "mailcore_outbox"
+#: The claim order; the expression index ``mailcore_outbox_claim`` is on exactly this text.
+_CLAIM_KEY: Final = f"(due_at + priority * {AGING!r})"
+_WAITING: Final = "state IN ('queued', 'sending')"
+#: Serializes schema changes between processes (an arbitrary constant: "mailcore" in ASCII).
+_MIGRATION_LOCK: Final = 0x6D61696C636F7265
+_DEFAULTS: Final = {"connect_timeout": 10.0, "statement_timeout": 30.0, "lock_timeout": 10.0}
+
+#: Each version's statements; a database at version N runs those of N+1 … SCHEMA_VERSION.
+#: Every statement tolerates objects that exist already (a table created by Django's migration).
+MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {
+    1: (
+        f"""CREATE TABLE IF NOT EXISTS {TABLE} (
+            id text PRIMARY KEY,
+            message_id text NOT NULL,
+            state text NOT NULL,
+            payload text NOT NULL,
+            sender text NOT NULL,
+            recipients text NOT NULL,
+            subject text NOT NULL,
+            runs integer NOT NULL DEFAULT 0,
+            created_at double precision NOT NULL,
+            updated_at double precision NOT NULL,
+            age_from double precision NOT NULL,
+            due_at double precision NOT NULL,
+            lease_owner text NULL,
+            last_error text NULL,
+            transport text NULL,
+            provider_message_id text NULL,
+            priority smallint NOT NULL DEFAULT 1,
+            expires_at double precision NULL,
+            idempotency_key text NULL
+        )""",
+        f"CREATE INDEX IF NOT EXISTS mailcore_outbox_claim ON {TABLE} ({_CLAIM_KEY}) WHERE {_WAITING}",
+        f"CREATE INDEX IF NOT EXISTS mailcore_outbox_due ON {TABLE} (due_at) WHERE {_WAITING}",
+        f"CREATE INDEX IF NOT EXISTS mailcore_outbox_state ON {TABLE} (state, updated_at)",
+        f"CREATE INDEX IF NOT EXISTS mailcore_outbox_message_id ON {TABLE} (message_id)",
+        """CREATE TABLE IF NOT EXISTS mailcore_idempotency (
+            key text PRIMARY KEY,
+            outbox_id text NOT NULL,
+            created_at double precision NOT NULL
+        )""",
+        "CREATE INDEX IF NOT EXISTS mailcore_idempotency_created ON mailcore_idempotency (created_at)",
+    ),
+}
+_SUMMARY_COLUMNS: Final = (
+    "id, message_id, state, sender, recipients, subject, runs, created_at, updated_at, "
+    "age_from, due_at, lease_owner, last_error, transport, provider_message_id, payload != ''"
+)
+
+
+class PostgresStorageError(MailcoreError, OSError):
+    """The outbox database could not be used right now: connection lost or refused, a timeout,
+    a serialization failure, a read-only server. Retried by the worker; the text names the
+    database (password masked) and what PostgreSQL said."""
+
+
+class PostgresOutbox:
+    """A durable outbox in a PostgreSQL database, shared by producers and workers on many machines.
+
+    :param url: ``postgresql://user:password@host:port/dbname?…`` (see :mod:`mailcore.outbox.pgurl`).
+    :param retention: what to keep how long (default: the URL's ``keep_*`` parameters, else the
+        defaults of :class:`Retention`).
+    :param synchronous: ``"FULL"`` (default: every commit is flushed before it returns) or
+        ``"NORMAL"`` (workers: ``synchronous_commit = off``, see the module docs).
+    :param migrate: create or upgrade the schema when it is missing or older (default); with
+        ``False`` a missing schema is a :class:`ConfigurationError` that says to run
+        ``mailcore outbox migrate`` (the inspecting CLI commands never create anything).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        retention: Retention | None = None,
+        synchronous: str = "FULL",
+        migrate: bool = True,
+    ) -> None:
+        if synchronous not in ("FULL", "NORMAL", "EXTRA"):
+            raise ConfigurationError(f"synchronous must be FULL, NORMAL or EXTRA, not {synchronous!r}")
+        self._psycopg = _import_psycopg()
+        self._url: PostgresURL = parse_postgres_url(url)
+        params = self._url.params
+        self.retention = retention or Retention.from_params(params)
+        self.connect_timeout = _seconds(params, "connect_timeout")
+        self.statement_timeout = _seconds(params, "statement_timeout")
+        self.lock_timeout = _seconds(params, "lock_timeout")
+        window = params.get("idempotency_window")
+        self.idempotency_window = (
+            IDEMPOTENCY_WINDOW if window is None else _duration(window, "idempotency_window", positive=False)
+        )
+        self.synchronous_commit = "off" if synchronous == "NORMAL" else "on"
+        self._lock = threading.RLock()
+        self._conn: psycopg.Connection[Any] | None = None
+        if migrate:
+            self.migrate()
+        else:
+            self._check_schema()
+
+    # -- connection ----------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """The outbox URL with the password masked (for logs and status output)."""
+        return self._url.display
+
+    @property
+    def path(self) -> str:
+        """What the CLI shows as "where the outbox is": the masked URL."""
+        return self._url.display
+
+    def _connection(self) -> psycopg.Connection[Any]:
+        conn = self._conn
+        if conn is not None and not conn.closed and not conn.broken:
+            return conn
+        self._discard()
+        options: dict[str, Any] = {
+            "application_name": "mailcore-outbox",
+            **self._url.connect,
+            "connect_timeout": max(2, round(self.connect_timeout)),
+            "keepalives": 1,
+            "keepalives_idle": 20,
+            "keepalives_interval": 10,
+            "keepalives_count": 3,
+            "tcp_user_timeout": int((self.statement_timeout + 30.0) * 1000),
+        }
+        if self._url.password is not None:
+            options["password"] = self._url.password.reveal()
+        try:
+            conn = self._psycopg.connect(autocommit=True, **options)
+        except self._psycopg.Error as error:
+            raise self._storage_error("cannot connect to", error) from None
+        try:
+            conn.execute(
+                f"SET statement_timeout = {int(self.statement_timeout * 1000)}; "
+                f"SET lock_timeout = {int(self.lock_timeout * 1000)}; "
+                "SET idle_in_transaction_session_timeout = 60000; "
+                f"SET synchronous_commit = {self.synchronous_commit}"
+            )
+        except self._psycopg.Error as error:
+            conn.close()
+            raise self._storage_error("cannot configure the session on", error) from None
+        self._conn = conn
+        return conn
+
+    def _discard(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:  # noqa: S110 - a broken connection may fail to close; it is gone either way
+                pass
+
+    def _storage_error(self, doing: str, error: BaseException) -> PostgresStorageError:
+        text = mask_secrets(str(error).strip(), [self._url.password])
+        return PostgresStorageError(f"{doing} the outbox database {self.url}: {type(error).__name__}: {text}")
+
+    def _run(self, work: Callable[[psycopg.Cursor[Any]], T], *, write: bool = True) -> T:
+        """Run ``work`` with a cursor: in a transaction for a write, in autocommit for a read.
+
+        A storage error becomes :class:`PostgresStorageError`. When the connection broke before
+        a write's COMMIT was sent (or during a read), ``work`` runs once more on a new
+        connection: nothing of the first try can have been committed.
+        """
+        pg = self._psycopg
+        with self._lock:
+            for attempt in (1, 2):
+                conn = self._connection()
+                committing = False
+                try:
+                    if not write:
+                        with conn.cursor() as cur:
+                            return work(cur)
+                    with conn.transaction(), conn.cursor() as cur:
+                        result = work(cur)
+                        committing = True  # leaving the block sends COMMIT
+                    return result
+                except (pg.OperationalError, pg.InterfaceError, pg.errors.InternalError) as error:
+                    broken = conn.closed or conn.broken
+                    if broken:
+                        self._discard()
+                    if attempt == 1 and broken and not committing:
+                        continue
+                    raise self._storage_error("lost" if broken else "error on", error) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # -- schema --------------------------------------------------------------------------------
+
+    def schema_version(self) -> int:
+        """The schema version of the database (0: no mailcore schema yet)."""
+        return self._run(_read_version, write=False)
+
+    def migrate(self) -> tuple[int, int]:
+        """Create or upgrade the schema; return (version before, version after).
+
+        Safe to run again and from many processes at once (an advisory lock serializes them). A
+        database at a newer version than this mailcore knows is a :class:`ConfigurationError`.
+        """
+        before = self.schema_version()
+        self._refuse_newer(before)
+        if before == SCHEMA_VERSION:
+            return before, before
+
+        def upgrade(cur: psycopg.Cursor[Any]) -> int:
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+            version = _read_version(cur)
+            self._refuse_newer(version)
+            for step in range(version + 1, SCHEMA_VERSION + 1):
+                for statement in MIGRATIONS[step]:
+                    cur.execute(statement)  # type: ignore[arg-type] - fixed DDL, no input in it
+            cur.execute("CREATE TABLE IF NOT EXISTS mailcore_schema (version integer NOT NULL)")
+            cur.execute("DELETE FROM mailcore_schema")
+            cur.execute("INSERT INTO mailcore_schema (version) VALUES (%s)", (SCHEMA_VERSION,))
+            return version
+
+        self._run(upgrade)
+        return before, SCHEMA_VERSION
+
+    def _refuse_newer(self, version: int) -> None:
+        if version > SCHEMA_VERSION:
+            raise ConfigurationError(
+                f"outbox {self.url} has schema version {version}; this mailcore knows {SCHEMA_VERSION}. Upgrade mailcore."
+            )
+
+    def _check_schema(self) -> None:
+        version = self.schema_version()
+        self._refuse_newer(version)
+        if version < SCHEMA_VERSION:
+            found = "no mailcore outbox" if version == 0 else f"outbox schema version {version}"
+            raise ConfigurationError(
+                f"{found} in {self.url} (this mailcore needs version {SCHEMA_VERSION}); "
+                f"run `mailcore outbox migrate --outbox URL` first"
+            )
+
+    # -- producers -----------------------------------------------------------------------------
+
+    def enqueue(self, message: Message, *, delay: float = 0.0, last_error: str | None = None) -> str:
+        """Store ``message`` as ``queued`` (due after ``delay`` seconds) and return its outbox id.
+
+        The row is committed when this returns. A message whose ``idempotency_key`` was enqueued
+        within the window stores nothing and returns the first message's id.
+        """
+        return self.enqueue_many([message], delay=delay, last_error=last_error)[0]
+
+    def enqueue_many(
+        self, messages: Iterable[Message], *, delay: float = 0.0, last_error: str | None = None
+    ) -> list[str]:
+        """Store several messages in one transaction; return their ids in order."""
+        now = time.time()
+        rows = [_new_row(message, now, now + delay, last_error) for message in messages]
+        if not rows:
+            return []
+        window_start = now - self.idempotency_window
+
+        def insert(cur: psycopg.Cursor[Any]) -> list[str]:
+            ids: list[str] = []
+            fresh: list[tuple[Any, ...]] = []
+            for row in rows:
+                key = row[-1]
+                if key is not None:
+                    first = _claim_key(cur, key, row[0], now, window_start)
+                    if first != row[0]:
+                        ids.append(first)
+                        continue
+                ids.append(row[0])
+                fresh.append(row)
+            if fresh:
+                cur.executemany(
+                    f"INSERT INTO {TABLE} (id, message_id, state, payload, sender, recipients, subject, "
+                    "created_at, updated_at, age_from, due_at, last_error, priority, expires_at, idempotency_key) "
+                    "VALUES (%s, %s, 'queued', %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                    fresh,
+                )
+            return ids
+
+        return self._run(insert)
+
+    # -- workers -------------------------------------------------------------------------------
+
+    def claim(self, owner: str, *, limit: int, lease: float) -> list[Claim]:
+        """Claim up to ``limit`` due rows for ``owner`` under a lease of ``lease`` seconds.
+
+        Due rows are ``queued`` ones whose time has come and ``sending`` ones whose lease has
+        expired. In claim order (earliest ``due_at + rank × aging`` first); rows another worker
+        is claiming at this moment are skipped, not waited for.
+        """
+        now = time.time()
+
+        def take(cur: psycopg.Cursor[Any]) -> list[tuple[Any, ...]]:
+            cur.execute(
+                f"WITH picked AS (SELECT id, {_CLAIM_KEY} AS rank FROM {TABLE} "  # noqa: S608 - fixed fragments
+                f"WHERE {_WAITING} AND due_at <= %(now)s ORDER BY {_CLAIM_KEY} LIMIT %(limit)s "
+                "FOR UPDATE SKIP LOCKED) "
+                f"UPDATE {TABLE} AS o SET state = 'sending', lease_owner = %(owner)s, due_at = %(until)s, "
+                "runs = o.runs + 1, updated_at = %(now)s FROM picked WHERE o.id = picked.id "
+                "RETURNING o.id, o.payload, o.runs, o.age_from, picked.rank",
+                {"now": now, "limit": limit, "owner": owner, "until": now + lease},
+            )
+            return cur.fetchall()
+
+        rows = sorted(self._run(take), key=lambda row: (row[4], row[0]))
+        return [Claim(row[0], row[1], row[2], row[3]) for row in rows]
+
+    def renew(self, owner: str, ids: Sequence[str], lease: float) -> list[str]:
+        """Extend ``owner``'s lease on ``ids``; return the ids it still held, in the given order."""
+        if not ids:
+            return []
+        now = time.time()
+
+        def extend(cur: psycopg.Cursor[Any]) -> set[str]:
+            cur.execute(
+                f"UPDATE {TABLE} SET due_at = %s, updated_at = %s "  # noqa: S608 - fixed fragments
+                "WHERE id = ANY(%s) AND state = 'sending' AND lease_owner = %s RETURNING id",
+                (now + lease, now, list(ids), owner),
+            )
+            return {row[0] for row in cur.fetchall()}
+
+        held = self._run(extend)
+        return [id for id in ids if id in held]
+
+    def release(self, owner: str, ids: Sequence[str]) -> None:
+        """Give claimed rows back unsent (graceful shutdown): due now, this claim not counted."""
+        now = time.time()
+        self._update_owned(owner, ids, "state = 'queued', lease_owner = NULL, due_at = %s, runs = runs - 1", (now,))
+
+    def mark_sent(
+        self, id: str, *, transport: str, provider_message_id: str | None, drop_body: bool | None = None
+    ) -> None:
+        """Record a delivery, unconditionally (but for rows already sent); with ``drop_body``
+        (default: the retention says so) the content goes in the same transaction."""
+        now = time.time()
+        drop = self.retention.drops_sent_body_at_once if drop_body is None else drop_body
+
+        def record(cur: psycopg.Cursor[Any]) -> None:
+            content, values = "", ()
+            if drop:
+                cur.execute(f"SELECT recipients FROM {TABLE} WHERE id = %s FOR UPDATE", (id,))  # noqa: S608
+                row = cur.fetchone()
+                if row is None:
+                    return
+                content, values = ", payload = '', subject = '', recipients = %s", (digest_recipients(row[0]),)
+            cur.execute(
+                f"UPDATE {TABLE} SET state = 'sent', lease_owner = NULL, transport = %s, "  # noqa: S608
+                f"provider_message_id = %s, updated_at = %s, due_at = %s{content} WHERE id = %s AND state != 'sent'",
+                (transport, provider_message_id, now, now, *values, id),
+            )
+
+        self._run(record)
+
+    def mark_failed(self, owner: str, id: str, reason: str) -> None:
+        """Park a row for good: a permanent failure, with its reason."""
+        self._finish(owner, id, FAILED, reason)
+
+    def mark_unknown(self, owner: str, id: str, reason: str) -> None:
+        """Park a row whose last attempt may have been delivered; a human decides."""
+        self._finish(owner, id, UNKNOWN, reason)
+
+    def reschedule(self, owner: str, id: str, delay: float, reason: str) -> None:
+        """Send a row back to ``queued`` after a transient failure, due in ``delay`` seconds."""
+        now = time.time()
+        self._update_owned(
+            owner, [id], "state = 'queued', lease_owner = NULL, due_at = %s, last_error = %s", (now + delay, reason)
+        )
+
+    def _finish(self, owner: str, id: str, state: str, reason: str) -> None:
+        self._update_owned(owner, [id], "state = %s, lease_owner = NULL, last_error = %s", (state, reason))
+
+    def _update_owned(self, owner: str, ids: Sequence[str], assignments: str, values: tuple[Any, ...]) -> None:
+        """Change rows only while ``owner`` still holds their lease (a reclaimed row is not ours)."""
+        if not ids:
+            return
+        now = time.time()
+        sql = (
+            f"UPDATE {TABLE} SET {assignments}, updated_at = %s "  # noqa: S608 - fixed assignments
+            "WHERE id = ANY(%s) AND state = 'sending' AND lease_owner = %s"
+        )
+        self._run(lambda cur: cur.execute(sql, (*values, now, list(ids), owner)))  # type: ignore[arg-type]
+
+    # -- operators -----------------------------------------------------------------------------
+
+    def counts(self) -> dict[str, int]:
+        """Rows per state (every state present, zero when empty)."""
+        rows = self._run(lambda cur: cur.execute(f"SELECT state, COUNT(*) FROM {TABLE} GROUP BY state").fetchall(), write=False)  # noqa: S608
+        counts = dict.fromkeys(STATES, 0)
+        counts.update({state: int(count) for state, count in rows})
+        return counts
+
+    def oldest_due(self) -> float | None:
+        """Creation time of the oldest message still waiting (``queued`` or ``sending``)."""
+        return self._scalar(f"SELECT MIN(created_at) FROM {TABLE} WHERE {_WAITING}")  # noqa: S608
+
+    def next_due(self) -> float | None:
+        """When the next row becomes claimable, or ``None`` when nothing waits."""
+        return self._scalar(f"SELECT MIN(due_at) FROM {TABLE} WHERE {_WAITING}")  # noqa: S608
+
+    def _scalar(self, sql: str) -> float | None:
+        row = self._run(lambda cur: cur.execute(sql).fetchone(), write=False)  # type: ignore[arg-type]
+        return None if row is None or row[0] is None else float(row[0])
+
+    def entries(self, *, state: str | None = None, limit: int = 50) -> list[Entry]:
+        """Rows without content, newest first, optionally of one state."""
+        where, args = ("WHERE state = %s", (state,)) if state else ("", ())
+        sql = f"SELECT {_SUMMARY_COLUMNS} FROM {TABLE} {where} ORDER BY created_at DESC LIMIT %s"  # noqa: S608
+        rows = self._run(lambda cur: cur.execute(sql, (*args, limit)).fetchall(), write=False)  # type: ignore[arg-type]
+        return [Entry.from_row(row) for row in rows]
+
+    def find(self, id_or_prefix: str) -> Entry:
+        """The row whose id (or unique id prefix, or Message-ID) is ``id_or_prefix``."""
+        key = id_or_prefix.strip()
+        sql = (
+            f"SELECT {_SUMMARY_COLUMNS} FROM {TABLE} "  # noqa: S608 - fixed fragments
+            "WHERE id = %s OR message_id = %s OR message_id = %s OR id LIKE %s LIMIT 2"
+        )
+        rows = self._run(
+            lambda cur: cur.execute(sql, (key, key, f"<{key}>", _like_prefix(key))).fetchall(),  # type: ignore[arg-type]
+            write=False,
+        )
+        if not rows:
+            raise KeyError(f"no outbox entry {key!r}")
+        exact = [row for row in rows if row[0] == key]
+        if len(rows) > 1 and not exact:
+            raise KeyError(f"{key!r} matches several entries; give more of the id")
+        return Entry.from_row(exact[0] if exact else rows[0])
+
+    def message(self, id: str) -> Message:
+        """The stored message of row ``id``."""
+        row = self._run(
+            lambda cur: cur.execute(f"SELECT payload FROM {TABLE} WHERE id = %s", (id,)).fetchone(),  # noqa: S608
+            write=False,
+        )
+        if row is None:
+            raise KeyError(f"no outbox entry {id!r}")
+        if not row[0]:
+            raise KeyError(f"the content of outbox entry {id!r} was dropped by the retention rule")
+        return Message.from_dict(json.loads(row[0]))
+
+    def retry(self, *, ids: Sequence[str] = (), state: str | None = None) -> int:
+        """Make rows due now: the given ``ids`` and/or every row in ``state``; return how many.
+
+        Only ``queued``, ``failed`` and ``unknown`` rows that still have their content move; a
+        retried row's age (for expiry) starts again.
+        """
+        if state is not None and state not in RETRYABLE:
+            raise ValueError(f"only {', '.join(RETRYABLE)} entries can be retried, not {state!r}")
+        now = time.time()
+        sql = (
+            f"UPDATE {TABLE} SET state = 'queued', due_at = %s, age_from = %s, updated_at = %s "  # noqa: S608
+            "WHERE state = ANY(%s) AND payload != ''"
+        )
+        base = (now, now, now, list(RETRYABLE))
+
+        def requeue(cur: psycopg.Cursor[Any]) -> int:
+            changed = 0
+            if ids:
+                cur.execute(sql + " AND id = ANY(%s)", (*base, list(ids)))
+                changed += cur.rowcount
+            if state is not None:
+                cur.execute(sql + " AND state = %s", (*base, state))
+                changed += cur.rowcount
+            return changed
+
+        return self._run(requeue)
+
+    def purge(self, *, state: str, older_than: float = 0.0) -> int:
+        """Delete rows in ``state`` last changed more than ``older_than`` seconds ago."""
+        if state not in STATES:
+            raise ValueError(f"unknown state {state!r}; choose one of {', '.join(STATES)}")
+        cutoff = time.time() - older_than
+
+        def delete(cur: psycopg.Cursor[Any]) -> int:
+            cur.execute(f"DELETE FROM {TABLE} WHERE state = %s AND updated_at <= %s", (state, cutoff))  # noqa: S608
+            return cur.rowcount
+
+        return self._run(delete)
+
+    # -- retention -----------------------------------------------------------------------------
+
+    def enforce_retention(self, retention: Retention | None = None, *, now: float | None = None) -> tuple[int, int]:
+        """Apply ``retention`` (default: this outbox's) as of ``now``; return (contents dropped, rows
+        deleted). Rows still waiting are never touched. Idempotency keys older than the window
+        are forgotten too."""
+        rule = retention or self.retention
+        at = time.time() if now is None else now
+
+        def apply(cur: psycopg.Cursor[Any]) -> tuple[int, int]:
+            dropped = deleted = 0
+            for states, keep in (((SENT,), rule.sent_body), ((FAILED, UNKNOWN, *_EXTRA_FAILED), rule.failed_body)):
+                if keep is None:
+                    continue
+                cur.execute(
+                    f"SELECT id, recipients FROM {TABLE} WHERE state = ANY(%s) AND updated_at <= %s "  # noqa: S608
+                    "AND payload != '' FOR UPDATE SKIP LOCKED",
+                    (list(states), at - keep),
+                )
+                rows = cur.fetchall()
+                if rows:
+                    cur.executemany(
+                        f"UPDATE {TABLE} SET payload = '', subject = '', recipients = %s WHERE id = %s",  # noqa: S608
+                        [(digest_recipients(recipients), id) for id, recipients in rows],
+                    )
+                    dropped += len(rows)
+            if rule.metadata is not None:
+                cur.execute(
+                    f"DELETE FROM {TABLE} WHERE state = ANY(%s) AND updated_at <= %s",  # noqa: S608
+                    (list(FINISHED), at - rule.metadata),
+                )
+                deleted = cur.rowcount
+            cur.execute("DELETE FROM mailcore_idempotency WHERE created_at < %s", (at - self.idempotency_window,))
+            return dropped, deleted
+
+        return self._run(apply)
+
+    def scrub(self) -> bool:
+        """Nothing to do on PostgreSQL (there is no WAL file of the outbox's own to truncate);
+        dead row versions are reclaimed by (auto)vacuum. Always true."""
+        return True
+
+    def close(self) -> None:
+        with self._lock:
+            self._discard()
+
+    def __enter__(self) -> PostgresOutbox:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<PostgresOutbox {self.url}>"
+
+
+#: States besides failed/unknown whose content follows ``keep_failed_body`` (once they exist).
+_EXTRA_FAILED: Final = tuple(s for s in STATES if s == "expired")
+
+
+def open_postgres_outbox(url: str, *, synchronous: str = "FULL", migrate: bool = True) -> PostgresOutbox:
+    """Open the PostgreSQL outbox at ``url`` (the ``postgresql`` queue scheme's factory)."""
+    return PostgresOutbox(url, synchronous=synchronous, migrate=migrate)
+
+
+def _import_psycopg() -> Any:
+    try:
+        import psycopg
+    except ImportError:
+        raise ConfigurationError(
+            "the PostgreSQL outbox needs psycopg 3, which is not installed: "
+            "pip install 'steadymail[postgresql]' (or psycopg[binary])"
+        ) from None
+    return psycopg
+
+
+def _read_version(cur: psycopg.Cursor[Any]) -> int:
+    cur.execute("SELECT to_regclass('mailcore_schema') IS NOT NULL")
+    row = cur.fetchone()
+    if not row or not row[0]:
+        return 0
+    cur.execute("SELECT MAX(version) FROM mailcore_schema")
+    found = cur.fetchone()
+    return int(found[0]) if found and found[0] is not None else 0
+
+
+def _claim_key(cur: psycopg.Cursor[Any], key: str, outbox_id: str, now: float, window_start: float) -> str:
+    """Record ``key`` for ``outbox_id`` unless it was recorded within the window; return the id
+    that owns the key now. A concurrent enqueue of the same key waits on the unique index, then
+    sees the committed first one."""
+    cur.execute(
+        "INSERT INTO mailcore_idempotency AS k (key, outbox_id, created_at) VALUES (%s, %s, %s) "
+        "ON CONFLICT (key) DO UPDATE SET outbox_id = EXCLUDED.outbox_id, created_at = EXCLUDED.created_at "
+        "WHERE k.created_at < %s RETURNING outbox_id",
+        (key, outbox_id, now, window_start),
+    )
+    row = cur.fetchone()
+    if row is not None:
+        return str(row[0])
+    cur.execute("SELECT outbox_id FROM mailcore_idempotency WHERE key = %s", (key,))
+    found = cur.fetchone()
+    return outbox_id if found is None else str(found[0])
+
+
+def _new_row(message: Message, now: float, due: float, last_error: str | None) -> tuple[Any, ...]:
+    payload = json.dumps(message.to_dict(), ensure_ascii=False, separators=(",", ":"))
+    recipients = ",".join(address.email for address in message.recipients)
+    priority = PRIORITY_RANK.get(str(getattr(message, "priority", "normal")), 1)
+    expires = getattr(message, "expires", None)
+    return (
+        uuid.uuid4().hex, message.message_id, payload, message.from_email.email, recipients,
+        message.subject, now, now, now, due, last_error, priority,
+        None if expires is None else expires.timestamp(), getattr(message, "idempotency_key", None),
+    )  # fmt: skip
+
+
+def _like_prefix(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped + "%"
+
+
+def _seconds(params: dict[str, str] | Any, name: str) -> float:
+    value = params.get(name)
+    return _DEFAULTS[name] if value is None else _duration(value, name, positive=True)
+
+
+def _duration(text: str, name: str, *, positive: bool) -> float:
+    seconds = parse_duration(text, name=name)
+    assert seconds is not None
+    if positive and seconds <= 0:
+        raise ConfigurationError(f"{name}={text!r} must be more than 0 (every wait is bounded)")
+    return seconds
