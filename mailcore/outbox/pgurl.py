@@ -7,7 +7,7 @@
 * ``sslmode``, ``sslrootcert``, ``sslcert``, ``sslkey``, ``sslcrl``, ``application_name``,
   ``target_session_attrs``, ``passfile`` and ``host`` (a Unix socket directory) go to libpq too;
 * the retention (``keep_sent_body``, ``keep_failed_body``, ``keep_metadata``), the waits
-  (``connect_timeout``, ``statement_timeout``, ``lock_timeout``) and ``idempotency_window`` are
+  (``connect_timeout``, ``statement_timeout``, ``lock_timeout``), ``idempotency_window`` and ``aging`` are
   mailcore's; any other name is an error that lists the known ones.
 
 The password never appears in :func:`masked_url` (what reprs, logs and errors show).
@@ -40,7 +40,7 @@ LIBPQ_PARAMS: Final = (
     "host",
 )
 #: Query parameters mailcore reads (besides the retention ones).
-STORE_PARAMS: Final = ("connect_timeout", "statement_timeout", "lock_timeout", "idempotency_window")
+STORE_PARAMS: Final = ("connect_timeout", "statement_timeout", "lock_timeout", "idempotency_window", "aging")
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,9 @@ def parse_postgres_url(url: str) -> PostgresURL:
     except ValueError as error:
         raise ConfigurationError(f"outbox URL {masked_url(text)} is not a valid URL: {error}") from None
     if parts.scheme not in SCHEMES:
-        raise ConfigurationError(f"a PostgreSQL outbox URL starts with postgresql://, not {parts.scheme or '(none)'}://")
+        raise ConfigurationError(
+            f"a PostgreSQL outbox URL starts with postgresql://, not {parts.scheme or '(none)'}://"
+        )
     known = (*RETENTION_PARAMS, *STORE_PARAMS, *LIBPQ_PARAMS)
     try:
         pairs = parse_qsl(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query))

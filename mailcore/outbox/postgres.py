@@ -41,10 +41,20 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import suppress
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from mailcore.errors import ConfigurationError, MailcoreError
 from mailcore.message import Message
+from mailcore.outbox.lifetimes import (
+    DEFAULT_AGING,
+    IDEMPOTENCY_WINDOW,
+    check_aging,
+    check_window,
+    expires_at,
+    expiry_reason,
+    priority_rank,
+)
 from mailcore.outbox.pgurl import PostgresURL, parse_postgres_url
 from mailcore.outbox.retention import Retention, digest_recipients, parse_duration
 from mailcore.outbox.store import FAILED, FINISHED, RETRYABLE, SENT, STATES, UNKNOWN, Claim, Entry
@@ -59,13 +69,21 @@ T = TypeVar("T")
 
 #: The schema version this mailcore writes and reads (``mailcore_schema.version``).
 SCHEMA_VERSION: Final = 1
-PRIORITY_RANK: Final = {"high": 0, "normal": 1, "low": 2}
-#: Seconds of waiting one priority rank is worth in the claim order (lifetimes.DEFAULT_AGING).
-AGING: Final = 300.0
-IDEMPOTENCY_WINDOW: Final = 86400.0
-TABLE: Final = "mailcore_outbox"
-#: The claim order; the expression index ``mailcore_outbox_claim`` is on exactly this text.
-_CLAIM_KEY: Final = f"(due_at + priority * {AGING!r})"
+TABLE: Final = "mailcore_outbox"  # the name is written out in the SQL below
+EXPIRED: Final = "expired"
+#: Every state (``expired`` included, whichever mailcore.outbox.store this runs with).
+ALL_STATES: Final = STATES if EXPIRED in STATES else (*STATES, EXPIRED)
+_FINISHED: Final = FINISHED if EXPIRED in FINISHED else (*FINISHED, EXPIRED)
+
+
+def claim_order(aging: float) -> str:
+    """The SQL of the claim order for ``aging`` seconds per rank. The expression index
+    ``mailcore_outbox_claim`` is on the text for the default aging (300 s): another aging still
+    claims in the right order, without that index."""
+    return f"(due_at + priority * {float(aging)!r})"
+
+
+_CLAIM_KEY: Final = claim_order(DEFAULT_AGING)
 _WAITING: Final = "state IN ('queued', 'sending')"
 #: Serializes schema changes between processes (an arbitrary constant: "mailcore" in ASCII).
 _MIGRATION_LOCK: Final = 0x6D61696C636F7265
@@ -75,7 +93,7 @@ _DEFAULTS: Final = {"connect_timeout": 10.0, "statement_timeout": 30.0, "lock_ti
 #: Every statement tolerates objects that exist already (a table created by Django's migration).
 MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {
     1: (
-        f"""CREATE TABLE IF NOT EXISTS {TABLE} (
+        """CREATE TABLE IF NOT EXISTS mailcore_outbox (
             id text PRIMARY KEY,
             message_id text NOT NULL,
             state text NOT NULL,
@@ -96,10 +114,10 @@ MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {
             expires_at double precision NULL,
             idempotency_key text NULL
         )""",
-        f"CREATE INDEX IF NOT EXISTS mailcore_outbox_claim ON {TABLE} ({_CLAIM_KEY}) WHERE {_WAITING}",
-        f"CREATE INDEX IF NOT EXISTS mailcore_outbox_due ON {TABLE} (due_at) WHERE {_WAITING}",
-        f"CREATE INDEX IF NOT EXISTS mailcore_outbox_state ON {TABLE} (state, updated_at)",
-        f"CREATE INDEX IF NOT EXISTS mailcore_outbox_message_id ON {TABLE} (message_id)",
+        f"CREATE INDEX IF NOT EXISTS mailcore_outbox_claim ON mailcore_outbox ({_CLAIM_KEY}) WHERE {_WAITING}",
+        f"CREATE INDEX IF NOT EXISTS mailcore_outbox_due ON mailcore_outbox (due_at) WHERE {_WAITING}",
+        "CREATE INDEX IF NOT EXISTS mailcore_outbox_state ON mailcore_outbox (state, updated_at)",
+        "CREATE INDEX IF NOT EXISTS mailcore_outbox_message_id ON mailcore_outbox (message_id)",
         """CREATE TABLE IF NOT EXISTS mailcore_idempotency (
             key text PRIMARY KEY,
             outbox_id text NOT NULL,
@@ -152,8 +170,10 @@ class PostgresOutbox:
         self.lock_timeout = _seconds(params, "lock_timeout")
         window = params.get("idempotency_window")
         self.idempotency_window = (
-            IDEMPOTENCY_WINDOW if window is None else _duration(window, "idempotency_window", positive=False)
+            IDEMPOTENCY_WINDOW if window is None else check_window(_duration(window, "idempotency_window"))
         )
+        self.aging = check_aging(params.get("aging", DEFAULT_AGING), "aging= on the outbox URL")
+        self._claim_key = claim_order(self.aging)
         self.synchronous_commit = "off" if synchronous == "NORMAL" else "on"
         self._lock = threading.RLock()
         self._conn: psycopg.Connection[Any] | None = None
@@ -175,9 +195,9 @@ class PostgresOutbox:
         return self._url.display
 
     def _connection(self) -> psycopg.Connection[Any]:
-        conn = self._conn
-        if conn is not None and not conn.closed and not conn.broken:
-            return conn
+        current = self._conn
+        if current is not None and not current.closed and not current.broken:
+            return current
         self._discard()
         options: dict[str, Any] = {
             "application_name": "mailcore-outbox",
@@ -192,7 +212,7 @@ class PostgresOutbox:
         if self._url.password is not None:
             options["password"] = self._url.password.reveal()
         try:
-            conn = self._psycopg.connect(autocommit=True, **options)
+            conn: psycopg.Connection[Any] = self._psycopg.connect(autocommit=True, **options)
         except self._psycopg.Error as error:
             raise self._storage_error("cannot connect to", error) from None
         try:
@@ -211,10 +231,8 @@ class PostgresOutbox:
     def _discard(self) -> None:
         conn, self._conn = self._conn, None
         if conn is not None:
-            try:
+            with suppress(Exception):  # a broken connection may fail to close; it is gone either way
                 conn.close()
-            except Exception:  # noqa: S110 - a broken connection may fail to close; it is gone either way
-                pass
 
     def _storage_error(self, doing: str, error: BaseException) -> PostgresStorageError:
         text = mask_secrets(str(error).strip(), [self._url.password])
@@ -272,7 +290,7 @@ class PostgresOutbox:
             self._refuse_newer(version)
             for step in range(version + 1, SCHEMA_VERSION + 1):
                 for statement in MIGRATIONS[step]:
-                    cur.execute(statement)  # type: ignore[arg-type] - fixed DDL, no input in it
+                    cur.execute(statement)  # fixed DDL, no input in it
             cur.execute("CREATE TABLE IF NOT EXISTS mailcore_schema (version integer NOT NULL)")
             cur.execute("DELETE FROM mailcore_schema")
             cur.execute("INSERT INTO mailcore_schema (version) VALUES (%s)", (SCHEMA_VERSION,))
@@ -310,9 +328,13 @@ class PostgresOutbox:
     def enqueue_many(
         self, messages: Iterable[Message], *, delay: float = 0.0, last_error: str | None = None
     ) -> list[str]:
-        """Store several messages in one transaction; return their ids in order."""
+        """Store several messages in one transaction; return their ids in order.
+
+        Every column is given (no reliance on column defaults): a table created by Django's
+        migration has none."""
         now = time.time()
-        rows = [_new_row(message, now, now + delay, last_error) for message in messages]
+        # one microsecond apart: a batch is claimed in the order it was given (FIFO on ties)
+        rows = [_new_row(message, now, now + delay + n * 1e-6, last_error) for n, message in enumerate(messages)]
         if not rows:
             return []
         window_start = now - self.idempotency_window
@@ -331,9 +353,9 @@ class PostgresOutbox:
                 fresh.append(row)
             if fresh:
                 cur.executemany(
-                    f"INSERT INTO {TABLE} (id, message_id, state, payload, sender, recipients, subject, "
+                    "INSERT INTO mailcore_outbox (id, message_id, state, payload, sender, recipients, subject, runs, "
                     "created_at, updated_at, age_from, due_at, last_error, priority, expires_at, idempotency_key) "
-                    "VALUES (%s, %s, 'queued', %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                    "VALUES (%s, %s, 'queued', %s, %s, %s, %s, 0, %s, %s, %s, %s, %s, %s, %s, %s)",
                     fresh,
                 )
             return ids
@@ -350,18 +372,26 @@ class PostgresOutbox:
         is claiming at this moment are skipped, not waited for.
         """
         now = time.time()
+        key = self._claim_key
 
         def take(cur: psycopg.Cursor[Any]) -> list[tuple[Any, ...]]:
             cur.execute(
-                f"WITH picked AS (SELECT id, {_CLAIM_KEY} AS rank FROM {TABLE} "  # noqa: S608 - fixed fragments
-                f"WHERE {_WAITING} AND due_at <= %(now)s ORDER BY {_CLAIM_KEY} LIMIT %(limit)s "
+                f"WITH picked AS (SELECT id, {key} AS rank FROM mailcore_outbox "  # noqa: S608 - fixed fragments
+                f"WHERE {_WAITING} AND due_at <= %(now)s ORDER BY {key} LIMIT %(limit)s "
                 "FOR UPDATE SKIP LOCKED) "
-                f"UPDATE {TABLE} AS o SET state = 'sending', lease_owner = %(owner)s, due_at = %(until)s, "
+                f"UPDATE mailcore_outbox AS o SET state = 'sending', lease_owner = %(owner)s, due_at = %(until)s, "
                 "runs = o.runs + 1, updated_at = %(now)s FROM picked WHERE o.id = picked.id "
-                "RETURNING o.id, o.payload, o.runs, o.age_from, picked.rank",
+                "RETURNING o.id, o.payload, o.runs, o.age_from, picked.rank, o.expires_at",
                 {"now": now, "limit": limit, "owner": owner, "until": now + lease},
             )
-            return cur.fetchall()
+            rows = cur.fetchall()
+            expired = [row for row in rows if row[5] is not None and now >= row[5]]
+            if expired:  # claimed at or after its expiry: never sent, parked with the reason
+                cur.executemany(
+                    "UPDATE mailcore_outbox SET state = 'expired', lease_owner = NULL, last_error = %s WHERE id = %s",
+                    [(expiry_reason(row[5]), row[0]) for row in expired],
+                )
+            return [row for row in rows if row not in expired]
 
         rows = sorted(self._run(take), key=lambda row: (row[4], row[0]))
         return [Claim(row[0], row[1], row[2], row[3]) for row in rows]
@@ -374,7 +404,7 @@ class PostgresOutbox:
 
         def extend(cur: psycopg.Cursor[Any]) -> set[str]:
             cur.execute(
-                f"UPDATE {TABLE} SET due_at = %s, updated_at = %s "  # noqa: S608 - fixed fragments
+                "UPDATE mailcore_outbox SET due_at = %s, updated_at = %s "
                 "WHERE id = ANY(%s) AND state = 'sending' AND lease_owner = %s RETURNING id",
                 (now + lease, now, list(ids), owner),
             )
@@ -397,15 +427,15 @@ class PostgresOutbox:
         drop = self.retention.drops_sent_body_at_once if drop_body is None else drop_body
 
         def record(cur: psycopg.Cursor[Any]) -> None:
-            content, values = "", ()
+            content, values = "", ()  # type: tuple[str, tuple[str, ...]]
             if drop:
-                cur.execute(f"SELECT recipients FROM {TABLE} WHERE id = %s FOR UPDATE", (id,))  # noqa: S608
+                cur.execute("SELECT recipients FROM mailcore_outbox WHERE id = %s FOR UPDATE", (id,))
                 row = cur.fetchone()
                 if row is None:
                     return
                 content, values = ", payload = '', subject = '', recipients = %s", (digest_recipients(row[0]),)
             cur.execute(
-                f"UPDATE {TABLE} SET state = 'sent', lease_owner = NULL, transport = %s, "  # noqa: S608
+                f"UPDATE mailcore_outbox SET state = 'sent', lease_owner = NULL, transport = %s, "  # noqa: S608
                 f"provider_message_id = %s, updated_at = %s, due_at = %s{content} WHERE id = %s AND state != 'sent'",
                 (transport, provider_message_id, now, now, *values, id),
             )
@@ -415,6 +445,10 @@ class PostgresOutbox:
     def mark_failed(self, owner: str, id: str, reason: str) -> None:
         """Park a row for good: a permanent failure, with its reason."""
         self._finish(owner, id, FAILED, reason)
+
+    def mark_expired(self, owner: str, id: str, reason: str) -> None:
+        """Park a row whose message expired before it could be delivered (never sent after it)."""
+        self._finish(owner, id, EXPIRED, reason)
 
     def mark_unknown(self, owner: str, id: str, reason: str) -> None:
         """Park a row whose last attempt may have been delivered; a human decides."""
@@ -436,48 +470,51 @@ class PostgresOutbox:
             return
         now = time.time()
         sql = (
-            f"UPDATE {TABLE} SET {assignments}, updated_at = %s "  # noqa: S608 - fixed assignments
+            f"UPDATE mailcore_outbox SET {assignments}, updated_at = %s "  # noqa: S608 - fixed assignments
             "WHERE id = ANY(%s) AND state = 'sending' AND lease_owner = %s"
         )
-        self._run(lambda cur: cur.execute(sql, (*values, now, list(ids), owner)))  # type: ignore[arg-type]
+        self._run(lambda cur: cur.execute(sql, (*values, now, list(ids), owner)))
 
     # -- operators -----------------------------------------------------------------------------
 
     def counts(self) -> dict[str, int]:
         """Rows per state (every state present, zero when empty)."""
-        rows = self._run(lambda cur: cur.execute(f"SELECT state, COUNT(*) FROM {TABLE} GROUP BY state").fetchall(), write=False)  # noqa: S608
-        counts = dict.fromkeys(STATES, 0)
+        rows = self._run(
+            lambda cur: cur.execute("SELECT state, COUNT(*) FROM mailcore_outbox GROUP BY state").fetchall(),
+            write=False,
+        )
+        counts = dict.fromkeys(ALL_STATES, 0)
         counts.update({state: int(count) for state, count in rows})
         return counts
 
     def oldest_due(self) -> float | None:
         """Creation time of the oldest message still waiting (``queued`` or ``sending``)."""
-        return self._scalar(f"SELECT MIN(created_at) FROM {TABLE} WHERE {_WAITING}")  # noqa: S608
+        return self._scalar(f"SELECT MIN(created_at) FROM mailcore_outbox WHERE {_WAITING}")  # noqa: S608
 
     def next_due(self) -> float | None:
         """When the next row becomes claimable, or ``None`` when nothing waits."""
-        return self._scalar(f"SELECT MIN(due_at) FROM {TABLE} WHERE {_WAITING}")  # noqa: S608
+        return self._scalar(f"SELECT MIN(due_at) FROM mailcore_outbox WHERE {_WAITING}")  # noqa: S608
 
     def _scalar(self, sql: str) -> float | None:
-        row = self._run(lambda cur: cur.execute(sql).fetchone(), write=False)  # type: ignore[arg-type]
+        row = self._run(lambda cur: cur.execute(sql).fetchone(), write=False)
         return None if row is None or row[0] is None else float(row[0])
 
     def entries(self, *, state: str | None = None, limit: int = 50) -> list[Entry]:
         """Rows without content, newest first, optionally of one state."""
         where, args = ("WHERE state = %s", (state,)) if state else ("", ())
-        sql = f"SELECT {_SUMMARY_COLUMNS} FROM {TABLE} {where} ORDER BY created_at DESC LIMIT %s"  # noqa: S608
-        rows = self._run(lambda cur: cur.execute(sql, (*args, limit)).fetchall(), write=False)  # type: ignore[arg-type]
+        sql = f"SELECT {_SUMMARY_COLUMNS} FROM mailcore_outbox {where} ORDER BY created_at DESC LIMIT %s"  # noqa: S608
+        rows = self._run(lambda cur: cur.execute(sql, (*args, limit)).fetchall(), write=False)
         return [Entry.from_row(row) for row in rows]
 
     def find(self, id_or_prefix: str) -> Entry:
         """The row whose id (or unique id prefix, or Message-ID) is ``id_or_prefix``."""
         key = id_or_prefix.strip()
         sql = (
-            f"SELECT {_SUMMARY_COLUMNS} FROM {TABLE} "  # noqa: S608 - fixed fragments
+            f"SELECT {_SUMMARY_COLUMNS} FROM mailcore_outbox "  # noqa: S608 - fixed fragments
             "WHERE id = %s OR message_id = %s OR message_id = %s OR id LIKE %s LIMIT 2"
         )
         rows = self._run(
-            lambda cur: cur.execute(sql, (key, key, f"<{key}>", _like_prefix(key))).fetchall(),  # type: ignore[arg-type]
+            lambda cur: cur.execute(sql, (key, key, f"<{key}>", _like_prefix(key))).fetchall(),
             write=False,
         )
         if not rows:
@@ -490,7 +527,7 @@ class PostgresOutbox:
     def message(self, id: str) -> Message:
         """The stored message of row ``id``."""
         row = self._run(
-            lambda cur: cur.execute(f"SELECT payload FROM {TABLE} WHERE id = %s", (id,)).fetchone(),  # noqa: S608
+            lambda cur: cur.execute("SELECT payload FROM mailcore_outbox WHERE id = %s", (id,)).fetchone(),
             write=False,
         )
         if row is None:
@@ -509,7 +546,7 @@ class PostgresOutbox:
             raise ValueError(f"only {', '.join(RETRYABLE)} entries can be retried, not {state!r}")
         now = time.time()
         sql = (
-            f"UPDATE {TABLE} SET state = 'queued', due_at = %s, age_from = %s, updated_at = %s "  # noqa: S608
+            "UPDATE mailcore_outbox SET state = 'queued', due_at = %s, age_from = %s, updated_at = %s "
             "WHERE state = ANY(%s) AND payload != ''"
         )
         base = (now, now, now, list(RETRYABLE))
@@ -528,12 +565,12 @@ class PostgresOutbox:
 
     def purge(self, *, state: str, older_than: float = 0.0) -> int:
         """Delete rows in ``state`` last changed more than ``older_than`` seconds ago."""
-        if state not in STATES:
-            raise ValueError(f"unknown state {state!r}; choose one of {', '.join(STATES)}")
+        if state not in ALL_STATES:
+            raise ValueError(f"unknown state {state!r}; choose one of {', '.join(ALL_STATES)}")
         cutoff = time.time() - older_than
 
         def delete(cur: psycopg.Cursor[Any]) -> int:
-            cur.execute(f"DELETE FROM {TABLE} WHERE state = %s AND updated_at <= %s", (state, cutoff))  # noqa: S608
+            cur.execute("DELETE FROM mailcore_outbox WHERE state = %s AND updated_at <= %s", (state, cutoff))
             return cur.rowcount
 
         return self._run(delete)
@@ -549,25 +586,25 @@ class PostgresOutbox:
 
         def apply(cur: psycopg.Cursor[Any]) -> tuple[int, int]:
             dropped = deleted = 0
-            for states, keep in (((SENT,), rule.sent_body), ((FAILED, UNKNOWN, *_EXTRA_FAILED), rule.failed_body)):
+            for states, keep in (((SENT,), rule.sent_body), ((FAILED, UNKNOWN, EXPIRED), rule.failed_body)):
                 if keep is None:
                     continue
                 cur.execute(
-                    f"SELECT id, recipients FROM {TABLE} WHERE state = ANY(%s) AND updated_at <= %s "  # noqa: S608
+                    "SELECT id, recipients FROM mailcore_outbox WHERE state = ANY(%s) AND updated_at <= %s "
                     "AND payload != '' FOR UPDATE SKIP LOCKED",
                     (list(states), at - keep),
                 )
                 rows = cur.fetchall()
                 if rows:
                     cur.executemany(
-                        f"UPDATE {TABLE} SET payload = '', subject = '', recipients = %s WHERE id = %s",  # noqa: S608
+                        "UPDATE mailcore_outbox SET payload = '', subject = '', recipients = %s WHERE id = %s",
                         [(digest_recipients(recipients), id) for id, recipients in rows],
                     )
                     dropped += len(rows)
             if rule.metadata is not None:
                 cur.execute(
-                    f"DELETE FROM {TABLE} WHERE state = ANY(%s) AND updated_at <= %s",  # noqa: S608
-                    (list(FINISHED), at - rule.metadata),
+                    "DELETE FROM mailcore_outbox WHERE state = ANY(%s) AND updated_at <= %s",
+                    (list(_FINISHED), at - rule.metadata),
                 )
                 deleted = cur.rowcount
             cur.execute("DELETE FROM mailcore_idempotency WHERE created_at < %s", (at - self.idempotency_window,))
@@ -592,10 +629,6 @@ class PostgresOutbox:
 
     def __repr__(self) -> str:
         return f"<PostgresOutbox {self.url}>"
-
-
-#: States besides failed/unknown whose content follows ``keep_failed_body`` (once they exist).
-_EXTRA_FAILED: Final = tuple(s for s in STATES if s == "expired")
 
 
 def open_postgres_outbox(url: str, *, synchronous: str = "FULL", migrate: bool = True) -> PostgresOutbox:
@@ -645,12 +678,10 @@ def _claim_key(cur: psycopg.Cursor[Any], key: str, outbox_id: str, now: float, w
 def _new_row(message: Message, now: float, due: float, last_error: str | None) -> tuple[Any, ...]:
     payload = json.dumps(message.to_dict(), ensure_ascii=False, separators=(",", ":"))
     recipients = ",".join(address.email for address in message.recipients)
-    priority = PRIORITY_RANK.get(str(getattr(message, "priority", "normal")), 1)
-    expires = getattr(message, "expires", None)
     return (
         uuid.uuid4().hex, message.message_id, payload, message.from_email.email, recipients,
-        message.subject, now, now, now, due, last_error, priority,
-        None if expires is None else expires.timestamp(), getattr(message, "idempotency_key", None),
+        message.subject, now, now, now, due, last_error, priority_rank(message.priority),
+        expires_at(message), message.idempotency_key,
     )  # fmt: skip
 
 
@@ -661,12 +692,12 @@ def _like_prefix(text: str) -> str:
 
 def _seconds(params: dict[str, str] | Any, name: str) -> float:
     value = params.get(name)
-    return _DEFAULTS[name] if value is None else _duration(value, name, positive=True)
+    return _DEFAULTS[name] if value is None else _duration(value, name)
 
 
-def _duration(text: str, name: str, *, positive: bool) -> float:
+def _duration(text: str, name: str) -> float:
     seconds = parse_duration(text, name=name)
     assert seconds is not None
-    if positive and seconds <= 0:
+    if seconds <= 0:
         raise ConfigurationError(f"{name}={text!r} must be more than 0 (every wait is bounded)")
     return seconds
