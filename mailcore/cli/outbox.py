@@ -14,25 +14,51 @@ from rich.table import Table
 from mailcore.errors import ConfigurationError
 from mailcore.message import Message
 from mailcore.outbox.location import OUTBOX_ENV, outbox_path, resolve_outbox_url
+from mailcore.outbox.postgres import PostgresOutbox
 from mailcore.outbox.retention import parse_duration
 from mailcore.outbox.store import RETRYABLE, STATES, Entry, SQLiteOutbox, open_outbox
+from mailcore.outbox.stores import is_postgres_url, migrate_store, open_store
 from mailcore.redact import printable
 
-_STATE_STYLE = {"queued": "cyan", "sending": "blue", "sent": "green", "failed": "red", "unknown": "yellow"}
+_STATE_STYLE = {
+    "queued": "cyan",
+    "sending": "blue",
+    "sent": "green",
+    "failed": "red",
+    "unknown": "yellow",
+    "expired": "magenta",
+}
 
 outbox_option = click.option(
     "--outbox",
     "url",
     envvar=OUTBOX_ENV,
-    help=f"Outbox URL: sqlite:////absolute/path (four slashes) or sqlite:///relative/path "
-    f"(default: ${OUTBOX_ENV}, else the per-user file).",
+    help=f"Outbox URL: sqlite:////absolute/path (four slashes), sqlite:///relative/path or "
+    f"postgresql://user@host/db (default: ${OUTBOX_ENV}, else the per-user file).",
 )
 state_choice = click.Choice(STATES)
 
 
 @click.group("outbox")
 def command() -> None:
-    """Inspect the outbox: list, show, retry, purge, stats."""
+    """Inspect the outbox: list, show, retry, purge, stats; create or upgrade it: migrate."""
+
+
+@command.command("migrate")
+@outbox_option
+def migrate_command(url: str | None) -> None:
+    """Create or upgrade the outbox schema (a SQLite file or a PostgreSQL database); safe to rerun.
+
+    Run it once per deployment before the workers start (they also migrate on start, but a
+    database role for the application may lack the right to create tables).
+    """
+    where, before, after = migrate_store(url)
+    if before == after:
+        click.echo(f"outbox {where}: schema version {after}, up to date")
+    elif before == 0:
+        click.echo(f"outbox {where}: created, schema version {after}")
+    else:
+        click.echo(f"outbox {where}: migrated from schema version {before} to {after}")
 
 
 @command.command("list")
@@ -165,13 +191,18 @@ def _console() -> Console:
     return console if console.is_terminal else Console(width=200)
 
 
-def _open(url: str | None) -> SQLiteOutbox:
-    """Open an outbox that exists; never create one (only enqueue and the worker do).
+def _open(url: str | None) -> SQLiteOutbox | PostgresOutbox:
+    """Open an outbox that exists; never create one (only enqueue, the worker and migrate do).
 
     An inspecting command on a mistyped path must not report an empty, healthy outbox it has
-    just created: it fails (exit 1) naming the path it looked at.
+    just created: it fails (exit 1) naming the path it looked at. A PostgreSQL database without
+    the outbox schema is an error that says to run ``mailcore outbox migrate``.
     """
     chosen = resolve_outbox_url(url)
+    if is_postgres_url(chosen):
+        store = open_store(chosen, create=False)
+        assert isinstance(store, PostgresOutbox)
+        return store
     path = outbox_path(chosen)
     if not path.is_file():
         hint = " (three slashes make a relative path: absolute paths take four, sqlite:////var/…)"
@@ -186,7 +217,7 @@ class NoSuchMessage(click.ClickException):
     """``outbox show``/``retry`` with an id that names no entry (exit 1, one line)."""
 
 
-def _find(outbox: SQLiteOutbox, key: str) -> Entry:
+def _find(outbox: SQLiteOutbox | PostgresOutbox, key: str) -> Entry:
     try:
         return outbox.find(key)
     except KeyError as error:

@@ -149,6 +149,8 @@ class PostgresOutbox:
     :param migrate: create or upgrade the schema when it is missing or older (default); with
         ``False`` a missing schema is a :class:`ConfigurationError` that says to run
         ``mailcore outbox migrate`` (the inspecting CLI commands never create anything).
+    :param check: with ``migrate=False``, whether to check the schema version at all
+        (``mailcore outbox migrate`` opens the store without it, then calls :meth:`migrate`).
     """
 
     def __init__(
@@ -158,6 +160,7 @@ class PostgresOutbox:
         retention: Retention | None = None,
         synchronous: str = "FULL",
         migrate: bool = True,
+        check: bool = True,
     ) -> None:
         if synchronous not in ("FULL", "NORMAL", "EXTRA"):
             raise ConfigurationError(f"synchronous must be FULL, NORMAL or EXTRA, not {synchronous!r}")
@@ -179,7 +182,7 @@ class PostgresOutbox:
         self._conn: psycopg.Connection[Any] | None = None
         if migrate:
             self.migrate()
-        else:
+        elif check:
             self._check_schema()
 
     # -- connection ----------------------------------------------------------------------------

@@ -46,11 +46,13 @@ from mailcore.mailer import failure_log_level
 from mailcore.outbox.backoff import OUTBOX_BACKOFF, Delays, next_delay
 from mailcore.outbox.lease import LeaseKeeper, check_lease, send_budget
 from mailcore.outbox.retention import Retention
-from mailcore.outbox.store import STORAGE_ERRORS, Claim, SQLiteOutbox, open_outbox
+from mailcore.outbox.store import STORAGE_ERRORS, Claim, SQLiteOutbox
+from mailcore.outbox.stores import open_store
 from mailcore.redact import install_log_filter
 
 if TYPE_CHECKING:
     from mailcore.mailer import Mailer
+    from mailcore.outbox.postgres import PostgresOutbox
 
 __all__ = ["OutboxWorker", "WorkerStats"]
 
@@ -119,7 +121,7 @@ class OutboxWorker:
     def __init__(
         self,
         mailer: Mailer,
-        outbox: SQLiteOutbox | str | None = None,
+        outbox: SQLiteOutbox | PostgresOutbox | str | None = None,
         *,
         batch_size: int = 20,
         lease: float = 300.0,
@@ -136,11 +138,11 @@ class OutboxWorker:
             raise ValueError("batch_size must be >= 1, poll_interval and retention_interval > 0")
         lease = check_lease(lease)
         self.mailer = mailer
-        self._owns_outbox = not isinstance(outbox, SQLiteOutbox)
-        if isinstance(outbox, SQLiteOutbox):
-            self.outbox = outbox
+        self._owns_outbox = outbox is None or isinstance(outbox, str)
+        if outbox is None or isinstance(outbox, str):
+            self.outbox = open_store(outbox or mailer.outbox_url, synchronous="NORMAL")
         else:
-            self.outbox = open_outbox(outbox or mailer.outbox_url, synchronous="NORMAL")
+            self.outbox = outbox
         self.batch_size = batch_size
         self.lease = lease
         self.poll_interval = poll_interval
