@@ -88,6 +88,21 @@ def stop(process, timeout=5.0):
             process.wait()
 
 
+def start_smtp_sink(tmp_path, delay=0.0, name="smtp"):
+    """An aiosmtpd sink in its own process (``smtp_sink.py``); ``url`` is the worker's transport."""
+    port_file, log = tmp_path / f"{name}.port", tmp_path / f"{name}.log"
+    process = subprocess.Popen([sys.executable, str(HERE / "smtp_sink.py"), str(port_file), str(log), str(delay)])
+    deadline = time.monotonic() + 20
+    while not port_file.exists():
+        if time.monotonic() > deadline or process.poll() is not None:
+            process.kill()
+            raise RuntimeError("the SMTP sink did not start")
+        time.sleep(0.01)
+    sink = Sink(process, int(port_file.read_text()), log)
+    sink.url = f"smtp://127.0.0.1:{sink.port}?tls=none"
+    return sink
+
+
 @pytest.fixture
 def sink(tmp_path):
     sink = start_sink(tmp_path)
