@@ -91,7 +91,7 @@ MAIN_PYTHON_VERSION = next((v for v in ("3.12", "3.13", "3.11") if AVAILABLE.get
 MAIN_PYTHON: str = MAIN_PYTHON_VERSION if AVAILABLE.get(MAIN_PYTHON_VERSION) else sys.executable
 PLUGINS = sorted(str(Path(p).parent.relative_to(ROOT)) for p in glob.glob(str(ROOT / "plugins/*/pyproject.toml")))
 TEST_DEPS = ["pytest>=8", "pytest-timeout", "hypothesis", "setuptools", "pip", "nox>=2025.2", "jinja2"]
-PEER_DEPS = [  # real peers for integration tests: SMTP, HTTP schema checks, moto, Redis, Celery
+PEER_DEPS = [  # real peers for integration tests: SMTP, HTTP schema checks, moto, Redis, Celery, PostgreSQL
     "aiosmtpd",
     "trustme",
     "jsonschema",
@@ -100,6 +100,7 @@ PEER_DEPS = [  # real peers for integration tests: SMTP, HTTP schema checks, mot
     "redis",
     "celery",
     "limits",
+    "psycopg[binary]>=3.1",  # the PostgreSQL outbox (tests/outbox on 127.0.0.1:5432, bench_outbox.py)
 ]
 # Core tests run on every Python with light dependencies; these directories need the peers.
 INTEGRATION_DIRS = [
@@ -285,6 +286,7 @@ def typecheck(session: nox.Session) -> None:
         "redis",
         "limits",
         "jinja2",
+        "psycopg[binary]>=3.1",
     )
     session.run("mypy", "--strict", "mailcore")
     for plugin in PLUGINS:
