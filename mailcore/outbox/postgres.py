@@ -126,6 +126,13 @@ MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {
         "CREATE INDEX IF NOT EXISTS mailcore_idempotency_created ON mailcore_idempotency (created_at)",
     ),
 }
+#: ``digest_recipients(recipients)`` in SQL, for printable-ASCII recipients only (where
+#: PostgreSQL's lower() is Python's): ``sha256:`` + 16 hex digits of each lower-cased address.
+_SQL_DIGESTS: Final = (
+    "(SELECT coalesce(string_agg(CASE WHEN lower(btrim(r)) LIKE 'sha256:%%' THEN lower(btrim(r)) ELSE 'sha256:' || "
+    "left(encode(sha256(convert_to(lower(btrim(r)), 'UTF8')), 'hex'), 16) END, ',' ORDER BY n), '') "
+    "FROM unnest(string_to_array(recipients, ',')) WITH ORDINALITY AS t(r, n) WHERE btrim(r) != '')"
+)
 _SUMMARY_COLUMNS: Final = (
     "id, message_id, state, sender, recipients, subject, runs, created_at, updated_at, "
     "age_from, due_at, lease_owner, last_error, transport, provider_message_id, payload != ''"
@@ -241,12 +248,14 @@ class PostgresOutbox:
         text = mask_secrets(str(error).strip(), [self._url.password])
         return PostgresStorageError(f"{doing} the outbox database {self.url}: {type(error).__name__}: {text}")
 
-    def _run(self, work: Callable[[psycopg.Cursor[Any]], T], *, write: bool = True) -> T:
-        """Run ``work`` with a cursor: in a transaction for a write, in autocommit for a read.
+    def _run(self, work: Callable[[psycopg.Cursor[Any]], T], *, write: bool = True, idempotent: bool = False) -> T:
+        """Run ``work`` with a cursor: in a transaction for a write, in autocommit for a read or
+        an ``idempotent`` write (one statement whose second run changes nothing: one round trip
+        instead of BEGIN, statement, COMMIT).
 
-        A storage error becomes :class:`PostgresStorageError`. When the connection broke before
-        a write's COMMIT was sent (or during a read), ``work`` runs once more on a new
-        connection: nothing of the first try can have been committed.
+        A storage error becomes :class:`PostgresStorageError`. When the connection broke during
+        a read or an idempotent write, or before a write's COMMIT was sent, ``work`` runs once
+        more on a new connection: nothing of the first try can have been committed twice.
         """
         pg = self._psycopg
         with self._lock:
@@ -254,7 +263,7 @@ class PostgresOutbox:
                 conn = self._connection()
                 committing = False
                 try:
-                    if not write:
+                    if not write or idempotent:
                         with conn.cursor() as cur:
                             return work(cur)
                     with conn.transaction(), conn.cursor() as cur:
@@ -413,7 +422,7 @@ class PostgresOutbox:
             )
             return {row[0] for row in cur.fetchall()}
 
-        held = self._run(extend)
+        held = self._run(extend, idempotent=True)
         return [id for id in ids if id in held]
 
     def release(self, owner: str, ids: Sequence[str]) -> None:
@@ -429,21 +438,38 @@ class PostgresOutbox:
         now = time.time()
         drop = self.retention.drops_sent_body_at_once if drop_body is None else drop_body
 
-        def record(cur: psycopg.Cursor[Any]) -> None:
-            content, values = "", ()  # type: tuple[str, tuple[str, ...]]
-            if drop:
-                cur.execute("SELECT recipients FROM mailcore_outbox WHERE id = %s FOR UPDATE", (id,))
-                row = cur.fetchone()
-                if row is None:
-                    return
-                content, values = ", payload = '', subject = '', recipients = %s", (digest_recipients(row[0]),)
-            cur.execute(
-                f"UPDATE mailcore_outbox SET state = 'sent', lease_owner = NULL, transport = %s, "  # noqa: S608
-                f"provider_message_id = %s, updated_at = %s, due_at = %s{content} WHERE id = %s AND state != 'sent'",
-                (transport, provider_message_id, now, now, *values, id),
+        sent = (
+            "UPDATE mailcore_outbox SET state = 'sent', lease_owner = NULL, transport = %s, "
+            "provider_message_id = %s, updated_at = %s, due_at = %s"
+        )
+        values = (transport, provider_message_id, now, now)
+        if not drop:
+            self._run(
+                lambda cur: cur.execute(sent + " WHERE id = %s AND state != 'sent'", (*values, id)), idempotent=True
             )
+            return
 
-        self._run(record)
+        def ascii_in_sql(cur: psycopg.Cursor[Any]) -> int:
+            cur.execute(
+                f"{sent}, payload = '', subject = '', recipients = {_SQL_DIGESTS} "
+                "WHERE id = %s AND state != 'sent' AND recipients ~ '^[ -~]*$'",
+                (*values, id),
+            )
+            return cur.rowcount
+
+        def in_python(cur: psycopg.Cursor[Any]) -> None:
+            cur.execute("SELECT recipients FROM mailcore_outbox WHERE id = %s AND state != 'sent' FOR UPDATE", (id,))
+            row = cur.fetchone()
+            if row is not None:
+                cur.execute(
+                    f"{sent}, payload = '', subject = '', recipients = %s WHERE id = %s",
+                    (*values, digest_recipients(row[0]), id),
+                )
+
+        # ASCII recipients (nearly all): one statement, digests computed by PostgreSQL exactly as
+        # recipient_digest() does; otherwise (or already sent) a transaction with Python's digests.
+        if not self._run(ascii_in_sql, idempotent=True):
+            self._run(in_python)
 
     def mark_failed(self, owner: str, id: str, reason: str) -> None:
         """Park a row for good: a permanent failure, with its reason."""
@@ -476,7 +502,7 @@ class PostgresOutbox:
             f"UPDATE mailcore_outbox SET {assignments}, updated_at = %s "  # noqa: S608 - fixed assignments
             "WHERE id = ANY(%s) AND state = 'sending' AND lease_owner = %s"
         )
-        self._run(lambda cur: cur.execute(sql, (*values, now, list(ids), owner)))
+        self._run(lambda cur: cur.execute(sql, (*values, now, list(ids), owner)), idempotent=True)
 
     # -- operators -----------------------------------------------------------------------------
 
