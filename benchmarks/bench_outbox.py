@@ -41,7 +41,7 @@ from harness import Measurement, measure, report, write_json
 
 from mailcore import Mailer, Message
 from mailcore.outbox import OutboxWorker, open_outbox
-from mailcore.outbox.stores import open_store
+from mailcore.outbox.queue import open_store
 from mailcore.plugins import get_registry
 from mailcore.policy import MemoryStore
 from mailcore.testing import clear_outboxes

@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from mailcore.errors import ConfigurationError, MailcoreError
 from mailcore.message import Message
+from mailcore.outbox.api import Claim, Entry
 from mailcore.outbox.lifetimes import (
     DEFAULT_AGING,
     IDEMPOTENCY_WINDOW,
@@ -57,7 +58,7 @@ from mailcore.outbox.lifetimes import (
 )
 from mailcore.outbox.pgurl import PostgresURL, parse_postgres_url
 from mailcore.outbox.retention import Retention, digest_recipients, parse_duration
-from mailcore.outbox.store import FAILED, FINISHED, RETRYABLE, SENT, STATES, UNKNOWN, Claim, Entry
+from mailcore.outbox.store import EXPIRED, FAILED, FINISHED, RETRYABLE, SENT, STATES, UNKNOWN
 from mailcore.redact import mask_secrets
 
 if TYPE_CHECKING:
@@ -70,10 +71,6 @@ T = TypeVar("T")
 #: The schema version this mailcore writes and reads (``mailcore_schema.version``).
 SCHEMA_VERSION: Final = 1
 TABLE: Final = "mailcore_outbox"  # the name is written out in the SQL below
-EXPIRED: Final = "expired"
-#: Every state (``expired`` included, whichever mailcore.outbox.store this runs with).
-ALL_STATES: Final = STATES if EXPIRED in STATES else (*STATES, EXPIRED)
-_FINISHED: Final = FINISHED if EXPIRED in FINISHED else (*FINISHED, EXPIRED)
 
 
 def claim_order(aging: float) -> str:
@@ -135,7 +132,7 @@ _SQL_DIGESTS: Final = (
 )
 _SUMMARY_COLUMNS: Final = (
     "id, message_id, state, sender, recipients, subject, runs, created_at, updated_at, "
-    "age_from, due_at, lease_owner, last_error, transport, provider_message_id, payload != ''"
+    "age_from, due_at, lease_owner, last_error, transport, provider_message_id, payload != '', priority, expires_at"
 )
 
 
@@ -159,6 +156,9 @@ class PostgresOutbox:
     :param check: with ``migrate=False``, whether to check the schema version at all
         (``mailcore outbox migrate`` opens the store without it, then calls :meth:`migrate`).
     """
+
+    #: What the worker retries (with a backoff) instead of failing: see :class:`PostgresStorageError`.
+    storage_errors: tuple[type[BaseException], ...] = (PostgresStorageError,)
 
     def __init__(
         self,
@@ -197,11 +197,6 @@ class PostgresOutbox:
     @property
     def url(self) -> str:
         """The outbox URL with the password masked (for logs and status output)."""
-        return self._url.display
-
-    @property
-    def path(self) -> str:
-        """What the CLI shows as "where the outbox is": the masked URL."""
         return self._url.display
 
     def _connection(self) -> psycopg.Connection[Any]:
@@ -512,7 +507,7 @@ class PostgresOutbox:
             lambda cur: cur.execute("SELECT state, COUNT(*) FROM mailcore_outbox GROUP BY state").fetchall(),
             write=False,
         )
-        counts = dict.fromkeys(ALL_STATES, 0)
+        counts = dict.fromkeys(STATES, 0)
         counts.update({state: int(count) for state, count in rows})
         return counts
 
@@ -594,8 +589,8 @@ class PostgresOutbox:
 
     def purge(self, *, state: str, older_than: float = 0.0) -> int:
         """Delete rows in ``state`` last changed more than ``older_than`` seconds ago."""
-        if state not in ALL_STATES:
-            raise ValueError(f"unknown state {state!r}; choose one of {', '.join(ALL_STATES)}")
+        if state not in STATES:
+            raise ValueError(f"unknown state {state!r}; choose one of {', '.join(STATES)}")
         cutoff = time.time() - older_than
 
         def delete(cur: psycopg.Cursor[Any]) -> int:
@@ -633,7 +628,7 @@ class PostgresOutbox:
             if rule.metadata is not None:
                 cur.execute(
                     "DELETE FROM mailcore_outbox WHERE state = ANY(%s) AND updated_at <= %s",
-                    (list(_FINISHED), at - rule.metadata),
+                    (list(FINISHED), at - rule.metadata),
                 )
                 deleted = cur.rowcount
             cur.execute("DELETE FROM mailcore_idempotency WHERE created_at < %s", (at - self.idempotency_window,))

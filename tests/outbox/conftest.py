@@ -202,15 +202,12 @@ def pg_connect(url):
     return _pg_admin(url.rsplit("/", 1)[1])
 
 
-def open_store(url, **options):
-    """The outbox store for ``url``: SQLite or PostgreSQL."""
-    if url.startswith("postgresql://"):
-        from mailcore.outbox.postgres import open_postgres_outbox
+def open_store(url, *, synchronous="FULL"):
+    """The outbox store for ``url`` (SQLite or PostgreSQL), as ``mailcore.outbox.open_store``
+    opens it for a producer, or for a worker with ``synchronous="NORMAL"``."""
+    from mailcore.outbox import open_store as open_any
 
-        return open_postgres_outbox(url, **options)
-    from mailcore.outbox import open_outbox
-
-    return open_outbox(url, **options)
+    return open_any(url, worker=synchronous == "NORMAL")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
