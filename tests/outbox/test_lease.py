@@ -6,9 +6,10 @@ import logging
 import time
 
 import pytest
+from conftest import open_store
 
 from mailcore import ConfigurationError, Mailer, Message, SendResult, Transport
-from mailcore.outbox import OutboxWorker, open_outbox
+from mailcore.outbox import OutboxWorker
 from mailcore.outbox.lease import LeaseKeeper, check_lease, send_budget
 from mailcore.policy.retry import RetryPolicy
 
@@ -34,8 +35,9 @@ class SlowWhileAnotherWorkerWaits(Transport):
         return SendResult(message.message_id, self.name)
 
 
-def test_the_lease_of_the_message_in_flight_is_renewed(outbox_url):
-    with open_outbox(outbox_url) as other_box:
+def test_the_lease_of_the_message_in_flight_is_renewed(store_url):
+    outbox_url = store_url  # SQLite and PostgreSQL
+    with open_store(outbox_url) as other_box:
         transport = SlowWhileAnotherWorkerWaits(other_box, lease=0.4)
         m = Mailer(transport, outbox=outbox_url, retry=None)
         entry_id = m.enqueue(make())

@@ -5,15 +5,18 @@ a reason without it, and fail under MAILCORE_REQUIRE_SERVICES=1)."""
 
 from __future__ import annotations
 
+import json
 import sys
 import threading
 import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from click.testing import CliRunner
 from conftest import pg_connect
 
 from mailcore import ConfigurationError, Message
+from mailcore.cli import cli
 from mailcore.outbox.postgres import SCHEMA_VERSION, PostgresOutbox, PostgresStorageError, open_postgres_outbox
 from mailcore.outbox.retention import recipient_digest
 
@@ -117,8 +120,6 @@ def test_a_table_made_by_djangos_migration_is_adopted_and_drained(pg_fresh_datab
     now = time.time()
     with pg_connect(pg_fresh_database) as conn:
         conn.execute(DJANGO_TABLE)
-        import json
-
         conn.execute(
             "INSERT INTO mailcore_outbox VALUES (%s, %s, 'queued', %s, %s, %s, %s, 0, %s, %s, %s, %s, "
             "NULL, NULL, NULL, NULL, 0, NULL, NULL)",
@@ -305,3 +306,33 @@ def test_psycopg_missing_is_a_clear_configuration_error(monkeypatch, pg_url):
     monkeypatch.setitem(sys.modules, "psycopg", None)
     with pytest.raises(ConfigurationError, match=r"steadymail\[postgresql\]"):
         PostgresOutbox(pg_url)
+
+
+# -- command line ----------------------------------------------------------------------------------
+
+
+def test_outbox_migrate_creates_then_reports_up_to_date(pg_fresh_database, tmp_path):
+    runner = CliRunner()
+    url = pg_fresh_database.replace("postgres@", "postgres:hunter2-Secret@")  # trust auth ignores it
+    missing = runner.invoke(cli, ["outbox", "stats", "--outbox", url])
+    assert missing.exit_code == 1 and "mailcore outbox migrate" in missing.output
+    assert "hunter2" not in missing.output
+    first = runner.invoke(cli, ["outbox", "migrate", "--outbox", url], catch_exceptions=False)
+    assert first.exit_code == 0 and f"created, schema version {SCHEMA_VERSION}" in first.output
+    again = runner.invoke(cli, ["outbox", "migrate", "--outbox", url], catch_exceptions=False)
+    assert again.exit_code == 0 and "up to date" in again.output and "hunter2" not in again.output
+    stats = runner.invoke(cli, ["outbox", "stats", "--outbox", url, "--json"], catch_exceptions=False)
+    assert json.loads(stats.output)["counts"]["queued"] == 0
+    sqlite_url = f"sqlite:///{tmp_path / 'o.sqlite3'}"
+    created = runner.invoke(cli, ["outbox", "migrate", "--outbox", sqlite_url], catch_exceptions=False)
+    assert created.exit_code == 0 and "created, schema version" in created.output
+    assert "up to date" in runner.invoke(cli, ["outbox", "migrate", "--outbox", sqlite_url]).output
+
+
+def test_outbox_commands_on_postgresql(box, pg_url):
+    entry_id = box.enqueue(make(1))
+    runner = CliRunner()
+    listed = runner.invoke(cli, ["outbox", "list", "--outbox", pg_url, "--json"], catch_exceptions=False)
+    assert [row["id"] for row in json.loads(listed.output)] == [entry_id]
+    shown = runner.invoke(cli, ["outbox", "show", "--outbox", pg_url, entry_id[:10]], catch_exceptions=False)
+    assert "user1@example.org" in shown.output and "SECRET-123456" not in shown.output

@@ -1,4 +1,5 @@
-"""The worker in-process and send-or-park, on a real SQLite file with memory transports."""
+"""The worker in-process and send-or-park with memory transports, on every outbox store: a real
+SQLite file and the local PostgreSQL server (``outbox_url`` is parametrized over both)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import asyncio
 import time
 
 import pytest
+from conftest import open_store
 
 from mailcore import ConfigurationError, DeliveryFailed, Mailer, Message, SendResult, Transport
 from mailcore.outbox import OutboxWorker, Queued, open_outbox
@@ -13,6 +15,12 @@ from mailcore.policy.retry import RetryPolicy
 from mailcore.testing import outbox as memory_outbox
 
 NO_WAIT = RetryPolicy(first_delay=0.0, jitter=False, deadline=None)
+
+
+@pytest.fixture
+def outbox_url(store_url):
+    """Every test here runs once per store (SQLite, PostgreSQL)."""
+    return store_url
 
 
 def make(n=0):
@@ -110,8 +118,11 @@ def test_a_misconfigured_worker_keeps_the_message(outbox_url):
 def test_an_unreadable_row_fails_instead_of_looping(outbox_url):
     m = mailer("memory://ok", outbox_url)
     entry_id = m.enqueue(make())
-    box = open_outbox(outbox_url)
-    box._db.execute("UPDATE outbox SET payload = '{}' WHERE id = ?", (entry_id,))
+    with open_store(outbox_url) as box:
+        if outbox_url.startswith("sqlite"):
+            box._db.execute("UPDATE outbox SET payload = '{}' WHERE id = ?", (entry_id,))
+        else:
+            box._run(lambda cur: cur.execute("UPDATE mailcore_outbox SET payload = '{}' WHERE id = %s", (entry_id,)))
     worker = drain(m)
     assert worker.outbox.find(entry_id).state == "failed"
     assert "cannot be read" in worker.outbox.find(entry_id).last_error
@@ -160,7 +171,7 @@ class OutlivesItsLease(Transport):
 
 
 def test_rows_reclaimed_after_the_lease_ran_out_are_not_sent_twice(outbox_url):
-    with open_outbox(outbox_url) as thief_box:
+    with open_store(outbox_url) as thief_box:
         transport = OutlivesItsLease(thief_box, lease=0.2)
         m = Mailer(transport, outbox=outbox_url, retry=None)
         ids = [m.enqueue(make(i)) for i in range(3)]
@@ -202,7 +213,7 @@ def test_send_parks_a_transient_failure_and_says_so(outbox_url):
     assert isinstance(result, Queued) and isinstance(result, SendResult)
     assert result.transport == "outbox" and result.provider_message_id is None and not result.delivered
     assert len(result.attempts) == 1 and "connection" in result.reason
-    box = open_outbox(outbox_url)
+    box = open_store(outbox_url)
     entry = box.find(result.outbox_id)
     assert entry.state == "queued" and entry.message_id == message.message_id
     assert entry.due_at > time.time() - 1
@@ -216,7 +227,7 @@ def test_send_does_not_park_permanent_or_ambiguous_failures(outbox_url):
         m = mailer(f"memory://{kind}?fail=1&error={kind}", outbox_url, park_on_failure=True)
         with pytest.raises(DeliveryFailed):
             m.send(make())
-    assert open_outbox(outbox_url).counts()["queued"] == 0
+    assert open_store(outbox_url).counts()["queued"] == 0
 
 
 def test_without_park_on_failure_send_raises(outbox_url):
