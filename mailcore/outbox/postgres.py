@@ -11,10 +11,12 @@ a Django application wrote in its own transactions.
   aging``, an expression index serves it): workers on many machines never wait for each other
   and never share a row. A crashed worker's rows come back when their lease runs out, exactly as
   in SQLite, so delivery is at least once.
-* **Durability**: :meth:`PostgresOutbox.enqueue` commits before it returns. A worker's store
-  (``synchronous="NORMAL"``) commits its state changes with ``synchronous_commit = off``: a
-  crash of the *database server* may roll back the last state changes, which turns a ``sent``
-  mark back into a claim that is retried, never a loss (the same trade-off as SQLite's NORMAL).
+* **Durability**: :meth:`PostgresOutbox.enqueue` commits (``synchronous_commit = on`` for the
+  session, whatever the server's default) before it returns. A store built with
+  ``synchronous="NORMAL"`` commits with ``synchronous_commit = off`` instead: a crash of the
+  *database server* may then roll back its last state changes, which turns a ``sent`` mark back
+  into a claim that is retried, never a loss (SQLite's NORMAL trade-off). ``open_store`` and the
+  worker use the default.
 * **Every wait is bounded**: ``connect_timeout`` (default 10 s), ``statement_timeout`` (30 s),
   ``lock_timeout`` (10 s), ``idle_in_transaction_session_timeout`` (60 s), and TCP keepalives
   that notice a vanished server within about a minute.
