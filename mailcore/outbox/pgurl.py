@@ -7,7 +7,7 @@
 * ``sslmode``, ``sslrootcert``, ``sslcert``, ``sslkey``, ``sslcrl``, ``application_name``,
   ``target_session_attrs``, ``passfile`` and ``host`` (a Unix socket directory) go to libpq too;
 * the retention (``keep_sent_body``, ``keep_failed_body``, ``keep_metadata``), the waits
-  (``connect_timeout``, ``statement_timeout``, ``lock_timeout``), ``idempotency_window`` and ``aging`` are
+  (``connect_timeout``, ``statement_timeout``, ``lock_timeout``), ``idempotency_window``, ``aging`` and ``synchronous`` are
   mailcore's; any other name is an error that lists the known ones.
 
 The password never appears in :func:`masked_url` (what reprs, logs and errors show).
@@ -40,7 +40,14 @@ LIBPQ_PARAMS: Final = (
     "host",
 )
 #: Query parameters mailcore reads (besides the retention ones).
-STORE_PARAMS: Final = ("connect_timeout", "statement_timeout", "lock_timeout", "idempotency_window", "aging")
+STORE_PARAMS: Final = (
+    "connect_timeout",
+    "statement_timeout",
+    "lock_timeout",
+    "idempotency_window",
+    "aging",
+    "synchronous",
+)
 
 
 @dataclass(frozen=True)

@@ -11,12 +11,13 @@ a Django application wrote in its own transactions.
   aging``, an expression index serves it): workers on many machines never wait for each other
   and never share a row. A crashed worker's rows come back when their lease runs out, exactly as
   in SQLite, so delivery is at least once.
-* **Durability**: :meth:`PostgresOutbox.enqueue` commits (``synchronous_commit = on`` for the
-  session, whatever the server's default) before it returns. A store built with
-  ``synchronous="NORMAL"`` commits with ``synchronous_commit = off`` instead: a crash of the
-  *database server* may then roll back its last state changes, which turns a ``sent`` mark back
-  into a claim that is retried, never a loss (SQLite's NORMAL trade-off). ``open_store`` and the
-  worker use the default.
+* **Durability**: :meth:`PostgresOutbox.enqueue` (and ``retry``, ``purge``) commit with
+  ``synchronous_commit = on`` before they return, whatever the server's default. The state
+  changes a worker makes (claims, leases, ``sent``/``failed``/… marks) commit with
+  ``synchronous_commit = off`` (``synchronous="NORMAL"``, the default; ``?synchronous=full`` on
+  the URL or ``synchronous="FULL"`` makes them wait too): a crash of the *database server* may
+  roll back the last of them, which turns a ``sent`` mark back into a claim that is retried —
+  a possible duplicate, never a loss (SQLite's NORMAL trade-off for workers).
 * **Every wait is bounded**: ``connect_timeout`` (default 10 s), ``statement_timeout`` (30 s),
   ``lock_timeout`` (10 s), ``idle_in_transaction_session_timeout`` (60 s), and TCP keepalives
   that notice a vanished server within about a minute.
@@ -150,8 +151,9 @@ class PostgresOutbox:
     :param url: ``postgresql://user:password@host:port/dbname?…`` (see :mod:`mailcore.outbox.pgurl`).
     :param retention: what to keep how long (default: the URL's ``keep_*`` parameters, else the
         defaults of :class:`Retention`).
-    :param synchronous: ``"FULL"`` (default: every commit is flushed before it returns) or
-        ``"NORMAL"`` (workers: ``synchronous_commit = off``, see the module docs).
+    :param synchronous: ``"NORMAL"`` (default: enqueues wait for the WAL flush, a worker's state
+        changes do not) or ``"FULL"`` (every commit waits); see the module docs. The URL's
+        ``?synchronous=full|normal`` sets it when this argument is not given.
     :param migrate: create or upgrade the schema when it is missing or older (default); with
         ``False`` a missing schema is a :class:`ConfigurationError` that says to run
         ``mailcore outbox migrate`` (the inspecting CLI commands never create anything).
@@ -167,15 +169,18 @@ class PostgresOutbox:
         url: str,
         *,
         retention: Retention | None = None,
-        synchronous: str = "FULL",
+        synchronous: str | None = None,
         migrate: bool = True,
         check: bool = True,
     ) -> None:
-        if synchronous not in ("FULL", "NORMAL", "EXTRA"):
-            raise ConfigurationError(f"synchronous must be FULL, NORMAL or EXTRA, not {synchronous!r}")
-        self._psycopg = _import_psycopg()
         self._url: PostgresURL = parse_postgres_url(url)
         params = self._url.params
+        mode = (synchronous or params.get("synchronous") or "NORMAL").upper()
+        if mode not in ("FULL", "NORMAL"):
+            raise ConfigurationError(
+                f"synchronous must be full or normal, not {synchronous or params['synchronous']!r}"
+            )
+        self._psycopg = _import_psycopg()
         self.retention = retention or Retention.from_params(params)
         self.connect_timeout = _seconds(params, "connect_timeout")
         self.statement_timeout = _seconds(params, "statement_timeout")
@@ -186,7 +191,8 @@ class PostgresOutbox:
         )
         self.aging = check_aging(params.get("aging", DEFAULT_AGING), "aging= on the outbox URL")
         self._claim_key = claim_order(self.aging)
-        self.synchronous_commit = "off" if synchronous == "NORMAL" else "on"
+        #: the session's synchronous_commit: the worker's state changes; durable writes say "on" locally
+        self.synchronous_commit = "off" if mode == "NORMAL" else "on"
         self._lock = threading.RLock()
         self._conn: psycopg.Connection[Any] | None = None
         if migrate:
@@ -240,6 +246,11 @@ class PostgresOutbox:
         if conn is not None:
             with suppress(Exception):  # a broken connection may fail to close; it is gone either way
                 conn.close()
+
+    def _durable(self, cur: psycopg.Cursor[Any]) -> None:
+        """Make the open transaction's COMMIT wait for the WAL flush (enqueues, operator actions)."""
+        if self.synchronous_commit != "on":
+            cur.execute("SET LOCAL synchronous_commit = on")
 
     def _storage_error(self, doing: str, error: BaseException) -> PostgresStorageError:
         text = mask_secrets(str(error).strip(), [self._url.password])
@@ -349,6 +360,7 @@ class PostgresOutbox:
         window_start = now - self.idempotency_window
 
         def insert(cur: psycopg.Cursor[Any]) -> list[str]:
+            self._durable(cur)
             ids: list[str] = []
             fresh: list[tuple[Any, ...]] = []
             for row in rows:
@@ -578,6 +590,7 @@ class PostgresOutbox:
         base = (now, now, now, list(RETRYABLE))
 
         def requeue(cur: psycopg.Cursor[Any]) -> int:
+            self._durable(cur)
             changed = 0
             if ids:
                 cur.execute(sql + " AND id = ANY(%s)", (*base, list(ids)))
@@ -596,6 +609,7 @@ class PostgresOutbox:
         cutoff = time.time() - older_than
 
         def delete(cur: psycopg.Cursor[Any]) -> int:
+            self._durable(cur)
             cur.execute("DELETE FROM mailcore_outbox WHERE state = %s AND updated_at <= %s", (state, cutoff))
             return cur.rowcount
 
@@ -657,7 +671,7 @@ class PostgresOutbox:
         return f"<PostgresOutbox {self.url}>"
 
 
-def open_postgres_outbox(url: str, *, synchronous: str = "FULL", migrate: bool = True) -> PostgresOutbox:
+def open_postgres_outbox(url: str, *, synchronous: str | None = None, migrate: bool = True) -> PostgresOutbox:
     """Open the PostgreSQL outbox at ``url`` (the ``postgresql`` queue scheme's factory)."""
     return PostgresOutbox(url, synchronous=synchronous, migrate=migrate)
 

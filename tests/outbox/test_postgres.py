@@ -336,3 +336,24 @@ def test_outbox_commands_on_postgresql(box, pg_url):
     assert [row["id"] for row in json.loads(listed.output)] == [entry_id]
     shown = runner.invoke(cli, ["outbox", "show", "--outbox", pg_url, entry_id[:10]], catch_exceptions=False)
     assert "user1@example.org" in shown.output and "SECRET-123456" not in shown.output
+
+
+def test_worker_state_changes_do_not_wait_for_the_wal_flush_unless_asked(pg_url, monkeypatch):
+    """synchronous=normal (default): the session commits asynchronously, enqueue's transaction
+    switches to synchronous_commit=on; ?synchronous=full makes every commit wait."""
+    show = "SHOW synchronous_commit"
+    with open_postgres_outbox(pg_url) as box:
+        assert box._run(lambda cur: cur.execute(show).fetchone(), write=False) == ("off",)
+        seen = []
+        box._run(lambda cur: (box._durable(cur), seen.append(cur.execute(show).fetchone())))
+        assert seen == [("on",)]
+        durable = box._durable
+        monkeypatch.setattr(box, "_durable", lambda cur: (seen.append("durable"), durable(cur)))
+        entry_id = box.enqueue(make())
+        box.retry(ids=[entry_id])
+        box.purge(state="sent")
+        assert seen.count("durable") == 3  # producer and operator writes wait for the flush
+    with open_postgres_outbox(pg_url + "?synchronous=full") as box:
+        assert box._run(lambda cur: cur.execute(show).fetchone(), write=False) == ("on",)
+    with pytest.raises(ConfigurationError, match="synchronous"):
+        PostgresOutbox(pg_url + "?synchronous=extra")
