@@ -287,6 +287,7 @@ def test_send_with_a_seen_key_returns_the_first_result_and_sends_nothing():
     again = mailer.send(msg(2, idempotency_key="receipt-7"))
     assert [m.subject for m in sent] == ["n1"]
     assert again.replayed and not first.replayed
+    assert len(first.attempts) == 1 and again.attempts == ()
     assert (again.message_id, again.transport, again.provider_message_id) == (
         first.message_id, first.transport, first.provider_message_id,
     )  # fmt: skip
@@ -347,3 +348,27 @@ def test_a_concurrent_second_send_waits_for_the_first_result():
 def test_the_sqlite_outbox_is_an_outbox_store(outbox_url):
     with open_outbox(outbox_url) as box:
         assert isinstance(box, OutboxStore)
+
+
+def test_the_cli_lists_and_filters_expired_entries(outbox_url):
+    import json
+
+    from click.testing import CliRunner
+
+    from mailcore.cli import cli as main
+
+    with open_outbox(outbox_url) as box:
+        box.enqueue(msg(1, expires=PAST, priority="high"))
+        box.enqueue(msg(2, priority="low"))
+        box.claim("w", limit=10, lease=60)
+    runner = CliRunner()
+    listed = json.loads(
+        runner.invoke(main, ["outbox", "list", "--outbox", outbox_url, "--state", "expired", "--json"]).output
+    )
+    assert [(e["state"], e["priority"]) for e in listed] == [("expired", "high")]
+    stats = json.loads(runner.invoke(main, ["outbox", "stats", "--outbox", outbox_url, "--json"]).output)
+    assert stats["counts"]["expired"] == 1
+    table = runner.invoke(main, ["outbox", "list", "--outbox", outbox_url])
+    assert table.exit_code == 0 and "expired" in table.output and "low" in table.output
+    shown = runner.invoke(main, ["outbox", "show", "--outbox", outbox_url, listed[0]["id"]])
+    assert "expired at 2020-01-01T00:00:00Z before delivery" in shown.output
