@@ -193,6 +193,7 @@ class PostgresOutbox:
         self._claim_key = claim_order(self.aging)
         #: the session's synchronous_commit: the worker's state changes; durable writes say "on" locally
         self.synchronous_commit = "off" if mode == "NORMAL" else "on"
+        self._begin_durable = "BEGIN; SET LOCAL synchronous_commit = on" if mode == "NORMAL" else "BEGIN"
         self._lock = threading.RLock()
         self._conn: psycopg.Connection[Any] | None = None
         if migrate:
@@ -247,19 +248,22 @@ class PostgresOutbox:
             with suppress(Exception):  # a broken connection may fail to close; it is gone either way
                 conn.close()
 
-    def _durable(self, cur: psycopg.Cursor[Any]) -> None:
-        """Make the open transaction's COMMIT wait for the WAL flush (enqueues, operator actions)."""
-        if self.synchronous_commit != "on":
-            cur.execute("SET LOCAL synchronous_commit = on")
-
     def _storage_error(self, doing: str, error: BaseException) -> PostgresStorageError:
         text = mask_secrets(str(error).strip(), [self._url.password])
         return PostgresStorageError(f"{doing} the outbox database {self.url}: {type(error).__name__}: {text}")
 
-    def _run(self, work: Callable[[psycopg.Cursor[Any]], T], *, write: bool = True, idempotent: bool = False) -> T:
+    def _run(
+        self,
+        work: Callable[[psycopg.Cursor[Any]], T],
+        *,
+        write: bool = True,
+        idempotent: bool = False,
+        durable: bool = False,
+    ) -> T:
         """Run ``work`` with a cursor: in a transaction for a write, in autocommit for a read or
         an ``idempotent`` write (one statement whose second run changes nothing: one round trip
-        instead of BEGIN, statement, COMMIT).
+        instead of BEGIN, statement, COMMIT). A ``durable`` write's COMMIT waits for the WAL
+        flush whatever the session's ``synchronous_commit`` (enqueues, operator actions).
 
         A storage error becomes :class:`PostgresStorageError`. When the connection broke during
         a read or an idempotent write, or before a write's COMMIT was sent, ``work`` runs once
@@ -274,9 +278,18 @@ class PostgresOutbox:
                     if not write or idempotent:
                         with conn.cursor() as cur:
                             return work(cur)
-                    with conn.transaction(), conn.cursor() as cur:
-                        result = work(cur)
-                        committing = True  # leaving the block sends COMMIT
+                    with conn.cursor() as cur:
+                        # BEGIN and SET LOCAL in one round trip (a simple query of two statements)
+                        cur.execute(self._begin_durable if durable else "BEGIN")
+                        try:
+                            result = work(cur)
+                        except BaseException:
+                            if not conn.broken:
+                                with suppress(pg.Error):
+                                    cur.execute("ROLLBACK")
+                            raise
+                        committing = True
+                        cur.execute("COMMIT")
                     return result
                 except (pg.OperationalError, pg.InterfaceError, pg.errors.InternalError) as error:
                     broken = conn.closed or conn.broken
@@ -316,7 +329,7 @@ class PostgresOutbox:
             cur.execute("INSERT INTO mailcore_schema (version) VALUES (%s)", (SCHEMA_VERSION,))
             return version
 
-        self._run(upgrade)
+        self._run(upgrade, durable=True)
         return before, SCHEMA_VERSION
 
     def _refuse_newer(self, version: int) -> None:
@@ -360,7 +373,6 @@ class PostgresOutbox:
         window_start = now - self.idempotency_window
 
         def insert(cur: psycopg.Cursor[Any]) -> list[str]:
-            self._durable(cur)
             ids: list[str] = []
             fresh: list[tuple[Any, ...]] = []
             for row in rows:
@@ -381,7 +393,7 @@ class PostgresOutbox:
                 )
             return ids
 
-        return self._run(insert)
+        return self._run(insert, durable=True)
 
     # -- workers -------------------------------------------------------------------------------
 
@@ -590,7 +602,6 @@ class PostgresOutbox:
         base = (now, now, now, list(RETRYABLE))
 
         def requeue(cur: psycopg.Cursor[Any]) -> int:
-            self._durable(cur)
             changed = 0
             if ids:
                 cur.execute(sql + " AND id = ANY(%s)", (*base, list(ids)))
@@ -600,7 +611,7 @@ class PostgresOutbox:
                 changed += cur.rowcount
             return changed
 
-        return self._run(requeue)
+        return self._run(requeue, durable=True)
 
     def purge(self, *, state: str, older_than: float = 0.0) -> int:
         """Delete rows in ``state`` last changed more than ``older_than`` seconds ago."""
@@ -609,11 +620,10 @@ class PostgresOutbox:
         cutoff = time.time() - older_than
 
         def delete(cur: psycopg.Cursor[Any]) -> int:
-            self._durable(cur)
             cur.execute("DELETE FROM mailcore_outbox WHERE state = %s AND updated_at <= %s", (state, cutoff))
             return cur.rowcount
 
-        return self._run(delete)
+        return self._run(delete, durable=True)
 
     # -- retention -----------------------------------------------------------------------------
 

@@ -339,20 +339,25 @@ def test_outbox_commands_on_postgresql(box, pg_url):
 
 
 def test_worker_state_changes_do_not_wait_for_the_wal_flush_unless_asked(pg_url, monkeypatch):
-    """synchronous=normal (default): the session commits asynchronously, enqueue's transaction
-    switches to synchronous_commit=on; ?synchronous=full makes every commit wait."""
+    """synchronous=normal (default): the session commits asynchronously, and producer and
+    operator writes open their transaction with SET LOCAL synchronous_commit = on;
+    ?synchronous=full makes every commit wait."""
     show = "SHOW synchronous_commit"
     with open_postgres_outbox(pg_url) as box:
         assert box._run(lambda cur: cur.execute(show).fetchone(), write=False) == ("off",)
-        seen = []
-        box._run(lambda cur: (box._durable(cur), seen.append(cur.execute(show).fetchone())))
-        assert seen == [("on",)]
-        durable = box._durable
-        monkeypatch.setattr(box, "_durable", lambda cur: (seen.append("durable"), durable(cur)))
+        assert box._run(lambda cur: cur.execute(show).fetchone(), durable=True) == ("on",)
+        assert box._run(lambda cur: cur.execute(show).fetchone()) == ("off",)  # LOCAL: that transaction only
+        durable = []
+        run = box._run
+        monkeypatch.setattr(
+            box, "_run", lambda work, **kw: (durable.append(kw.get("durable", False)), run(work, **kw))[1]
+        )
         entry_id = box.enqueue(make())
         box.retry(ids=[entry_id])
         box.purge(state="sent")
-        assert seen.count("durable") == 3  # producer and operator writes wait for the flush
+        [claim] = box.claim("w", limit=1, lease=60)
+        box.mark_failed("w", claim.id, "no")
+        assert durable == [True, True, True, False, False]
     with open_postgres_outbox(pg_url + "?synchronous=full") as box:
         assert box._run(lambda cur: cur.execute(show).fetchone(), write=False) == ("on",)
     with pytest.raises(ConfigurationError, match="synchronous"):
