@@ -98,7 +98,7 @@ def test_four_workers_sigkilled_again_and_again_lose_nothing(tmp_path, pg_url):
     kills, in_flight, started = 0, set(), time.monotonic()
     try:
         while box.counts()["sent"] < TOTAL * 0.85 and kills < 12:
-            time.sleep(rng.uniform(0.5, 1.5))
+            time.sleep(rng.uniform(0.25, 0.75))
             victim = rng.randrange(WORKERS)
             workers[victim].send_signal(signal.SIGKILL)
             workers[victim].wait(10)
