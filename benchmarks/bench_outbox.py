@@ -254,6 +254,44 @@ def postgres_database(server: str | None) -> Iterator[str | None]:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def claim_backlog(url: str, rows: int, claims: int = 30) -> dict[str, float]:
+    """``claim(limit=50)`` on a PostgreSQL outbox holding ``rows`` due rows (high/normal/low in
+    turn): median and slowest milliseconds, and whether the plan uses the claim index."""
+    prios = ("high", "normal", "low")
+    with _empty(url) as box:
+        for start in range(0, rows, 1000):
+            box.enqueue_many(
+                [
+                    Message("app@example.com", [f"u{i}@example.org"], f"n{i}", text="x", priority=prios[i % 3])
+                    for i in range(start, min(rows, start + 1000))
+                ]
+            )
+        box._run(lambda cur: cur.execute("ANALYZE mailcore_outbox"), idempotent=True)
+        times = []
+        for _ in range(claims):
+            started = time.perf_counter()
+            assert len(box.claim("bench", limit=50, lease=600)) == 50
+            times.append((time.perf_counter() - started) * 1000)
+        plan = box._run(
+            lambda cur: cur.execute(
+                "EXPLAIN SELECT id FROM mailcore_outbox WHERE state IN ('queued', 'sending') AND due_at <= 1e12 "
+                "ORDER BY (due_at + priority * 300.0) LIMIT 50 FOR UPDATE SKIP LOCKED"
+            ).fetchall(),
+            write=False,
+        )
+    result = {
+        "rows": rows,
+        "median_ms": statistics.median(times),
+        "slowest_ms": max(times),
+        "uses_claim_index": any("mailcore_outbox_claim" in line[0] for line in plan),
+    }
+    print(
+        f"\nPostgreSQL claim(limit=50) with {rows:,} due rows, {claims} claims: median {result['median_ms']:.1f} ms, "
+        f"slowest {result['slowest_ms']:.1f} ms; claim index used: {result['uses_claim_index']}"
+    )
+    return result
+
+
 def server_version(url: str | None) -> str | None:
     if url is None:
         return None
@@ -267,6 +305,9 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432", help="PostgreSQL server URL")
     parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
+    parser.add_argument(
+        "--claim-backlog", type=int, default=50_000, help="due rows for the PostgreSQL claim test (0: skip)"
+    )
     args = parser.parse_args()
     os.environ.pop("MAILCORE_STATE_URL", None)
     with (
@@ -277,10 +318,12 @@ def main() -> None:
         enqueue = enqueue_cases(directory, args.messages, pg)
         drains = drain_cases("memory://bench", "memory://", directory, args.messages, pg)
         drains += with_smtp_sink(lambda url: drain_cases(url, "SMTP sink (aiosmtpd)", directory, args.messages, pg))
+        backlog = claim_backlog(pg, args.claim_backlog) if pg is not None and args.claim_backlog else None
         postgres = server_version(pg)
     data = {
         "messages": args.messages,
         "postgresql_server": postgres,
+        "postgresql_claim_backlog": backlog,
         "enqueue": report("enqueue", enqueue, enqueue[0].name),
         "drain": report("worker drain rate", drains, drains[0].name),
         "when_measured": time.strftime("%Y-%m-%d"),
