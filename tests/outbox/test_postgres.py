@@ -19,6 +19,7 @@ from mailcore import ConfigurationError, Message
 from mailcore.cli import cli
 from mailcore.outbox.postgres import SCHEMA_VERSION, PostgresOutbox, PostgresStorageError, open_postgres_outbox
 from mailcore.outbox.retention import recipient_digest
+from mailcore.testing.outbox_contract import OutboxStoreContract
 
 pytestmark = pytest.mark.service
 
@@ -362,3 +363,15 @@ def test_worker_state_changes_do_not_wait_for_the_wal_flush_unless_asked(pg_url,
         assert box._run(lambda cur: cur.execute(show).fetchone(), write=False) == ("on",)
     with pytest.raises(ConfigurationError, match="synchronous"):
         PostgresOutbox(pg_url + "?synchronous=extra")
+
+
+# -- the shared store contract (mailcore.testing.outbox_contract) ------------------------------------
+
+
+class TestPostgresStoreContract(OutboxStoreContract):
+    """Every inherited test of the contract, on the PostgreSQL store."""
+
+    @pytest.fixture
+    def store(self, pg_url):
+        with open_postgres_outbox(pg_url) as store:
+            yield store
