@@ -284,6 +284,30 @@ def test_a_lock_wait_is_bounded_by_lock_timeout(pg_url):
         box.mark_sent(entry_id, transport="t", provider_message_id=None)
 
 
+def test_a_statement_is_bounded_by_statement_timeout(pg_url):
+    with open_postgres_outbox(pg_url + "?statement_timeout=1") as box:
+        with pytest.raises(PostgresStorageError, match="statement timeout"):
+            box._run(lambda cur: cur.execute("SELECT pg_sleep(5)"), write=False)
+        assert box.counts()["queued"] == 0  # the connection is still usable
+
+
+@pytest.mark.timeout(60)
+def test_a_server_that_never_answers_is_bounded_by_connect_timeout():
+    """A socket that accepts TCP connections and never speaks: libpq gives up after connect_timeout."""
+    import socket
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    port = silent.getsockname()[1]
+    try:
+        with pytest.raises(PostgresStorageError, match="cannot connect") as caught:
+            PostgresOutbox(f"postgresql://mailcore:hunter2-Secret@127.0.0.1:{port}/app?connect_timeout=2")
+        assert "hunter2" not in str(caught.value)
+    finally:
+        silent.close()
+
+
 def test_the_password_never_shows(pg_url):
     url = "postgresql://mailcore:hunter2-Secret@127.0.0.1:1/app?connect_timeout=2"
     with pytest.raises(PostgresStorageError) as caught:
