@@ -34,11 +34,11 @@ import os
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any, Final
 from urllib.parse import urlsplit
 
-from mailcore.errors import ConfigurationError
+from mailcore.errors import ConfigurationError, MailcoreError
 from mailcore.message import Message
 from mailcore.outbox import store as _sqlite
 from mailcore.outbox.lifetimes import (
@@ -52,8 +52,9 @@ from mailcore.outbox.lifetimes import (
 from mailcore.outbox.location import outbox_params
 from mailcore.outbox.retention import RETENTION_PARAMS, Retention, digest_recipients
 from mailcore.outbox.store import Claim, Entry
+from mailcore.redact import mask_secrets
 
-__all__ = ["SCHEME", "STATES", "DjangoOutbox", "open_django_outbox"]
+__all__ = ["SCHEME", "STATES", "DjangoOutbox", "DjangoStorageError", "open_django_outbox"]
 
 #: The URL scheme of this outbox (``MAILCORE["QUEUE"] = "db"`` is ``django://``).
 SCHEME: Final = "django"
@@ -77,6 +78,12 @@ _SUMMARY: Final = (
     "id", "message_id", "state", "sender", "recipients", "subject", "runs", "created_at", "updated_at",
     "age_from", "due_at", "lease_owner", "last_error", "transport", "provider_message_id", "has_body",
 )  # fmt: skip
+
+
+class DjangoStorageError(MailcoreError, OSError):
+    """The outbox database could not be used right now (connection lost, database locked, a
+    timeout): an ``OSError``, so the worker retries it as it retries a locked SQLite file. The
+    text names the database alias and what the driver said, never the password."""
 
 
 class DjangoOutbox:
@@ -129,18 +136,32 @@ class DjangoOutbox:
         return self._rows.objects.using(self.using)
 
     @contextmanager
-    def _atomic(self) -> Iterator[Any]:
-        """One transaction (a savepoint inside the caller's). Outside any transaction a
-        connection the database dropped, or one past ``CONN_MAX_AGE``, is replaced first, as
-        Django does at the start of each request: a long-running worker survives a database
-        restart (the failed operation raises; the next one reconnects)."""
-        from django.db import transaction
+    def _atomic(self, *, storage_errors: bool = True) -> Iterator[Any]:
+        """One transaction (a savepoint inside the caller's).
+
+        A database error that leaves the connection unusable (the server restarted, the
+        network cut it) closes it once outside any transaction, so the next call reconnects: a
+        long-running worker survives a database restart. Such errors (and locks, timeouts) are
+        raised as :class:`DjangoStorageError`, which the worker backs off from and retries.
+        ``storage_errors=False`` lets Django's own exception through (the producer side: the
+        application's code expects ``django.db`` errors).
+        """
+        from django.db import InterfaceError, OperationalError, transaction
 
         connection = self._connection()
-        if not connection.in_atomic_block:
-            connection.close_if_unusable_or_obsolete()
-        with transaction.atomic(using=self.using):
-            yield connection
+        try:
+            with transaction.atomic(using=self.using):
+                yield connection
+        except (OperationalError, InterfaceError) as error:
+            if not connection.in_atomic_block:
+                with suppress(Exception):  # a broken connection may fail to close; it is gone either way
+                    if not connection.is_usable():
+                        connection.close()
+            if not storage_errors:
+                raise
+            password = connection.settings_dict.get("PASSWORD") or None
+            text = mask_secrets(str(error).strip(), [password] if password else [])
+            raise DjangoStorageError(f"the outbox database {self.url}: {type(error).__name__}: {text}") from None
 
     # -- producers -----------------------------------------------------------------------------
 
@@ -159,9 +180,10 @@ class DjangoOutbox:
         """Store several messages in one transaction; return their ids in order."""
         now = time.time()
         ids: list[str] = []
-        with self._atomic():
-            for message in messages:
-                row = self._new_row(message, now, now + delay, last_error)
+        with self._atomic(storage_errors=False):
+            for n, message in enumerate(messages):
+                # one microsecond apart: a batch is claimed in the order it was given (FIFO on ties)
+                row = self._new_row(message, now, now + delay + n * 1e-6, last_error)
                 first = self._first_with_key(message.idempotency_key, row.id, now)
                 if first is not None:
                     ids.append(first)
