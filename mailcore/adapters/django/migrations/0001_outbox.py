@@ -6,6 +6,8 @@ are created only when missing: a database where ``mailcore outbox migrate`` (or 
 worker) created them first is adopted as it is.
 """
 
+from typing import Any
+
 import django.db.models.expressions
 from django.db import migrations, models
 
@@ -14,7 +16,7 @@ import mailcore.adapters.django.models
 MODELS = ("IdempotencyKey", "OutboxMessage")
 
 
-def create_missing_tables(apps, schema_editor):
+def create_missing_tables(apps: Any, schema_editor: Any) -> None:
     """CREATE TABLE (with its indexes) for each outbox table that does not exist yet."""
     existing = set(schema_editor.connection.introspection.table_names())
     for name in MODELS:
@@ -23,7 +25,7 @@ def create_missing_tables(apps, schema_editor):
             schema_editor.create_model(model)
 
 
-def drop_tables(apps, schema_editor):
+def drop_tables(apps: Any, schema_editor: Any) -> None:
     existing = set(schema_editor.connection.introspection.table_names())
     for name in reversed(MODELS):
         model = apps.get_model("mailcore", name)
