@@ -54,7 +54,7 @@ from mailcore.outbox.retention import RETENTION_PARAMS, Retention, digest_recipi
 from mailcore.outbox.store import Claim, Entry
 from mailcore.redact import mask_secrets
 
-__all__ = ["SCHEME", "STATES", "DjangoOutbox", "DjangoStorageError", "open_django_outbox"]
+__all__ = ["SCHEME", "STATES", "DjangoOutbox", "DjangoStorageError", "check_django_outbox_url", "open_django_outbox"]
 
 #: The URL scheme of this outbox (``MAILCORE["QUEUE"] = "db"`` is ``django://``).
 SCHEME: Final = "django"
@@ -505,6 +505,13 @@ def open_django_outbox(url: str = "django://", **_: Any) -> DjangoOutbox:
     Needs Django configured: in ``manage.py`` commands and the web process it is; elsewhere
     ``DJANGO_SETTINGS_MODULE`` must name the settings (Django is then set up here).
     """
+    alias, options = check_django_outbox_url(url)
+    return DjangoOutbox(alias, **options)
+
+
+def check_django_outbox_url(url: str) -> tuple[str | None, dict[str, Any]]:
+    """(alias or None, DjangoOutbox options) of a ``django://`` URL, without touching Django's
+    database; a :class:`ConfigurationError` says what is wrong with it."""
     text = url.strip()
     if text in ("db", "django"):
         text = f"{SCHEME}://"
@@ -516,11 +523,16 @@ def open_django_outbox(url: str = "django://", **_: Any) -> DjangoOutbox:
             f"django:// outbox URL {url!r}: the database is a DATABASES alias in the host part "
             "(django://default), not a path"
         )
+    if any(c in parts.netloc for c in "@:[]"):
+        raise ConfigurationError(
+            f"django:// outbox URL {url!r}: give a DATABASES alias (django://default); the "
+            "connection settings come from DATABASES, not the URL"
+        )
     params = outbox_params(text, _PARAMS)
     options: dict[str, Any] = {"retention": Retention.from_params(params)}
     if "aging" in params:
         options["aging"] = check_aging(params["aging"], "aging")
-    return DjangoOutbox(parts.hostname or None, **options)
+    return parts.netloc or None, options
 
 
 def _ensure_django() -> None:
