@@ -136,11 +136,11 @@ class OutboxWorker:
             raise ValueError("batch_size must be >= 1, poll_interval and retention_interval > 0")
         lease = check_lease(lease)
         self.mailer = mailer
-        self._owns_outbox = not isinstance(outbox, SQLiteOutbox)
-        if isinstance(outbox, SQLiteOutbox):
-            self.outbox = outbox
-        else:
+        self._owns_outbox = outbox is None or isinstance(outbox, str)
+        if outbox is None or isinstance(outbox, str):
             self.outbox = open_outbox(outbox or mailer.outbox_url, synchronous="NORMAL")
+        else:  # an open store: SQLite, or one with the same methods (Django's database)
+            self.outbox = outbox
         self.batch_size = batch_size
         self.lease = lease
         self.poll_interval = poll_interval
