@@ -84,7 +84,7 @@ class Shop:
     def get(self, query: str, timeout: float = 60) -> tuple[int, str]:
         url = f"http://127.0.0.1:{self.port}/pay?{query}"
         try:
-            with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - a local test server
+            with urllib.request.urlopen(url, timeout=timeout) as response:
                 return response.status, response.read().decode()
         except urllib.error.HTTPError as error:
             return error.code, ""
