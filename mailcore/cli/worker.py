@@ -72,7 +72,8 @@ class StatusLine:
 @click.option(
     "--outbox",
     envvar=OUTBOX_ENV,
-    help=f"Outbox URL: sqlite:////absolute/path (four slashes) or sqlite:///relative/path "
+    help=f"Outbox URL: sqlite:////absolute/path (four slashes), sqlite:///relative/path, "
+    f"postgresql://user@host/db or another registered queue "
     f"(default: ${OUTBOX_ENV}, else the per-user file; created if missing).",
 )
 @click.option(
@@ -160,7 +161,7 @@ def run_worker(
     )
     status = StatusLine(worker.outbox.counts, status_interval)
     worker.on_progress = status
-    click.echo(f"mailcore worker {worker.id}: {worker.outbox.path} → {mailer.transport.name}", err=True)
+    click.echo(f"mailcore worker {worker.id}: {worker.outbox.url} → {mailer.transport.name}", err=True)
     previous = _install_stop_handlers(worker)
     try:
         worker.run(until_idle=drain)

@@ -34,13 +34,7 @@ from django.core.exceptions import ImproperlyConfigured  # type: ignore[import-u
 from django.core.mail.backends.base import BaseEmailBackend  # type: ignore[import-untyped,unused-ignore]
 
 from mailcore.adapters.django.conversion import to_message
-from mailcore.adapters.django.options import (
-    BackendOptions,
-    OptionError,
-    django_outbox_url,
-    read_options,
-    smtp_url,
-)
+from mailcore.adapters.django.options import BackendOptions, OptionError, read_options, smtp_url
 from mailcore.config import parse
 from mailcore.errors import ConfigurationError, SendError, failure_summary
 from mailcore.mailer import Mailer, failure_log_level
@@ -195,15 +189,11 @@ class EmailBackend(BaseEmailBackend):  # type: ignore[misc,unused-ignore]
 def _mailer_for(url: str | Secret, options: BackendOptions, mailer_options: dict[str, Any]) -> Mailer:
     """The process-wide shared Mailer for this configuration, or a private one for queueing.
 
-    ``QUEUE = "db"`` (or ``django://ALIAS``): the queue is a :class:`DjangoOutbox`, writing
-    through Django's connection, so the message commits with the caller's transaction.
+    ``QUEUE = "db"`` (or ``django://ALIAS``) opens :class:`~mailcore.adapters.django.outbox.DjangoOutbox`
+    (the ``django`` queue scheme), writing through Django's connection, so the message commits
+    with the caller's transaction.
     """
     if options.queue:
-        django_url = django_outbox_url(options.queue)
-        if django_url is not None and "queue" not in mailer_options:
-            from mailcore.adapters.django.outbox import open_django_outbox
-
-            mailer_options["queue"] = open_django_outbox(django_url)
         return Mailer(url, from_email=options.from_email, **mailer_options)
     from mailcore.shared import shared_mailer
 

@@ -24,7 +24,7 @@ written through Django's connection. What that buys:
 URL: ``django://`` (the database Django's routers choose for writing the model, normally
 ``default``) or ``django://ALIAS`` for a ``DATABASES`` alias, with the SQLite outbox's retention
 parameters (``?keep_sent_body=0&keep_failed_body=7d&keep_metadata=30d``) and ``aging`` (seconds
-one priority step is worth, default 300).
+one priority step is worth, default 300) and ``idempotency_window`` (default ``24h``).
 """
 
 from __future__ import annotations
@@ -45,13 +45,14 @@ from mailcore.outbox.lifetimes import (
     DEFAULT_AGING,
     IDEMPOTENCY_WINDOW,
     check_aging,
+    check_window,
     expires_at,
     expiry_reason,
     priority_rank,
 )
 from mailcore.outbox.location import outbox_params
-from mailcore.outbox.retention import RETENTION_PARAMS, Retention, digest_recipients
-from mailcore.outbox.store import Claim, Entry
+from mailcore.outbox.retention import RETENTION_PARAMS, Retention, digest_recipients, parse_duration
+from mailcore.outbox.api import Claim, Entry
 from mailcore.redact import mask_secrets
 
 __all__ = ["SCHEME", "STATES", "DjangoOutbox", "DjangoStorageError", "check_django_outbox_url", "open_django_outbox"]
@@ -73,10 +74,11 @@ RETRYABLE: Final = (QUEUED, FAILED, UNKNOWN)
 PARKED: Final = (FAILED, UNKNOWN, EXPIRED)
 #: Every finished state (the metadata retention deletes these rows).
 FINISHED: Final = (SENT, *PARKED)
-_PARAMS: Final = (*RETENTION_PARAMS, "aging")
+_PARAMS: Final = (*RETENTION_PARAMS, "aging", "idempotency_window")
 _SUMMARY: Final = (
     "id", "message_id", "state", "sender", "recipients", "subject", "runs", "created_at", "updated_at",
     "age_from", "due_at", "lease_owner", "last_error", "transport", "provider_message_id", "has_body",
+    "priority", "expires_at",
 )  # fmt: skip
 
 
@@ -116,7 +118,9 @@ class DjangoOutbox:
             raise ConfigurationError(f"django:// outbox: no DATABASES alias {self.using!r} (configured: {configured})")
         self.retention = retention or Retention()
         self.aging = check_aging(aging)
-        self.idempotency_window = float(idempotency_window)
+        self.idempotency_window = check_window(idempotency_window)
+        #: what the worker retries instead of failing (a dropped connection, a locked database)
+        self.storage_errors: tuple[type[BaseException], ...] = (DjangoStorageError,)
 
     @property
     def url(self) -> str:
@@ -531,7 +535,10 @@ def check_django_outbox_url(url: str) -> tuple[str | None, dict[str, Any]]:
     params = outbox_params(text, _PARAMS)
     options: dict[str, Any] = {"retention": Retention.from_params(params)}
     if "aging" in params:
-        options["aging"] = check_aging(params["aging"], "aging")
+        options["aging"] = check_aging(params["aging"], "aging= on the outbox URL")
+    if "idempotency_window" in params:
+        seconds = parse_duration(params["idempotency_window"], name="idempotency_window")
+        options["idempotency_window"] = check_window(seconds, "idempotency_window= on the outbox URL")
     return parts.netloc or None, options
 
 
