@@ -287,3 +287,21 @@ def test_a_dropped_connection_is_a_storage_error_then_reconnected(database):
         store.claim("w", limit=1, lease=60)
     assert isinstance(raised.value, OSError)
     assert [c.runs for c in store.claim("w", limit=1, lease=60)] == [1]  # reconnected
+
+
+def test_the_queue_registry_opens_it(database):
+    """``django`` is a registered queue scheme; ``db`` its alias (MAILCORE["QUEUE"] = "db")."""
+    from mailcore.outbox.api import OutboxStore
+    from mailcore.outbox.queue import open_queue, open_store
+
+    assert isinstance(open_queue("db"), DjangoOutbox) and open_queue("db").using == "default"
+    store = open_store(f"django://{database}", worker=True)
+    assert isinstance(store, DjangoOutbox) and isinstance(store, OutboxStore)
+    assert store.using == database
+    assert open_queue(None, f"django://{database}").using == database
+
+
+def test_entries_carry_priority_and_expiry(store):
+    store.enqueue(message(1, priority="low", expires=timedelta(minutes=5)))
+    (entry,) = store.entries()
+    assert entry.priority == "low" and entry.expires_at == pytest.approx(time.time() + 300, abs=30)

@@ -41,6 +41,7 @@ from urllib.parse import urlsplit
 from mailcore.errors import ConfigurationError, MailcoreError
 from mailcore.message import Message
 from mailcore.outbox import store as _sqlite
+from mailcore.outbox.api import Claim, Entry
 from mailcore.outbox.lifetimes import (
     DEFAULT_AGING,
     IDEMPOTENCY_WINDOW,
@@ -52,7 +53,6 @@ from mailcore.outbox.lifetimes import (
 )
 from mailcore.outbox.location import outbox_params
 from mailcore.outbox.retention import RETENTION_PARAMS, Retention, digest_recipients, parse_duration
-from mailcore.outbox.api import Claim, Entry
 from mailcore.redact import mask_secrets
 
 __all__ = ["SCHEME", "STATES", "DjangoOutbox", "DjangoStorageError", "check_django_outbox_url", "open_django_outbox"]
