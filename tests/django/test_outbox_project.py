@@ -197,3 +197,67 @@ def test_receipt_survives_sigkill_of_the_web_process_after_commit(shop, smtp_sin
     drain(shop)
     assert receipts(smtp_sink) == [f"Receipt for payment {payment}"]
     assert [state for _, state in shop.outbox()] == ["sent"]
+
+
+# -- the plain `mailcore worker` on the same PostgreSQL table ---------------------------------
+
+
+@pytest.fixture
+def pg_shop(request, tmp_path, smtp_sink) -> Iterator[Shop]:
+    """The payshop project on a fresh PostgreSQL database, not migrated yet."""
+    if PG_MISSING:
+        skip_or_fail(PG_MISSING)
+    try:
+        import mailcore.outbox.postgres  # noqa: F401 - the PostgreSQL outbox store (issue 18, item 1)
+    except ImportError as error:
+        skip_or_fail(f"mailcore's PostgreSQL outbox store is not in this tree: {error}")
+    name = f"mailcore_payshop_{uuid.uuid4().hex[:12]}"
+    _postgres_admin(f'CREATE DATABASE "{name}"')
+    project = Shop(
+        f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/{name}", f"smtp://{smtp_sink.host}:{smtp_sink.port}", tmp_path
+    )
+    try:
+        yield project
+    finally:
+        project.stop_server()
+        _postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def mailcore_cli(shop: Shop, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {name: value for name, value in shop.env.items() if name != "DJANGO_SETTINGS_MODULE"}
+    return subprocess.run(
+        [sys.executable, "-c", "from mailcore.cli import main; main()", *args],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+
+def test_plain_mailcore_worker_drains_what_django_committed(pg_shop, smtp_sink):
+    """Django's migration creates the table; `mailcore worker --outbox postgresql://…` (no Django
+    in that process) delivers what the web process committed, and skips what it rolled back."""
+    done = pg_shop.manage("migrate", "-v0")
+    assert done.returncode == 0, done.stderr
+    pg_shop.start_server()
+    assert pg_shop.get("amount=1&then=raise")[0] == 500
+    status, body = pg_shop.get("amount=2&then=commit&email=paid@example.com")
+    assert status == 200
+    done = mailcore_cli(
+        pg_shop, "worker", "--url", pg_shop.env["PAYSHOP_SMTP"], "--outbox", pg_shop.db_url, "--drain",
+        "--status-interval", "0",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert receipts(smtp_sink) == [f"Receipt for payment {body}"]
+    assert [state for _, state in pg_shop.outbox()] == ["sent"]
+
+
+def test_django_migrate_adopts_a_table_mailcore_created_first(pg_shop, smtp_sink):
+    """`mailcore outbox migrate` first, then `manage.py migrate`: the tables are adopted as they
+    are, and Django writes into them."""
+    done = mailcore_cli(pg_shop, "outbox", "migrate", "--outbox", pg_shop.db_url)
+    assert done.returncode == 0, done.stderr
+    done = pg_shop.manage("migrate", "-v0")
+    assert done.returncode == 0, done.stderr
+    pg_shop.start_server()
+    status, body = pg_shop.get("amount=3&then=commit")
+    assert status == 200
+    drain(pg_shop)
+    assert receipts(smtp_sink) == [f"Receipt for payment {body}"]
