@@ -240,7 +240,10 @@ class DjangoOutbox:
                 return str(first)
             if keys.filter(key=key, created_at__lte=cutoff).update(outbox_id=outbox_id, created_at=now):
                 return None
-        raise ConfigurationError(f"idempotency key {key!r} could not be recorded (it keeps disappearing)")
+        raise DjangoStorageError(
+            f"the outbox database {self.url}: idempotency key {key!r} was deleted three times while "
+            "being recorded; try again"
+        )
 
     # -- workers -------------------------------------------------------------------------------
 
