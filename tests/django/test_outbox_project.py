@@ -264,3 +264,20 @@ def test_django_migrate_adopts_a_table_mailcore_created_first(pg_shop, smtp_sink
     assert status == 200
     drain(pg_shop)
     assert receipts(smtp_sink) == [f"Receipt for payment {body}"]
+
+
+def test_mailcore_outbox_commands_read_the_django_outbox(shop):
+    """`mailcore outbox list --outbox django://` with DJANGO_SETTINGS_MODULE: Django is set up
+    by the store, so the operator commands work on the Django-database outbox too."""
+    done = shop.manage(
+        "shell", "-c", "from django.core.mail import send_mail; send_mail('s', 'b', None, ['ops@example.com'])"
+    )
+    assert done.returncode == 0, done.stderr
+    env = {**shop.env, "PYTHONPATH": str(PROJECT), "COLUMNS": "200"}
+    done = subprocess.run(
+        [sys.executable, "-c", "from mailcore.cli import main; main()", "outbox", "list", "--outbox", "django://"],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    (id,) = [row[0] for row in shop.query("SELECT id FROM mailcore_outbox")]
+    assert id[:12] in done.stdout and "ops@example.com" in done.stdout and "queued" in done.stdout

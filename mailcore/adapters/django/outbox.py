@@ -126,11 +126,6 @@ class DjangoOutbox:
     def url(self) -> str:
         return f"{SCHEME}://{self.using}"
 
-    @property
-    def path(self) -> str:
-        """What the worker's start line names: the database alias and its engine."""
-        return f"{self.url} ({self._connection().vendor})"
-
     def _connection(self) -> Any:
         from django.db import connections
 
