@@ -344,3 +344,15 @@ def test_concurrent_enqueues_with_one_key_store_one_row(database):
     assert not errors
     assert results["second"] == results["first"]
     assert list(OutboxMessage.objects.using(database).values_list("subject", flat=True)) == ["receipt 1"]
+
+
+def test_the_migration_matches_the_models():
+    """A model change without its migration fails here, not in a user's `migrate`."""
+    from django.apps import apps
+    from django.db.migrations.autodetector import MigrationAutodetector
+    from django.db.migrations.loader import MigrationLoader
+    from django.db.migrations.state import ProjectState
+
+    loader = MigrationLoader(None, ignore_no_migrations=True)
+    changes = MigrationAutodetector(loader.project_state(), ProjectState.from_apps(apps)).changes(graph=loader.graph)
+    assert changes == {}
