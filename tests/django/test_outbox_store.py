@@ -286,7 +286,9 @@ def test_a_dropped_connection_is_a_storage_error_then_reconnected(database):
     import psycopg
 
     with psycopg.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname="postgres", autocommit=True) as admin:
-        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        admin.execute("SELECT pg_terminate_backend(%s, 30000)", (pid,))  # waits until it is gone
+        gone = admin.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone()
+        assert gone == (0,)
     with pytest.raises(DjangoStorageError, match="the outbox database django://pg") as raised:
         store.claim("w", limit=1, lease=60)
     assert isinstance(raised.value, OSError)
