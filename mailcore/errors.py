@@ -214,11 +214,12 @@ class MessageExpired(MessageRejected):
         self.expires_at = expires_at
 
 
-class DuplicateSend(PermanentError):
+class DuplicateSend(TransientError):
     """Another send with the same ``idempotency_key`` is still in flight; this one sent nothing.
 
-    Returned as the cause of a :class:`DeliveryFailed` when the first send did not finish within
-    the wait; try again later to get the first send's result.
+    The cause of a :class:`DeliveryFailed` when the first send did not finish within the wait.
+    Transient: trying again later returns the first send's result (or sends, if the first one
+    died and its reservation ran out), so an outbox worker or Celery reschedules it.
     """
 
 

@@ -49,10 +49,6 @@ URL_ENV = "MAILCORE_URL"
 FROM_ENV = "MAILCORE_FROM"
 #: Default seconds a sent ``idempotency_key`` is remembered (``Mailer(idempotency_window=…)``).
 IDEMPOTENCY_WINDOW = 86400.0
-#: Seconds a key stays reserved by a send in flight (a crashed sender frees it after this).
-IDEMPOTENCY_PENDING_TTL = 300.0
-#: Longest wait for a concurrent first send with the same key before giving up (DuplicateSend).
-IDEMPOTENCY_WAIT = 30.0
 
 
 class Mailer:
@@ -69,8 +65,10 @@ class Mailer:
         ``retry=RetryPolicy(...)|dict|None``, ``breaker=BreakerPolicy(...)|dict|None``,
         ``on_ambiguous="fail"|"retry"``, ``state="redis://…"`` (shared breakers and rate limits),
         and ``clock``/``sleep``/``random`` for tests. See docs/policies.md.
-    :param outbox: the durable outbox for :meth:`enqueue` (``sqlite:///path``); default
-        ``MAILCORE_OUTBOX`` or the per-user data file (see docs/operations.md).
+    :param outbox: the durable outbox for :meth:`enqueue`: a URL whose scheme picks the backend
+        (``sqlite:///path``, ``postgresql://…``, ``django``, ``celery``; see
+        :mod:`mailcore.outbox.queue`); default ``MAILCORE_OUTBOX`` or the per-user SQLite file
+        (see docs/operations.md).
     :param park_on_failure: when a :meth:`send` ends in a transient :class:`DeliveryFailed`,
         store the message in the queue and return a :class:`mailcore.outbox.Queued` instead.
     :param queue: where :meth:`enqueue` writes: ``"outbox"`` (the ``outbox`` URL, default
@@ -171,41 +169,35 @@ class Mailer:
 
     def _send_once(self, message: Message, park: bool | None) -> SendResult:
         """Send a message with an ``idempotency_key`` at most once per window (see :meth:`send`)."""
+        from mailcore.idempotency import run_once
+
         store = self._idempotency_store()
-        key = f"send:{message.idempotency_key}"
-        first = store.idempotency_reserve(key, IDEMPOTENCY_PENDING_TTL)
-        waited, pause = 0.0, 0.05
-        while first == "pending" and waited < IDEMPOTENCY_WAIT:  # the first send is in flight
-            time.sleep(pause)
-            waited += pause
-            pause = min(pause * 2, 0.5)
-            first = store.idempotency_reserve(key, IDEMPOTENCY_PENDING_TTL)
-        if first == "pending":
-            name = self.transport.name
-            error = DuplicateSend(
-                f"another send of idempotency key of {message.message_id} is still in flight after {waited:.0f}s",
-                transport=name,
-            )
-            raise DeliveryFailed(f"not sent: {error}", attempts=[Attempt(name, error, 0.0)], transport=name)
-        if first is not None:
-            log.info("message %s: idempotency key seen before; returning the first result", message.message_id)
-            return _replayed(first)
+        sent: list[SendResult] = []
+
+        def send() -> str:
+            sent.append(self._send(message, park))
+            return _result_json(sent[0])
+
         try:
-            result = self._send(message, park)
-        except BaseException:
-            store.idempotency_forget(key)  # not sent: a retry with the same key may send it
-            raise
-        store.idempotency_record(key, _result_json(result), self.idempotency_window)
-        return result
+            stored, replayed = run_once(store, f"send:{message.idempotency_key}", self.idempotency_window, send)
+        except DuplicateSend as error:
+            name = self.transport.name
+            error.transport = name
+            raise DeliveryFailed(
+                f"{message.message_id} not sent: {error}", attempts=[Attempt(name, error, 0.0)], transport=name
+            ) from None
+        if not replayed:
+            return sent[0]
+        log.info("message %s: idempotency key seen before; returning the first result", message.message_id)
+        return _replayed(stored)
 
     def _idempotency_store(self) -> Any:
+        """The state store (``state=``/``MAILCORE_STATE_URL``), else the process-wide memory store,
+        so a Mailer built per request still remembers the keys of the process."""
         if self._idempotency is None:
-            from mailcore.policy.state import IdempotencyStore, open_state, shared_memory_store
+            from mailcore.idempotency import idempotency_store
 
-            store = open_state(self._state_option)
-            if not isinstance(store, IdempotencyStore):  # a custom store without the methods
-                store = shared_memory_store("mailcore-idempotency")
-            self._idempotency = store
+            self._idempotency = idempotency_store(self._state_option)
         return self._idempotency
 
     def send_many(self, messages: Iterable[Message]) -> list[SendResult | SendError]:
@@ -416,6 +408,7 @@ def _result_json(result: SendResult) -> str:
 
 
 def _replayed(stored: str) -> SendResult:
+    """The result :func:`_result_json` stored, returned again (``replayed=True``)."""
     data = json.loads(stored)
     fields = {
         "message_id": data["message_id"],

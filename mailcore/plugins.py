@@ -51,6 +51,8 @@ class PluginInfo:
     schemes: list[str] = field(default_factory=list)
     #: scheme → what its transport carries faithfully (capability names, sorted)
     capabilities: dict[str, list[str]] = field(default_factory=dict)
+    #: queue backend schemes it registers (``mailcore_register_queues``)
+    queues: list[str] = field(default_factory=list)
 
 
 def _disabled() -> set[str]:
@@ -127,6 +129,7 @@ def reset() -> None:
 def list_plugins() -> list[PluginInfo]:
     """Every loaded plugin with its distribution, version and schemes."""
     pm, registry = _ensure()
+    queues = get_queue_registry()
     dists = {id(plugin): dist for plugin, dist in pm.list_plugin_distinfo()}
     infos: list[PluginInfo] = []
     for name, plugin in pm.list_name_plugin():
@@ -140,6 +143,7 @@ def list_plugins() -> list[PluginInfo]:
         specs = [spec for spec in registry.specs() if spec.plugin == name]
         info.schemes = [spec.scheme for spec in specs]
         info.capabilities = {spec.scheme: sorted(spec.capabilities) for spec in specs}
+        info.queues = [spec.scheme for spec in queues.specs() if spec.plugin == name]
         infos.append(info)
     return sorted(infos, key=lambda i: i.name)
 

@@ -60,12 +60,13 @@ def list_command(url: str | None, state: str | None, limit: int, as_json: bool) 
         click.echo(json.dumps([_summary(entry) for entry in entries], indent=2))
         return
     table = Table(title=f"outbox ({len(entries)} shown)", show_lines=False)
-    for column in ("id", "state", "runs", "to", "created", "due / updated", "last error"):
+    for column in ("id", "state", "prio", "runs", "to", "created", "due / updated", "last error"):
         table.add_column(column, overflow="fold" if column == "id" else "ellipsis", no_wrap=column != "last error")
     for entry in entries:
         table.add_row(
             entry.id[:12],
-            f"[{_STATE_STYLE[entry.state]}]{entry.state}[/]",
+            f"[{_STATE_STYLE.get(entry.state, 'white')}]{entry.state}[/]",
+            entry.priority,
             str(entry.runs),
             escape(printable(_recipients(entry.recipients))),
             _when(entry.created_at),
@@ -88,8 +89,10 @@ def show_command(url: str | None, entry_id: str) -> None:
     table.add_column(overflow="fold")
     rows: list[tuple[str, str]] = [
         ("id", entry.id),
-        ("state", f"[{_STATE_STYLE[entry.state]}]{entry.state}[/]"),
+        ("state", f"[{_STATE_STYLE.get(entry.state, 'white')}]{entry.state}[/]"),
         ("Message-ID", entry.message_id),
+        ("priority", entry.priority),
+        ("expires", _when(entry.expires_at) if entry.expires_at is not None else "never"),
         ("runs", str(entry.runs)),
         ("created", _when(entry.created_at)),
         ("updated", _when(entry.updated_at)),
@@ -161,7 +164,7 @@ def stats_command(url: str | None, as_json: bool) -> None:
     table.add_column("state")
     table.add_column("count", justify="right")
     for state, count in counts.items():
-        table.add_row(f"[{_STATE_STYLE[state]}]{state}[/]", str(count))
+        table.add_row(f"[{_STATE_STYLE.get(state, 'white')}]{state}[/]", str(count))
     _console().print(table)
     click.echo(f"oldest waiting: {'-' if age is None else _age(age)}")
 
@@ -215,6 +218,8 @@ def _summary(entry: Entry) -> dict[str, object]:
         "state": entry.state,
         "message_id": entry.message_id,
         "runs": entry.runs,
+        "priority": entry.priority,
+        "expires_at": entry.expires_at,
         "recipients": len(entry.recipients),
         "created_at": entry.created_at,
         "due_at": entry.due_at,

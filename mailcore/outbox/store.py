@@ -305,9 +305,11 @@ class SQLiteOutbox:
     def _expire_due(self, db: sqlite3.Connection, now: float) -> int:
         """Move waiting rows whose message expired to ``expired`` (a ``sending`` row only once its
         lease ran out: its worker is still deciding). Returns how many."""
+        # INDEXED BY: without statistics the planner would scan every waiting row by state
         expired = db.execute(
-            "SELECT id, expires_at FROM outbox WHERE expires_at IS NOT NULL AND expires_at <= ? "
-            "AND (state = 'queued' OR (state = 'sending' AND due_at <= ?))",
+            "SELECT id, expires_at FROM outbox INDEXED BY outbox_expiry "
+            "WHERE state IN ('queued', 'sending') AND expires_at IS NOT NULL AND expires_at <= ? "
+            "AND (state = 'queued' OR due_at <= ?)",
             (now, now),
         ).fetchall()
         if expired:

@@ -143,7 +143,8 @@ def test_a_loop_of_sigkills_against_two_workers_loses_nothing(slow_sink, plugin_
     workers = [start(), start()]
     kills = 0
     try:
-        while box.counts()["sent"] < len(messages) * 0.8 and kills < 8:
+        # at least 3 kills (a fast machine may drain 80 % before), at most 8
+        while kills < 3 or (box.counts()["sent"] < len(messages) * 0.8 and kills < 8):
             time.sleep(rng.uniform(0.3, 0.9))
             victim = kills % 2
             workers[victim].send_signal(signal.SIGKILL)

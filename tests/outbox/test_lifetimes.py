@@ -287,6 +287,7 @@ def test_send_with_a_seen_key_returns_the_first_result_and_sends_nothing():
     again = mailer.send(msg(2, idempotency_key="receipt-7"))
     assert [m.subject for m in sent] == ["n1"]
     assert again.replayed and not first.replayed
+    assert len(first.attempts) == 1 and again.attempts == ()
     assert (again.message_id, again.transport, again.provider_message_id) == (
         first.message_id, first.transport, first.provider_message_id,
     )  # fmt: skip
@@ -347,3 +348,45 @@ def test_a_concurrent_second_send_waits_for_the_first_result():
 def test_the_sqlite_outbox_is_an_outbox_store(outbox_url):
     with open_outbox(outbox_url) as box:
         assert isinstance(box, OutboxStore)
+
+
+def test_the_cli_lists_and_filters_expired_entries(outbox_url):
+    import json
+
+    from click.testing import CliRunner
+
+    from mailcore.cli import cli as main
+
+    with open_outbox(outbox_url) as box:
+        box.enqueue(msg(1, expires=PAST, priority="high"))
+        box.enqueue(msg(2, priority="low"))
+        box.claim("w", limit=10, lease=60)
+    runner = CliRunner()
+    listed = json.loads(
+        runner.invoke(main, ["outbox", "list", "--outbox", outbox_url, "--state", "expired", "--json"]).output
+    )
+    assert [(e["state"], e["priority"]) for e in listed] == [("expired", "high")]
+    stats = json.loads(runner.invoke(main, ["outbox", "stats", "--outbox", outbox_url, "--json"]).output)
+    assert stats["counts"]["expired"] == 1
+    table = runner.invoke(main, ["outbox", "list", "--outbox", outbox_url])
+    assert table.exit_code == 0 and "expired" in table.output and "low" in table.output
+    shown = runner.invoke(main, ["outbox", "show", "--outbox", outbox_url, listed[0]["id"]])
+    assert "expired at 2020-01-01T00:00:00Z before delivery" in shown.output
+
+
+def test_two_mailers_sharing_redis_send_a_key_once():
+    from conftest import require_redis
+
+    client = require_redis(10)
+    prefix = f"mctest-{uuid.uuid4().hex[:8]}"
+    state = f"redis://127.0.0.1:6379/10?prefix={prefix}"
+    url, sent = sink()
+    try:
+        first = Mailer(url, state=state).send(msg(1, idempotency_key="receipt-1"))
+        again = Mailer(url, state=state).send(msg(2, idempotency_key="receipt-1"))  # another process
+        assert [m.subject for m in sent] == ["n1"]
+        assert again.replayed and again.message_id == first.message_id
+        assert client.ttl(f"{prefix}:idem:send:receipt-1") > 86000  # remembered for the window
+    finally:
+        for name in client.scan_iter(match=f"{prefix}:*"):
+            client.delete(name)

@@ -134,3 +134,16 @@ def test_two_plugins_cannot_register_one_scheme():
 def test_a_non_queue_object_is_refused():
     with pytest.raises(ConfigurationError, match="enqueue"):
         open_queue(42, None)  # type: ignore[arg-type]
+
+
+def test_mailcore_plugins_lists_the_queue_backends(registry):
+    import json
+
+    from click.testing import CliRunner
+
+    from mailcore.cli import cli
+
+    result = CliRunner().invoke(cli, ["plugins", "--json"])
+    assert result.exit_code == 0, result.output
+    core = next(info for info in json.loads(result.output) if info["name"] == "mailcore")
+    assert {"sqlite", "postgresql", "django", "celery"} <= set(core["queues"])
