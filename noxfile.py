@@ -235,7 +235,8 @@ def django(session: nox.Session, django: str) -> None:
     """The Django adapter on Django 5.2 LTS and 6.1."""
     if not (ROOT / "tests" / "django").is_dir():
         session.error("tests/django is missing")
-    install_project(session, *TEST_DEPS, "aiosmtpd", "trustme", "pytest-django", django)
+    # psycopg: the Django-database outbox tests run on PostgreSQL too (127.0.0.1:5432)
+    install_project(session, *TEST_DEPS, "aiosmtpd", "trustme", "pytest-django", "psycopg[binary]", django)
     session.run("pytest", "-q", "tests/django", *session.posargs)
 
 
