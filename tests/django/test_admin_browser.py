@@ -7,7 +7,7 @@ under CI (tests/django/browser.py).
 from __future__ import annotations
 
 import pytest
-from admin_pages import log_in, wait_for
+from admin_pages import log_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
