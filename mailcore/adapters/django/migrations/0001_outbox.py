@@ -1,0 +1,80 @@
+"""The outbox tables: ``mailcore_outbox`` and ``mailcore_idempotency`` (see ``models.py``).
+
+The columns and the claim index are those of mailcore's PostgreSQL outbox (issue 18's contract),
+so ``mailcore worker --outbox postgresql://…`` drains the table this migration creates.
+"""
+
+import django.db.models.expressions
+from django.db import migrations, models
+
+import mailcore.adapters.django.models
+
+
+class Migration(migrations.Migration):
+    initial = True
+
+    dependencies = ()
+
+    operations = (
+        migrations.CreateModel(
+            name="IdempotencyKey",
+            fields=[
+                ("key", mailcore.adapters.django.models.TextColumn(max_length=200, primary_key=True, serialize=False)),
+                ("outbox_id", models.TextField()),
+                ("created_at", models.FloatField()),
+            ],
+            options={
+                "verbose_name": "idempotency key",
+                "db_table": "mailcore_idempotency",
+            },
+        ),
+        migrations.CreateModel(
+            name="OutboxMessage",
+            fields=[
+                (
+                    "id",
+                    mailcore.adapters.django.models.TextColumn(
+                        editable=False, max_length=32, primary_key=True, serialize=False
+                    ),
+                ),
+                ("message_id", mailcore.adapters.django.models.TextColumn(max_length=900, verbose_name="Message-ID")),
+                ("state", mailcore.adapters.django.models.TextColumn(max_length=16)),
+                ("payload", models.TextField(blank=True)),
+                ("sender", models.TextField()),
+                ("recipients", models.TextField()),
+                ("subject", models.TextField(blank=True)),
+                ("runs", models.IntegerField(db_default=0, default=0)),
+                ("created_at", models.FloatField()),
+                ("updated_at", models.FloatField()),
+                ("age_from", models.FloatField()),
+                ("due_at", models.FloatField()),
+                ("lease_owner", models.TextField(blank=True, null=True)),
+                ("last_error", models.TextField(blank=True, null=True)),
+                ("transport", models.TextField(blank=True, null=True)),
+                ("provider_message_id", models.TextField(blank=True, null=True)),
+                ("priority", models.SmallIntegerField(db_default=1, default=1)),
+                ("expires_at", models.FloatField(blank=True, null=True)),
+                ("idempotency_key", models.TextField(blank=True, null=True)),
+            ],
+            options={
+                "verbose_name": "outbox message",
+                "verbose_name_plural": "outbox",
+                "db_table": "mailcore_outbox",
+                "indexes": [
+                    models.Index(
+                        django.db.models.expressions.CombinedExpression(
+                            models.F("due_at"),
+                            "+",
+                            django.db.models.expressions.CombinedExpression(
+                                models.F("priority"), "*", models.Value(300.0)
+                            ),
+                        ),
+                        condition=models.Q(("state__in", ["queued", "sending"])),
+                        name="mailcore_outbox_claim",
+                    ),
+                    models.Index(fields=["state", "updated_at"], name="mailcore_outbox_state"),
+                    models.Index(fields=["message_id"], name="mailcore_outbox_message_id"),
+                ],
+            },
+        ),
+    )

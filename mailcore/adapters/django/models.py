@@ -1,0 +1,106 @@
+"""The outbox in Django's own database: ``MAILCORE["QUEUE"] = "db"``.
+
+Two tables, created by ``manage.py migrate`` (app label ``mailcore``):
+
+* ``mailcore_outbox`` (:class:`OutboxMessage`) — one row per message, the columns of the SQLite
+  outbox's ``outbox`` table plus ``priority``, ``expires_at`` and ``idempotency_key``. It is the
+  same table mailcore's PostgreSQL outbox (``mailcore worker --outbox postgresql://…``) reads
+  and writes, so a plain ``mailcore worker`` can drain what Django committed;
+* ``mailcore_idempotency`` (:class:`IdempotencyKey`) — idempotency keys seen recently and the
+  outbox id of the first message that carried each.
+
+A row is written through Django's connection, so ``send_mail()`` inside
+``transaction.atomic()`` is committed or rolled back with the application's own rows. The rows
+are managed by :class:`mailcore.adapters.django.outbox.DjangoOutbox`; write to them only
+through it (or the admin's actions), never by hand.
+
+Times are epoch seconds (``double precision``), as in the other outbox stores, so every store
+and worker compares them the same way whatever the database's time zone settings.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from django.db import models  # type: ignore[import-untyped,unused-ignore]
+
+__all__ = ["CLAIM_AGING", "IdempotencyKey", "OutboxMessage", "TextColumn"]
+
+#: Seconds of waiting one priority step is worth in the claim order (``due_at + priority *
+#: CLAIM_AGING``); the claim index is on that expression, so the query must spell it the same.
+CLAIM_AGING = 300.0
+
+
+if TYPE_CHECKING:
+    _CharField = models.CharField[str, str]
+else:
+    _CharField = models.CharField
+
+
+class TextColumn(_CharField):  # type: ignore[misc,unused-ignore]
+    """A ``text`` column on PostgreSQL and SQLite (the shared table's type), ``varchar(N)``
+    elsewhere so that databases that cannot index ``text`` (MySQL) still migrate."""
+
+    def db_type(self, connection: Any) -> Any:
+        if connection.vendor in ("postgresql", "sqlite"):
+            return "text"
+        return super().db_type(connection)
+
+
+class OutboxMessage(models.Model):  # type: ignore[misc,unused-ignore]
+    """One message in the outbox and its delivery state (see :mod:`mailcore.outbox.store`)."""
+
+    id: TextColumn = TextColumn(primary_key=True, max_length=32, editable=False)
+    message_id: TextColumn = TextColumn(max_length=900, verbose_name="Message-ID")
+    state: TextColumn = TextColumn(max_length=16)
+    payload: models.TextField[str, str] = models.TextField(blank=True)  # to_dict() JSON; '' once dropped
+    sender: models.TextField[str, str] = models.TextField()
+    recipients: models.TextField[str, str] = models.TextField()  # comma-joined, like the SQLite outbox
+    subject: models.TextField[str, str] = models.TextField(blank=True)
+    runs: models.IntegerField[int, int] = models.IntegerField(default=0, db_default=0)
+    created_at: models.FloatField[float, float] = models.FloatField()
+    updated_at: models.FloatField[float, float] = models.FloatField()
+    age_from: models.FloatField[float, float] = models.FloatField()
+    due_at: models.FloatField[float, float] = models.FloatField()
+    lease_owner: models.TextField[str | None, str | None] = models.TextField(null=True, blank=True)
+    last_error: models.TextField[str | None, str | None] = models.TextField(null=True, blank=True)
+    transport: models.TextField[str | None, str | None] = models.TextField(null=True, blank=True)
+    provider_message_id: models.TextField[str | None, str | None] = models.TextField(null=True, blank=True)
+    # 0 high, 1 normal, 2 low (mailcore.outbox.lifetimes.PRIORITY_RANK)
+    priority: models.SmallIntegerField[int, int] = models.SmallIntegerField(default=1, db_default=1)
+    expires_at: models.FloatField[float | None, float | None] = models.FloatField(null=True, blank=True)
+    idempotency_key: models.TextField[str | None, str | None] = models.TextField(null=True, blank=True)
+
+    class Meta:
+        app_label = "mailcore"
+        db_table = "mailcore_outbox"
+        verbose_name = "outbox message"
+        verbose_name_plural = "outbox"
+        indexes = (
+            models.Index(
+                models.F("due_at") + models.F("priority") * models.Value(CLAIM_AGING),
+                name="mailcore_outbox_claim",
+                condition=models.Q(state__in=["queued", "sending"]),
+            ),
+            models.Index(fields=["state", "updated_at"], name="mailcore_outbox_state"),
+            models.Index(fields=["message_id"], name="mailcore_outbox_message_id"),
+        )
+
+    def __str__(self) -> str:  # no subject or recipients: they are message content
+        return f"{self.id} ({self.state})"
+
+
+class IdempotencyKey(models.Model):  # type: ignore[misc,unused-ignore]
+    """An idempotency key and the outbox id of the first message enqueued with it."""
+
+    key: TextColumn = TextColumn(primary_key=True, max_length=200)
+    outbox_id: models.TextField[str, str] = models.TextField()
+    created_at: models.FloatField[float, float] = models.FloatField()
+
+    class Meta:
+        app_label = "mailcore"
+        db_table = "mailcore_idempotency"
+        verbose_name = "idempotency key"
+
+    def __str__(self) -> str:
+        return f"idempotency key → {self.outbox_id}"
