@@ -6,6 +6,8 @@ details quickly. Actions are tested here against the real store (DjangoOutbox).
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from django.contrib.auth.models import Permission
 from outbox_rows import BODY, a_message, add_row
@@ -66,7 +68,7 @@ def test_filters_by_state_transport_and_age(operator):
 
 def test_age_buckets_are_contiguous():
     now = 1_000_000.0
-    for (key, *_), (next_key, *_) in zip(AGE_BUCKETS, AGE_BUCKETS[1:]):
+    for (key, *_), (next_key, *_) in itertools.pairwise(AGE_BUCKETS):
         assert age_bounds(key, now)[0] == age_bounds(next_key, now)[1]
     assert age_bounds(None, now) == (None, None) and age_bounds("nonsense", now) == (None, None)
     assert duration(59) == "59 s" and duration(3600 * 5) == "5 h" and duration(-3) == "0 s"
