@@ -7,8 +7,10 @@ Run by the nox ``django`` session only (the core sessions do not install Django)
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -17,13 +19,67 @@ import pytest
 from django.conf import settings
 
 from mailcore.policy.state import clear_shared_stores
-from mailcore.testing import clear_outboxes, outbox
+from mailcore.testing import clear_outboxes, outbox, skip_or_fail
 
 HAS_MAILERS = django.VERSION >= (6, 1)
 BACKEND = "mailcore.adapters.django.EmailBackend"
 ADMINS = ["admin@example.com"] if django.VERSION >= (6, 0) else [("Admin", "admin@example.com")]
 
 needs_mailers = pytest.mark.skipif(not HAS_MAILERS, reason="MAILERS exists from Django 6.1 on")
+
+# -- databases: SQLite always, PostgreSQL (127.0.0.1:5432, trust auth) when it answers ----------
+
+PG_HOST = os.environ.get("MAILCORE_PG_HOST", "127.0.0.1")
+PG_PORT = int(os.environ.get("MAILCORE_PG_PORT", "5432"))
+PG_USER = os.environ.get("MAILCORE_PG_USER", "postgres")
+#: Why PostgreSQL cannot be used here (None: it can). Checked once, at import.
+PG_MISSING: str | None = None
+
+
+def _probe_postgres() -> str | None:
+    try:
+        import psycopg
+    except ImportError:
+        return "psycopg is not installed (pip install 'psycopg[binary]')"
+    try:
+        psycopg.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname="postgres", connect_timeout=5).close()
+    except psycopg.Error as error:
+        return f"PostgreSQL is not reachable at {PG_HOST}:{PG_PORT} as {PG_USER}: {error}"
+    return None
+
+
+PG_MISSING = _probe_postgres()
+
+
+def pg_settings(name: str = "postgres") -> dict:
+    """A DATABASES entry for the local PostgreSQL; tests run in a uniquely named database."""
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": name,
+        "HOST": PG_HOST,
+        "PORT": PG_PORT,
+        "USER": PG_USER,
+        "TEST": {"NAME": f"mailcore_django_test_{uuid.uuid4().hex[:12]}"},
+    }
+
+
+def database_params() -> list:
+    """``sqlite`` and ``postgresql`` params: a test taking the ``database`` fixture runs on both,
+    in real transactions (``transaction=True``), and the PostgreSQL run skips (fails under
+    MAILCORE_REQUIRE_SERVICES=1) when the server is down."""
+    pg_marks = [] if PG_MISSING else [pytest.mark.django_db(databases=["pg"], transaction=True)]
+    return [
+        pytest.param("default", marks=pytest.mark.django_db(transaction=True), id="sqlite"),
+        pytest.param("pg", marks=pg_marks, id="postgresql"),
+    ]
+
+
+@pytest.fixture(params=database_params())
+def database(request) -> str:
+    """The DATABASES alias a test runs on (see :func:`database_params`)."""
+    if request.param == "pg" and PG_MISSING:
+        skip_or_fail(PG_MISSING)
+    return request.param
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -44,7 +100,10 @@ def pytest_configure(config: pytest.Config) -> None:
                 "mailcore.adapters.django",
             ],
             # Tests that touch the database ask for it (pytest-django's django_db / live_server).
-            DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}},
+            DATABASES={
+                "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"},
+                **({} if PG_MISSING else {"pg": pg_settings()}),
+            },
             # The admin (tests/django/test_admin*.py): its site, sessions and templates.
             ROOT_URLCONF="admin_urls",
             MIDDLEWARE=[

@@ -1,0 +1,524 @@
+"""The outbox in Django's database (``MAILCORE["QUEUE"] = "db"``, URL ``django://``).
+
+:class:`DjangoOutbox` has the public methods of :class:`mailcore.outbox.store.SQLiteOutbox`, and
+keeps its rows in the ``mailcore_outbox`` table of :mod:`mailcore.adapters.django.models`,
+written through Django's connection. What that buys:
+
+* **Atomic with the application.** :meth:`DjangoOutbox.enqueue` inside
+  ``transaction.atomic()`` writes the message in the application's transaction (in a savepoint
+  of it): the payment and its receipt are committed together or rolled back together. Outside a
+  transaction Django's autocommit commits the row before ``enqueue`` returns.
+* **Workers.** ``python manage.py mailcore_worker`` claims rows under a lease as the SQLite
+  outbox does. On PostgreSQL a claim is ``SELECT … FOR UPDATE SKIP LOCKED``, so any number of
+  workers (and ``mailcore worker --outbox postgresql://…``, which reads the same table) share
+  the queue. On SQLite run **one** worker: SQLite has no row locks, and two workers that read
+  the same due rows at once make one of them wait for (or fail on) the write lock; the claim
+  update is conditional, so even then no row is claimed twice.
+* **Lifetimes** (:mod:`mailcore.outbox.lifetimes`): claims are ordered by ``due_at + priority
+  * aging`` (high before normal before low, and waiting ages a message up); a row whose
+  ``expires_at`` has passed is moved to ``expired`` with the reason instead of being sent; an
+  ``idempotency_key`` seen within the window returns the first message's id and stores nothing
+  (the key is recorded in ``mailcore_idempotency`` in the same transaction, so a rolled-back
+  message does not hold its key).
+
+URL: ``django://`` (the database Django's routers choose for writing the model, normally
+``default``) or ``django://ALIAS`` for a ``DATABASES`` alias, with the SQLite outbox's retention
+parameters (``?keep_sent_body=0&keep_failed_body=7d&keep_metadata=30d``) and ``aging`` (seconds
+one priority step is worth, default 300).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+from mailcore.errors import ConfigurationError
+from mailcore.message import Message
+from mailcore.outbox import store as _sqlite
+from mailcore.outbox.lifetimes import (
+    DEFAULT_AGING,
+    IDEMPOTENCY_WINDOW,
+    check_aging,
+    expires_at,
+    expiry_reason,
+    priority_rank,
+)
+from mailcore.outbox.location import outbox_params
+from mailcore.outbox.retention import RETENTION_PARAMS, Retention, digest_recipients
+from mailcore.outbox.store import Claim, Entry
+
+__all__ = ["SCHEME", "STATES", "DjangoOutbox", "open_django_outbox"]
+
+#: The URL scheme of this outbox (``MAILCORE["QUEUE"] = "db"`` is ``django://``).
+SCHEME: Final = "django"
+QUEUED: Final = "queued"
+SENDING: Final = "sending"
+SENT: Final = "sent"
+FAILED: Final = "failed"
+UNKNOWN: Final = "unknown"
+EXPIRED: Final = "expired"
+WAITING: Final = (QUEUED, SENDING)
+#: Every state a row can be in, in lifecycle order.
+STATES: Final = tuple(dict.fromkeys((*_sqlite.STATES, EXPIRED)))
+#: States a human may send back to ``queued``.
+RETRYABLE: Final = (QUEUED, FAILED, UNKNOWN)
+#: Finished states whose content is kept for ``keep_failed_body`` (a human may look or retry).
+PARKED: Final = (FAILED, UNKNOWN, EXPIRED)
+#: Every finished state (the metadata retention deletes these rows).
+FINISHED: Final = (SENT, *PARKED)
+_PARAMS: Final = (*RETENTION_PARAMS, "aging")
+_SUMMARY: Final = (
+    "id", "message_id", "state", "sender", "recipients", "subject", "runs", "created_at", "updated_at",
+    "age_from", "due_at", "lease_owner", "last_error", "transport", "provider_message_id", "has_body",
+)  # fmt: skip
+
+
+class DjangoOutbox:
+    """The outbox in a Django database; see the module docs.
+
+    :param using: a ``DATABASES`` alias; ``None`` asks Django's routers (``db_for_write``).
+    :param retention: how long content and metadata are kept (default :class:`Retention()`).
+    :param aging: seconds one priority step is worth in the claim order.
+    :param idempotency_window: seconds an idempotency key is remembered.
+    """
+
+    def __init__(
+        self,
+        using: str | None = None,
+        *,
+        retention: Retention | None = None,
+        aging: float = DEFAULT_AGING,
+        idempotency_window: float = IDEMPOTENCY_WINDOW,
+    ) -> None:
+        _ensure_django()
+        from django.db import connections, router  # type: ignore[import-untyped,unused-ignore]
+
+        from mailcore.adapters.django.models import IdempotencyKey, OutboxMessage
+
+        self._rows: Any = OutboxMessage
+        self._keys: Any = IdempotencyKey
+        self.using: str = using or router.db_for_write(OutboxMessage) or "default"
+        if self.using not in connections:
+            configured = ", ".join(connections) or "none"
+            raise ConfigurationError(f"django:// outbox: no DATABASES alias {self.using!r} (configured: {configured})")
+        self.retention = retention or Retention()
+        self.aging = check_aging(aging)
+        self.idempotency_window = float(idempotency_window)
+
+    @property
+    def url(self) -> str:
+        return f"{SCHEME}://{self.using}"
+
+    @property
+    def path(self) -> str:
+        """What the worker's start line names: the database alias and its engine."""
+        return f"{self.url} ({self._connection().vendor})"
+
+    def _connection(self) -> Any:
+        from django.db import connections
+
+        return connections[self.using]
+
+    def _objects(self) -> Any:
+        return self._rows.objects.using(self.using)
+
+    @contextmanager
+    def _atomic(self) -> Iterator[Any]:
+        """One transaction (a savepoint inside the caller's). Outside any transaction a
+        connection the database dropped, or one past ``CONN_MAX_AGE``, is replaced first, as
+        Django does at the start of each request: a long-running worker survives a database
+        restart (the failed operation raises; the next one reconnects)."""
+        from django.db import transaction
+
+        connection = self._connection()
+        if not connection.in_atomic_block:
+            connection.close_if_unusable_or_obsolete()
+        with transaction.atomic(using=self.using):
+            yield connection
+
+    # -- producers -----------------------------------------------------------------------------
+
+    def enqueue(self, message: Message, *, delay: float = 0.0, last_error: str | None = None) -> str:
+        """Store ``message`` as ``queued`` (due after ``delay`` seconds); return its outbox id.
+
+        Inside the caller's ``transaction.atomic()`` the row commits (or rolls back) with it;
+        otherwise it is committed when this returns. With an ``idempotency_key`` seen within
+        the window, nothing is stored and the first message's id is returned.
+        """
+        return self.enqueue_many([message], delay=delay, last_error=last_error)[0]
+
+    def enqueue_many(
+        self, messages: Iterable[Message], *, delay: float = 0.0, last_error: str | None = None
+    ) -> list[str]:
+        """Store several messages in one transaction; return their ids in order."""
+        now = time.time()
+        ids: list[str] = []
+        with self._atomic():
+            for message in messages:
+                row = self._new_row(message, now, now + delay, last_error)
+                first = self._first_with_key(message.idempotency_key, row.id, now)
+                if first is not None:
+                    ids.append(first)
+                    continue
+                row.save(using=self.using, force_insert=True)
+                ids.append(row.id)
+        return ids
+
+    def _new_row(self, message: Message, now: float, due: float, last_error: str | None) -> Any:
+        return self._rows(
+            id=uuid.uuid4().hex,
+            message_id=message.message_id,
+            state=QUEUED,
+            payload=json.dumps(message.to_dict(), ensure_ascii=False, separators=(",", ":")),
+            sender=message.from_email.email,
+            recipients=",".join(address.email for address in message.recipients),
+            subject=message.subject,
+            runs=0,
+            created_at=now,
+            updated_at=now,
+            age_from=now,
+            due_at=due,
+            last_error=last_error,
+            priority=priority_rank(message.priority),
+            expires_at=expires_at(message),
+            idempotency_key=message.idempotency_key,
+        )
+
+    def _first_with_key(self, key: str | None, outbox_id: str, now: float) -> str | None:
+        """The outbox id of the first message with ``key`` within the window, or None after
+        recording ``outbox_id`` as that first message.
+
+        ``INSERT … ON CONFLICT DO NOTHING`` then a read: on PostgreSQL a concurrent transaction
+        holding the same key makes the insert wait until it commits (then its id is returned)
+        or rolls back (then this one takes the key). A key older than the window is taken over.
+        """
+        if key is None:
+            return None
+        keys = self._keys.objects.using(self.using)
+        cutoff = now - self.idempotency_window
+        for _ in range(3):  # a concurrent purge of the key between the steps: take it again
+            keys.bulk_create([self._keys(key=key, outbox_id=outbox_id, created_at=now)], ignore_conflicts=True)
+            found = keys.filter(key=key).values_list("outbox_id", "created_at").first()
+            if found is None:
+                continue
+            first, created = found
+            if first == outbox_id:
+                return None
+            if created > cutoff:
+                return str(first)
+            if keys.filter(key=key, created_at__lte=cutoff).update(outbox_id=outbox_id, created_at=now):
+                return None
+        raise ConfigurationError(f"idempotency key {key!r} could not be recorded (it keeps disappearing)")
+
+    # -- workers -------------------------------------------------------------------------------
+
+    def claim(self, owner: str, *, limit: int, lease: float) -> list[Claim]:
+        """Claim up to ``limit`` due rows for ``owner`` under a lease of ``lease`` seconds.
+
+        Due rows are ``queued`` ones whose time has come and ``sending`` ones whose lease ran
+        out, in ``due_at + priority * aging`` order. A due row past its ``expires_at`` is moved
+        to ``expired`` (with the reason) in the same transaction and not returned: it is never
+        sent. PostgreSQL locks the rows it picks ``SKIP LOCKED``; elsewhere each row's update
+        is conditional on it still being due, so a row is never claimed twice.
+        """
+        from django.db.models import F, Value
+
+        now = time.time()
+        with self._atomic() as connection:
+            due = self._objects().filter(state__in=WAITING, due_at__lte=now)
+            skip_locked = bool(connection.features.has_select_for_update_skip_locked)
+            if skip_locked:
+                due = due.select_for_update(skip_locked=True)
+            rows = list(
+                due.order_by(F("due_at") + F("priority") * Value(self.aging), "due_at", "id").values_list(
+                    "id", "payload", "runs", "age_from", "expires_at"
+                )[:limit]
+            )
+            expired = [row for row in rows if row[4] is not None and now >= row[4]]
+            for row in expired:
+                self._objects().filter(id=row[0], state__in=WAITING, due_at__lte=now).update(
+                    state=EXPIRED, lease_owner=None, last_error=expiry_reason(row[4]), updated_at=now
+                )
+            live = [row for row in rows if row not in expired]
+            claimed = {
+                "state": SENDING,
+                "lease_owner": owner,
+                "due_at": now + lease,
+                "runs": F("runs") + 1,
+                "updated_at": now,
+            }
+            if skip_locked:
+                self._objects().filter(id__in=[row[0] for row in live]).update(**claimed)
+            else:
+                live = [
+                    row
+                    for row in live
+                    if self._objects().filter(id=row[0], state__in=WAITING, due_at__lte=now).update(**claimed)
+                ]
+        return [Claim(row[0], row[1], row[2] + 1, row[3]) for row in live]
+
+    def renew(self, owner: str, ids: Sequence[str], lease: float) -> list[str]:
+        """Extend ``owner``'s lease on ``ids``; return the ids it still held."""
+        now = time.time()
+        with self._atomic():
+            mine = self._objects().filter(id__in=list(ids), state=SENDING, lease_owner=owner)
+            held = set(mine.values_list("id", flat=True))
+            mine.update(due_at=now + lease, updated_at=now)
+        return [id for id in ids if id in held]
+
+    def release(self, owner: str, ids: Sequence[str]) -> None:
+        """Give claimed rows back unsent (graceful shutdown): due now, this claim not counted."""
+        from django.db.models import F
+
+        now = time.time()
+        self._update_owned(owner, ids, state=QUEUED, lease_owner=None, due_at=now, runs=F("runs") - 1)
+
+    def mark_sent(
+        self, id: str, *, transport: str, provider_message_id: str | None, drop_body: bool | None = None
+    ) -> None:
+        """Record a delivery, even when this worker's lease had run out (it is the truth);
+        ``drop_body`` (default: the retention's ``keep_sent_body=0``) drops the content in the
+        same transaction."""
+        now = time.time()
+        drop = self.retention.drops_sent_body_at_once if drop_body is None else drop_body
+        with self._atomic():
+            rows = self._objects().filter(id=id).exclude(state=SENT)
+            changes: dict[str, Any] = {
+                "state": SENT,
+                "lease_owner": None,
+                "transport": transport,
+                "provider_message_id": provider_message_id,
+                "updated_at": now,
+                "due_at": now,
+            }
+            if drop:
+                recipients = rows.values_list("recipients", flat=True).first()
+                if recipients is not None:
+                    changes.update(payload="", subject="", recipients=digest_recipients(recipients))
+            rows.update(**changes)
+
+    def mark_failed(self, owner: str, id: str, reason: str) -> None:
+        """Park a row for good: a permanent failure, with its reason."""
+        self._update_owned(owner, [id], state=FAILED, lease_owner=None, last_error=reason)
+
+    def mark_unknown(self, owner: str, id: str, reason: str) -> None:
+        """Park a row whose last attempt may have been delivered; a human decides."""
+        self._update_owned(owner, [id], state=UNKNOWN, lease_owner=None, last_error=reason)
+
+    def mark_expired(self, owner: str, id: str, reason: str) -> None:
+        """Park a row whose message expired before it could be delivered; it is never sent."""
+        self._update_owned(owner, [id], state=EXPIRED, lease_owner=None, last_error=reason)
+
+    def reschedule(self, owner: str, id: str, delay: float, reason: str) -> None:
+        """Send a row back to ``queued`` after a transient failure, due in ``delay`` seconds."""
+        self._update_owned(owner, [id], state=QUEUED, lease_owner=None, due_at=time.time() + delay, last_error=reason)
+
+    def _update_owned(self, owner: str, ids: Sequence[str], **changes: Any) -> None:
+        """Change rows only while ``owner`` still holds their lease (a reclaimed row is not ours)."""
+        if not ids:
+            return
+        with self._atomic():
+            self._objects().filter(id__in=list(ids), state=SENDING, lease_owner=owner).update(
+                **changes, updated_at=time.time()
+            )
+
+    # -- operators -----------------------------------------------------------------------------
+
+    def counts(self) -> dict[str, int]:
+        """Rows per state (every state present, zero when empty)."""
+        from django.db.models import Count
+
+        with self._atomic():
+            rows = self._objects().values_list("state").annotate(n=Count("id")).order_by()
+            counts = dict.fromkeys(STATES, 0)
+            counts.update({state: n for state, n in rows})
+        return counts
+
+    def oldest_due(self) -> float | None:
+        """Creation time of the oldest message still waiting (``queued`` or ``sending``)."""
+        return self._waiting_min("created_at")
+
+    def next_due(self) -> float | None:
+        """When the next row becomes claimable, or ``None`` when nothing waits."""
+        return self._waiting_min("due_at")
+
+    def _waiting_min(self, column: str) -> float | None:
+        from django.db.models import Min
+
+        with self._atomic():
+            value = self._objects().filter(state__in=WAITING).aggregate(value=Min(column))["value"]
+        return None if value is None else float(value)
+
+    def _summaries(self) -> Any:
+        from django.db.models import BooleanField, Case, Value, When
+
+        has_body = Case(When(payload="", then=Value(False)), default=Value(True), output_field=BooleanField())
+        return self._objects().annotate(has_body=has_body).values_list(*_SUMMARY)
+
+    def entries(self, *, state: str | None = None, limit: int = 50) -> list[Entry]:
+        """Rows without content, newest first, optionally of one state."""
+        rows = self._summaries()
+        if state:
+            rows = rows.filter(state=state)
+        with self._atomic():
+            return [Entry.from_row(row) for row in rows.order_by("-created_at")[:limit]]
+
+    def find(self, id_or_prefix: str) -> Entry:
+        """The row whose id (or unique id prefix, or Message-ID) is ``id_or_prefix``."""
+        from django.db.models import Q
+
+        key = id_or_prefix.strip()
+        match = Q(id=key) | Q(message_id=key) | Q(message_id=f"<{key}>") | Q(id__startswith=key)
+        with self._atomic():
+            rows = list(self._summaries().filter(match)[:2])
+        if not rows:
+            raise KeyError(f"no outbox entry {key!r}")
+        exact = [row for row in rows if row[0] == key]
+        if len(rows) > 1 and not exact:
+            raise KeyError(f"{key!r} matches several entries; give more of the id")
+        return Entry.from_row(exact[0] if exact else rows[0])
+
+    def message(self, id: str) -> Message:
+        """The stored message of row ``id``."""
+        with self._atomic():
+            payload = self._objects().filter(id=id).values_list("payload", flat=True).first()
+        if payload is None:
+            raise KeyError(f"no outbox entry {id!r}")
+        if not payload:
+            raise KeyError(f"the content of outbox entry {id!r} was dropped by the retention rule")
+        return Message.from_dict(json.loads(payload))
+
+    def retry(self, *, ids: Sequence[str] = (), state: str | None = None) -> int:
+        """Make rows due now: the given ``ids`` and/or every row in ``state``; return how many.
+
+        Only ``queued``, ``failed`` and ``unknown`` rows that still have their content move
+        (an ``expired`` message is not sent late); a retried row's age starts again.
+        """
+        from django.db.models import Q
+
+        if state is not None and state not in RETRYABLE:
+            raise ValueError(f"only {', '.join(RETRYABLE)} entries can be retried, not {state!r}")
+        chosen = Q(id__in=list(ids)) if ids else None
+        if state is not None:
+            chosen = Q(state=state) if chosen is None else chosen | Q(state=state)
+        if chosen is None:
+            return 0
+        now = time.time()
+        with self._atomic():
+            return int(
+                self._objects()
+                .filter(chosen, state__in=RETRYABLE)
+                .exclude(payload="")
+                .update(state=QUEUED, due_at=now, age_from=now, updated_at=now)
+            )
+
+    def purge(self, *, state: str, older_than: float = 0.0) -> int:
+        """Delete rows in ``state`` last changed more than ``older_than`` seconds ago."""
+        if state not in STATES:
+            raise ValueError(f"unknown state {state!r}; choose one of {', '.join(STATES)}")
+        with self._atomic():
+            rows = self._objects().filter(state=state, updated_at__lte=time.time() - older_than)
+            return int(rows.delete()[0])
+
+    # -- retention -----------------------------------------------------------------------------
+
+    def enforce_retention(self, retention: Retention | None = None, *, now: float | None = None) -> tuple[int, int]:
+        """Apply ``retention`` (default: this outbox's) as of ``now``; return (contents dropped,
+        rows deleted). Rows still waiting are never touched; idempotency keys older than the
+        window are forgotten."""
+        rule = retention or self.retention
+        now = time.time() if now is None else now
+        dropped = deleted = 0
+        with self._atomic():
+            for states, keep in (((SENT,), rule.sent_body), (PARKED, rule.failed_body)):
+                if keep is None:
+                    continue
+                stale = self._objects().filter(state__in=states, updated_at__lte=now - keep).exclude(payload="")
+                for id, recipients in stale.values_list("id", "recipients").iterator(chunk_size=500):
+                    dropped += (
+                        self._objects()
+                        .filter(id=id)
+                        .update(payload="", subject="", recipients=digest_recipients(recipients))
+                    )
+            if rule.metadata is not None:
+                old = self._objects().filter(state__in=FINISHED, updated_at__lte=now - rule.metadata)
+                deleted = int(old.delete()[0])
+            old_keys = self._keys.objects.using(self.using).filter(created_at__lte=now - self.idempotency_window)
+            old_keys.delete()
+        return dropped, deleted
+
+    def scrub(self) -> bool:
+        """Truncate SQLite's WAL (so dropped content survives in no file); a no-op elsewhere.
+        Returns whether nothing is left to scrub."""
+        connection = self._connection()
+        if connection.vendor != "sqlite" or connection.in_atomic_block:
+            return bool(connection.vendor != "sqlite")
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            row = cursor.fetchone()
+        return not (row and row[0])
+
+    def close(self) -> None:
+        """Nothing to close: the connections are Django's (a request's own must stay open)."""
+
+    def __enter__(self) -> DjangoOutbox:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<DjangoOutbox {self.url}>"
+
+
+def open_django_outbox(url: str = "django://", **_: Any) -> DjangoOutbox:
+    """The outbox named by a ``django://[ALIAS][?params]`` URL (``db`` means ``django://``).
+
+    Needs Django configured: in ``manage.py`` commands and the web process it is; elsewhere
+    ``DJANGO_SETTINGS_MODULE`` must name the settings (Django is then set up here).
+    """
+    text = url.strip()
+    if text in ("db", "django"):
+        text = f"{SCHEME}://"
+    parts = urlsplit(text)
+    if parts.scheme != SCHEME:
+        raise ConfigurationError(f"not a django:// outbox URL: {url!r}; use django:// or django://ALIAS")
+    if parts.path not in ("", "/"):
+        raise ConfigurationError(
+            f"django:// outbox URL {url!r}: the database is a DATABASES alias in the host part "
+            "(django://default), not a path"
+        )
+    params = outbox_params(text, _PARAMS)
+    options: dict[str, Any] = {"retention": Retention.from_params(params)}
+    if "aging" in params:
+        options["aging"] = check_aging(params["aging"], "aging")
+    return DjangoOutbox(parts.hostname or None, **options)
+
+
+def _ensure_django() -> None:
+    """Set Django up from ``DJANGO_SETTINGS_MODULE`` when nothing did yet (a plain
+    ``mailcore worker --outbox django://``), and check the mailcore app is installed."""
+    from django.conf import settings  # type: ignore[import-untyped,unused-ignore]
+
+    if not settings.configured:
+        if not os.environ.get("DJANGO_SETTINGS_MODULE"):
+            raise ConfigurationError(
+                "the django:// outbox needs Django's settings: run `python manage.py mailcore_worker`, "
+                "or set DJANGO_SETTINGS_MODULE"
+            )
+        import django  # type: ignore[import-untyped,unused-ignore]
+
+        django.setup()
+    from django.apps import apps  # type: ignore[import-untyped,unused-ignore]
+
+    if not apps.is_installed("mailcore.adapters.django"):
+        raise ConfigurationError(
+            "the django:// outbox keeps its rows in the mailcore app's tables: add "
+            "'mailcore.adapters.django' to INSTALLED_APPS and run `python manage.py migrate`"
+        )
