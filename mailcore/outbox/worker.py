@@ -136,11 +136,12 @@ class OutboxWorker:
             raise ValueError("batch_size must be >= 1, poll_interval and retention_interval > 0")
         lease = check_lease(lease)
         self.mailer = mailer
-        self._owns_outbox = not isinstance(outbox, SQLiteOutbox)
-        if isinstance(outbox, SQLiteOutbox):
-            self.outbox = outbox
-        else:
+        # A URL is opened here; any open store with SQLiteOutbox's methods (DjangoOutbox…) is used as given.
+        self._owns_outbox = outbox is None or isinstance(outbox, str)
+        if outbox is None or isinstance(outbox, str):
             self.outbox = open_outbox(outbox or mailer.outbox_url, synchronous="NORMAL")
+        else:
+            self.outbox = outbox
         self.batch_size = batch_size
         self.lease = lease
         self.poll_interval = poll_interval

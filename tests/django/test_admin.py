@@ -53,6 +53,18 @@ def test_search_by_recipient_message_id_and_correlation_id(operator):
         assert wanted.id[:12] in page and "linus@example.com" not in page, term
 
 
+def test_a_full_address_finds_a_sent_row_whose_recipients_are_digests(operator):
+    from mailcore.outbox.retention import digest_recipients
+
+    row = add_row(a_message("Grace@Example.com"), state="sent", payload="", subject="")
+    row.recipients = digest_recipients(row.recipients)
+    row.save()
+    add_row(a_message("linus@example.com"), state="sent")
+    page = operator.get(CHANGELIST, {"q": "grace@example.com"}).content.decode()
+    assert row.id[:12] in page and "linus@example.com" not in page
+    assert row.id[:12] not in operator.get(CHANGELIST, {"q": "grace@"}).content.decode()  # partial: no digest
+
+
 def test_filters_by_state_transport_and_age(operator):
     sent = add_row(a_message("sent@example.com"), state="sent", transport="smtp://relay:25", age=30)
     old = add_row(a_message("old@example.com"), state="failed", age=3 * 86400)
@@ -118,3 +130,58 @@ def test_the_admin_passes_djangos_system_checks():
 
     problems = [m for m in checks.run_checks() if m.id.startswith("admin.") or "outbox" in str(m.obj).lower()]
     assert problems == []
+
+
+# -- actions: through DjangoOutbox ---------------------------------------------------------------
+
+
+def run_action(client, action, rows):
+    data = {"action": action, "_selected_action": [row.id for row in rows], "index": 0}
+    response = client.post(CHANGELIST, data, follow=True)
+    assert response.status_code == 200
+    return [str(message) for message in response.context["messages"]]
+
+
+def test_retry_makes_failed_rows_due_and_leaves_sent_ones(operator):
+    failed = add_row(a_message("a@example.com"), state="failed", runs=1, last_error="550 no", due_at=0.0, age=600)
+    sent = add_row(a_message("b@example.com"), state="sent", runs=1)
+    assert run_action(operator, "retry_messages", [failed, sent]) == [
+        "1 message retried. 1 left as they were (only failed, unknown or queued rows with their content)."
+    ]
+    failed.refresh_from_db()
+    sent.refresh_from_db()
+    assert failed.state == "queued" and failed.due_at > 0 and failed.age_from > failed.created_at
+    assert sent.state == "sent"
+
+
+def test_cancel_finishes_queued_rows_with_the_users_name_and_keeps_rows_in_flight(operator):
+    queued = add_row(a_message("a@example.com"))
+    sending = add_row(a_message("b@example.com"), state="sending", lease_owner="host:1:w")
+    assert run_action(operator, "cancel_messages", [queued, sending])[0].startswith("1 message cancelled.")
+    queued.refresh_from_db()
+    sending.refresh_from_db()
+    assert (queued.state, queued.last_error) == ("failed", "cancelled by operator")
+    assert (sending.state, sending.lease_owner) == ("sending", "host:1:w")
+    assert run_action(operator, "retry_messages", [queued]) == ["1 message retried."]  # retry undoes a cancel
+
+
+def test_purge_deletes_finished_rows_only(operator):
+    from mailcore.adapters.django.models import OutboxMessage
+
+    finished = [add_row(a_message(), state=state) for state in ("sent", "failed", "unknown", "expired")]
+    waiting = [add_row(a_message(), state=state) for state in ("queued", "sending")]
+    messages = run_action(operator, "purge_messages", [*finished, *waiting])
+    assert messages == ["4 messages purged. 2 left as they were (only finished rows: sent, failed, unknown, expired)."]
+    assert set(OutboxMessage.objects.values_list("id", flat=True)) == {row.id for row in waiting}
+
+
+def test_actions_need_their_permissions(client, django_user_model):
+    viewer = django_user_model.objects.create_user("viewer", "v@example.com", "pw", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_outboxmessage"))
+    client.force_login(viewer)
+    row = add_row(a_message(), state="failed")
+    page = client.get(CHANGELIST).content.decode()
+    assert "retry_messages" not in page and "purge_messages" not in page and "delete_selected" not in page
+    client.post(CHANGELIST, {"action": "retry_messages", "_selected_action": [row.id], "index": 0})
+    row.refresh_from_db()
+    assert row.state == "failed"

@@ -5,14 +5,15 @@ Registered by Django's admin autodiscovery when both ``django.contrib.admin`` an
 
 * **List**: state, recipients, Message-ID, transport, delivery runs, age, last error; filters by
   state, transport and age; search by recipient, Message-ID or correlation id (the Message-ID
-  without its angle brackets), provider message id, or outbox id.
+  without its angle brackets), provider message id, or outbox id. Once the retention rule dropped
+  a message's content its recipients are digests: a *full* address still finds it.
 * **Detail**: the store's bookkeeping (read-only: the store owns every column) and the message's
   timeline (:mod:`mailcore.adapters.django.timeline`, where delivery events plug in).
 * **Actions** go through the store (:class:`~mailcore.adapters.django.outbox.DjangoOutbox`), so
-  the admin follows the same rules as ``mailcore outbox``: *retry* (failed, unknown, expired or
-  queued rows that still have their content become due now), *cancel* (a queued or unknown row
+  the admin follows the same rules as ``mailcore outbox``: *retry* (failed, unknown or queued
+  rows that still have their content become due now; an expired message is never sent late), *cancel* (a queued or unknown row
   ends ``failed`` with the reason "cancelled by <user>"; retry undoes it), *purge* (finished rows
-  are deleted). Retry and cancel need the change permission, purge the delete permission.
+  are deleted; queued and sending ones are kept). Retry and cancel need the change permission, purge the delete permission.
 * **Bodies** (subject, text, HTML source, headers, template data, attachment names) are shown only
   to users with ``mailcore.view_outbox_body``; others never get them in the page. The stored
   JSON payload is never shown, and transports are shown with their secrets masked.
@@ -24,7 +25,7 @@ import json
 import time
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin, messages  # type: ignore[import-untyped,unused-ignore]
 from django.utils.html import format_html, format_html_join  # type: ignore[import-untyped,unused-ignore]
@@ -33,6 +34,7 @@ from mailcore.adapters.django.models import OutboxMessage
 from mailcore.adapters.django.timeline import timeline
 from mailcore.config import mask_url
 from mailcore.message import Message
+from mailcore.outbox.retention import recipient_digest
 from mailcore.redact import printable
 
 __all__ = ["AGE_BUCKETS", "BODY_PERMISSION", "OutboxMessageAdmin", "age_bounds", "outbox_store"]
@@ -55,7 +57,12 @@ AGE_BUCKETS: tuple[tuple[str, str, float, float | None], ...] = (
     ("7d", "1 to 7 days", 86400.0, 7 * 86400.0),
     ("older", "more than 7 days", 7 * 86400.0, None),
 )
-_LAST_ERROR_WIDTH = 80
+_LAST_ERROR_WIDTH = 120
+
+if TYPE_CHECKING:
+    _ModelAdmin = admin.ModelAdmin[OutboxMessage]
+else:
+    _ModelAdmin = admin.ModelAdmin
 
 
 def age_bounds(key: str | None, now: float) -> tuple[float | None, float | None]:
@@ -122,7 +129,7 @@ class AgeFilter(admin.SimpleListFilter):  # type: ignore[misc,unused-ignore]
 
 
 @admin.register(OutboxMessage)
-class OutboxMessageAdmin(admin.ModelAdmin):  # type: ignore[misc,unused-ignore]
+class OutboxMessageAdmin(_ModelAdmin):  # type: ignore[misc,unused-ignore]
     """Read-only outbox rows with store-backed actions (see the module docs)."""
 
     list_display = (
@@ -167,6 +174,17 @@ class OutboxMessageAdmin(admin.ModelAdmin):  # type: ignore[misc,unused-ignore]
     )
     body_fieldset = ("Content", {"fields": ("content",)})
 
+    def get_search_results(self, request: Any, queryset: Any, search_term: str) -> tuple[Any, bool]:
+        """Django's search, plus: a full address also finds rows whose content the retention rule
+        dropped, where the recipients are kept only as digests (``sha256:…`` of the address)."""
+        from django.db.models import Q  # type: ignore[import-untyped,unused-ignore]
+
+        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        digests = [recipient_digest(term) for term in search_term.split() if "@" in term.strip("@")]
+        for digest in digests:
+            results = results | queryset.filter(Q(recipients__contains=digest))
+        return results, may_have_duplicates
+
     # -- permissions: the store owns the rows ------------------------------------------------
 
     def has_add_permission(self, request: Any) -> bool:
@@ -181,7 +199,7 @@ class OutboxMessageAdmin(admin.ModelAdmin):  # type: ignore[misc,unused-ignore]
         found.pop("delete_selected", None)
         return dict(found)
 
-    def get_readonly_fields(self, request: Any, obj: Any = None) -> Sequence[str]:
+    def get_readonly_fields(self, request: Any, obj: Any = None) -> list[str]:
         return [field for _, options in self.get_fieldsets(request, obj) for field in options["fields"]]
 
     def get_fieldsets(self, request: Any, obj: Any = None) -> Any:
@@ -279,7 +297,7 @@ class OutboxMessageAdmin(admin.ModelAdmin):  # type: ignore[misc,unused-ignore]
     def retry_messages(self, request: Any, queryset: Any) -> None:
         ids = _ids(queryset)
         done = outbox_store(queryset.db).retry(ids=ids)
-        self._report(request, "retried", done, len(ids), "only failed, unknown, expired or queued rows with content")
+        self._report(request, "retried", done, len(ids), "only failed, unknown or queued rows with their content")
 
     @admin.action(description="Cancel selected messages", permissions=["change"])
     def cancel_messages(self, request: Any, queryset: Any) -> None:
@@ -291,7 +309,7 @@ class OutboxMessageAdmin(admin.ModelAdmin):  # type: ignore[misc,unused-ignore]
     @admin.action(description="Purge selected finished messages", permissions=["delete"])
     def purge_messages(self, request: Any, queryset: Any) -> None:
         ids = _ids(queryset)
-        done = outbox_store(queryset.db).purge(ids=ids)
+        done = outbox_store(queryset.db).purge_rows(ids)
         self._report(request, "purged", done, len(ids), "only finished rows: sent, failed, unknown, expired")
 
     def _report(self, request: Any, verb: str, done: int, selected: int, rule: str) -> None:
