@@ -43,6 +43,7 @@ def test_the_changelist_lists_rows_with_their_bookkeeping(operator):
     page = operator.get(CHANGELIST).content.decode()
     assert "ada@example.com" in page and "failed" in page and "550 5.1.1 mailbox unavailable" in page
     assert BODY not in page and "Your sign-in code" not in page  # no content in the list
+    assert "purge_messages" in page and "delete_selected" not in page  # rows leave only through purge
 
 
 def test_search_by_recipient_message_id_and_correlation_id(operator):

@@ -11,9 +11,11 @@ Registered by Django's admin autodiscovery when both ``django.contrib.admin`` an
   timeline (:mod:`mailcore.adapters.django.timeline`, where delivery events plug in).
 * **Actions** go through the store (:class:`~mailcore.adapters.django.outbox.DjangoOutbox`), so
   the admin follows the same rules as ``mailcore outbox``: *retry* (failed, unknown or queued
-  rows that still have their content become due now; an expired message is never sent late), *cancel* (a queued or unknown row
-  ends ``failed`` with the reason "cancelled by <user>"; retry undoes it), *purge* (finished rows
-  are deleted; queued and sending ones are kept). Retry and cancel need the change permission, purge the delete permission.
+  rows that still have their content become due now; an expired message is never sent late),
+  *cancel* (a queued or unknown row ends ``failed`` with the reason "cancelled by <user>"; retry
+  undoes it), *purge* (finished rows are deleted; queued and sending ones are kept). Retry and
+  cancel need the change permission, purge the delete permission. There is no add, edit or
+  delete page: rows are written by the store only.
 * **Bodies** (subject, text, HTML source, headers, template data, attachment names) are shown only
   to users with ``mailcore.view_outbox_body``; others never get them in the page. The stored
   JSON payload is never shown, and transports are shown with their secrets masked.
@@ -191,13 +193,12 @@ class OutboxMessageAdmin(_ModelAdmin):  # type: ignore[misc,unused-ignore]
         return False  # messages are enqueued by send_mail(), never typed in
 
     def has_delete_permission(self, request: Any, obj: Any = None) -> bool:
-        # No per-row delete page: rows go through the purge action (finished rows only).
-        return obj is None and bool(super().has_delete_permission(request, obj))
+        # No delete page and no "delete selected": rows go only through the purge action.
+        return False
 
-    def get_actions(self, request: Any) -> dict[str, Any]:
-        found = super().get_actions(request)
-        found.pop("delete_selected", None)
-        return dict(found)
+    def has_purge_permission(self, request: Any) -> bool:
+        """The purge action's check: the model's ordinary delete permission."""
+        return bool(request.user.has_perm(f"{self.opts.app_label}.delete_{self.opts.model_name}"))
 
     def get_readonly_fields(self, request: Any, obj: Any = None) -> list[str]:
         return [field for _, options in self.get_fieldsets(request, obj) for field in options["fields"]]
@@ -306,7 +307,7 @@ class OutboxMessageAdmin(_ModelAdmin):  # type: ignore[misc,unused-ignore]
         done = outbox_store(queryset.db).cancel(ids, reason=reason)
         self._report(request, "cancelled", done, len(ids), "only queued or unknown rows; a row being sent cannot be")
 
-    @admin.action(description="Purge selected finished messages", permissions=["delete"])
+    @admin.action(description="Purge selected finished messages", permissions=["purge"])
     def purge_messages(self, request: Any, queryset: Any) -> None:
         ids = _ids(queryset)
         done = outbox_store(queryset.db).purge_rows(ids)
