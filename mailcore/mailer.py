@@ -14,8 +14,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, nullcontext
-from contextvars import ContextVar
+from contextlib import nullcontext
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
@@ -26,11 +25,12 @@ from mailcore.message import Message
 from mailcore.plugins import has_observers, notify
 from mailcore.redact import Secret, install_log_filter
 from mailcore.result import Attempt, SendResult
+from mailcore.sender import current_failure_log_level, failure_log_level
 from mailcore.transport import Transport
 
 if TYPE_CHECKING:
     from mailcore.bulk.model import Recipient, RecipientResult
-    from mailcore.outbox.queue import MessageQueue
+    from mailcore.outbox.api import MessageQueue
     from mailcore.outbox.worker import OutboxWorker
 
 __all__ = ["Mailer", "failure_log_level", "send_mail"]
@@ -38,23 +38,6 @@ __all__ = ["Mailer", "failure_log_level", "send_mail"]
 log = install_log_filter(logging.getLogger("mailcore"))
 URL_ENV = "MAILCORE_URL"
 FROM_ENV = "MAILCORE_FROM"
-
-_failure_level: ContextVar[int | None] = ContextVar("mailcore_failure_log_level", default=logging.ERROR)
-
-
-@contextmanager
-def failure_log_level(level: int | None) -> Iterator[None]:
-    """Within the block, :meth:`Mailer.send` logs a message it gives up on at ``level``.
-
-    ``None`` means not at all: the caller reports the outcome itself, once (the outbox worker
-    logs a WARNING when it requeues and an ERROR only when it gives up; the CLI prints one line;
-    Django's ``fail_silently`` logs one WARNING). Observer hooks are called either way.
-    """
-    token = _failure_level.set(level)
-    try:
-        yield
-    finally:
-        _failure_level.reset(token)
 
 
 class Mailer:
@@ -272,7 +255,7 @@ class Mailer:
 
     def _after_failure(self, message: Message, error: DeliveryFailed) -> None:
         last = error.attempts[-1].transport if error.attempts else (error.transport or "?")
-        level = _failure_level.get()
+        level = current_failure_log_level()
         if level is not None:
             self._log_failure(level, message, error, last)
         if has_observers("mailcore_attempt_failed"):

@@ -72,7 +72,8 @@ class StatusLine:
 @click.option(
     "--outbox",
     envvar=OUTBOX_ENV,
-    help=f"Outbox URL: sqlite:////absolute/path (four slashes) or sqlite:///relative/path "
+    help=f"Outbox URL: sqlite:////absolute/path (four slashes), sqlite:///relative/path, "
+    f"postgresql://user@host/db or another registered queue "
     f"(default: ${OUTBOX_ENV}, else the per-user file; created if missing).",
 )
 @click.option(
@@ -148,15 +149,19 @@ def run_worker(
     max_age: float = 5 * 86400.0,
     drain: bool = False,
     status_interval: float = 10.0,
+    outbox: Any = None,
 ) -> None:
-    """Deliver ``mailer``'s outbox until stopped, with the status line and signal handling.
+    """Deliver ``mailer``'s outbox (or ``outbox``, an open store) until stopped, with the status
+    line and signal handling.
 
     Shared by ``mailcore worker`` and Django's ``manage.py mailcore_worker``.
     """
-    worker = OutboxWorker(mailer, batch_size=batch_size, lease=lease, poll_interval=poll_interval, max_age=max_age)
+    worker = OutboxWorker(
+        mailer, outbox, batch_size=batch_size, lease=lease, poll_interval=poll_interval, max_age=max_age
+    )
     status = StatusLine(worker.outbox.counts, status_interval)
     worker.on_progress = status
-    click.echo(f"mailcore worker {worker.id}: {worker.outbox.path} → {mailer.transport.name}", err=True)
+    click.echo(f"mailcore worker {worker.id}: {worker.outbox.url} → {mailer.transport.name}", err=True)
     previous = _install_stop_handlers(worker)
     try:
         worker.run(until_idle=drain)

@@ -38,12 +38,12 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
 from mailcore.errors import ConfigurationError
 from mailcore.message import Message
+from mailcore.outbox.api import Claim, Entry
 from mailcore.outbox.location import outbox_params, outbox_path, resolve_outbox_url
 from mailcore.outbox.retention import RETENTION_PARAMS, Retention, digest_recipients, parse_duration
 
@@ -54,12 +54,13 @@ SENDING: Final = "sending"
 SENT: Final = "sent"
 FAILED: Final = "failed"
 UNKNOWN: Final = "unknown"
+EXPIRED: Final = "expired"
 #: Every state a row can be in, in lifecycle order.
-STATES: Final = (QUEUED, SENDING, SENT, FAILED, UNKNOWN)
+STATES: Final = (QUEUED, SENDING, SENT, FAILED, UNKNOWN, EXPIRED)
 #: States a human may send back to ``queued`` (``mailcore outbox retry``).
 RETRYABLE: Final = (QUEUED, FAILED, UNKNOWN)
 #: States of rows that are finished (the retention rule applies to them).
-FINISHED: Final = (SENT, FAILED, UNKNOWN)
+FINISHED: Final = (SENT, FAILED, UNKNOWN, EXPIRED)
 #: What a failing database raises: locked past ``busy_timeout``, disk full, I/O errors.
 STORAGE_ERRORS: Final = (sqlite3.OperationalError, OSError)
 #: Outbox URL query parameters besides the retention ones.
@@ -94,55 +95,6 @@ _SUMMARY_COLUMNS = (
     "id, message_id, state, sender, recipients, subject, runs, created_at, updated_at, "
     "age_from, due_at, lease_owner, last_error, transport, provider_message_id, payload != ''"
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """One outbox row without its message content (what ``mailcore outbox list`` shows).
-
-    ``due_at`` is when a ``queued`` row may next be tried, or when a ``sending`` row's lease
-    expires. ``runs`` counts claims (each claim is one full pass through the policy).
-    ``has_body`` is false once the retention rule dropped the content: ``subject`` is then empty
-    and ``recipients`` are ``sha256:`` digests (:func:`mailcore.outbox.retention.recipient_digest`).
-    """
-
-    id: str
-    message_id: str
-    state: str
-    sender: str
-    recipients: tuple[str, ...]
-    subject: str
-    runs: int
-    created_at: float
-    updated_at: float
-    age_from: float
-    due_at: float
-    lease_owner: str | None
-    last_error: str | None
-    transport: str | None
-    provider_message_id: str | None
-    has_body: bool = True
-
-    @classmethod
-    def from_row(cls, row: Sequence[Any]) -> Entry:
-        values = list(row)
-        values[4] = tuple(r for r in str(values[4]).split(",") if r)
-        values[15] = bool(values[15])
-        return cls(*values)
-
-
-@dataclass(frozen=True, slots=True)
-class Claim:
-    """A row a worker has claimed: its id, the serialized message and bookkeeping."""
-
-    id: str
-    payload: str
-    runs: int
-    age_from: float
-
-    def message(self) -> Message:
-        """The message, rebuilt and re-validated from its stored ``to_dict()`` JSON."""
-        return Message.from_dict(json.loads(self.payload))
 
 
 class SQLiteOutbox:
@@ -312,6 +264,10 @@ class SQLiteOutbox:
         """Park a row for good: a permanent failure (or expiry), with its reason."""
         self._finish(owner, id, FAILED, reason)
 
+    def mark_expired(self, owner: str, id: str, reason: str) -> None:
+        """Park a row whose message expired (``Message.expires``) before it was delivered; never sent."""
+        self._finish(owner, id, EXPIRED, reason)
+
     def mark_unknown(self, owner: str, id: str, reason: str) -> None:
         """Park a row whose last attempt may have been delivered; a human decides (retry or purge)."""
         self._finish(owner, id, UNKNOWN, reason)
@@ -437,7 +393,7 @@ class SQLiteOutbox:
         now = time.time() if now is None else now
         dropped = deleted = 0
         with self._transaction() as db:
-            for states, keep in (((SENT,), rule.sent_body), ((FAILED, UNKNOWN), rule.failed_body)):
+            for states, keep in (((SENT,), rule.sent_body), ((FAILED, UNKNOWN, EXPIRED), rule.failed_body)):
                 if keep is not None:
                     marks = ", ".join("?" * len(states))
                     dropped += db.execute(
@@ -447,7 +403,8 @@ class SQLiteOutbox:
                     ).rowcount
             if rule.metadata is not None:
                 deleted = db.execute(
-                    "DELETE FROM outbox WHERE state IN (?, ?, ?) AND updated_at <= ?", (*FINISHED, now - rule.metadata)
+                    f"DELETE FROM outbox WHERE state IN ({', '.join('?' * len(FINISHED))}) AND updated_at <= ?",  # noqa: S608
+                    (*FINISHED, now - rule.metadata),
                 ).rowcount
         if dropped or deleted:
             self.scrub()

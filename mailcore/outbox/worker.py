@@ -39,18 +39,15 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from mailcore.errors import DeliveryFailed, InvalidMessage
-from mailcore.mailer import failure_log_level
+from mailcore.outbox.api import Claim, OutboxSender, OutboxStore
 from mailcore.outbox.backoff import OUTBOX_BACKOFF, Delays, next_delay
 from mailcore.outbox.lease import LeaseKeeper, check_lease, send_budget
 from mailcore.outbox.retention import Retention
-from mailcore.outbox.store import STORAGE_ERRORS, Claim, SQLiteOutbox, open_outbox
+from mailcore.outbox.store import STORAGE_ERRORS
 from mailcore.redact import install_log_filter
-
-if TYPE_CHECKING:
-    from mailcore.mailer import Mailer
+from mailcore.sender import failure_log_level
 
 __all__ = ["OutboxWorker", "WorkerStats"]
 
@@ -100,8 +97,9 @@ class OutboxWorker:
 
     :param mailer: the Mailer whose policy delivers (its ``outbox_url`` names the outbox unless
         ``outbox`` is given).
-    :param outbox: an open :class:`SQLiteOutbox` or a URL; the worker opens its own connection
-        for a URL (``synchronous=NORMAL``: safe for state updates, see the store docs).
+    :param outbox: an open :class:`~mailcore.outbox.api.OutboxStore` (SQLite, PostgreSQL,
+        Django's database…) or a URL; the worker opens its own connection for a URL (SQLite:
+        ``synchronous=NORMAL``, safe for state updates, see the store docs).
     :param batch_size: rows claimed per claim.
     :param lease: seconds a claim is held; a crashed worker's rows are claimed again after it.
         Renewed during a long batch, and every ``lease / 4`` seconds for the message in flight,
@@ -118,8 +116,8 @@ class OutboxWorker:
 
     def __init__(
         self,
-        mailer: Mailer,
-        outbox: SQLiteOutbox | str | None = None,
+        mailer: OutboxSender,
+        outbox: OutboxStore | str | None = None,
         *,
         batch_size: int = 20,
         lease: float = 300.0,
@@ -136,12 +134,18 @@ class OutboxWorker:
             raise ValueError("batch_size must be >= 1, poll_interval and retention_interval > 0")
         lease = check_lease(lease)
         self.mailer = mailer
-        # A URL is opened here; any open store with SQLiteOutbox's methods (DjangoOutbox…) is used as given.
         self._owns_outbox = outbox is None or isinstance(outbox, str)
         if outbox is None or isinstance(outbox, str):
-            self.outbox = open_outbox(outbox or mailer.outbox_url, synchronous="NORMAL")
+            from mailcore.outbox.queue import open_store
+
+            self.outbox: OutboxStore = open_store(outbox or mailer.outbox_url, worker=True)
         else:
             self.outbox = outbox
+        #: what a failing database raises here: SQLite's, plus the store's own (``storage_errors``)
+        self.storage_errors: tuple[type[BaseException], ...] = (
+            *STORAGE_ERRORS,
+            *getattr(self.outbox, "storage_errors", ()),
+        )
         self.batch_size = batch_size
         self.lease = lease
         self.poll_interval = poll_interval
@@ -183,7 +187,7 @@ class OutboxWorker:
                     done = self.run_once()
                     self._scrub(idle=not done)
                     wait = 0.0 if done or until_idle else self._idle_wait()
-                except STORAGE_ERRORS as error:
+                except self.storage_errors as error:
                     failures += 1
                     pause = storage_pause(failures, STORAGE_BACKOFF_CAP)
                     log.warning(
@@ -242,7 +246,7 @@ class OutboxWorker:
         """Give unsent rows back; if the database refuses, their lease expires and they come back."""
         try:
             self.outbox.release(self.id, ids)
-        except STORAGE_ERRORS as error:
+        except self.storage_errors as error:
             log.warning("outbox %s: could not release %d row(s) (back after the lease): %s", self.id, len(ids), error)
 
     def _renew_in_flight(self, row_id: str) -> bool:
@@ -259,7 +263,7 @@ class OutboxWorker:
         try:
             if self.outbox.scrub():
                 self._scrub_due = None
-        except STORAGE_ERRORS as error:
+        except self.storage_errors as error:
             log.warning(
                 "outbox %s: could not truncate the WAL after dropping content (next batch will): %s", self.id, error
             )
@@ -369,7 +373,7 @@ class OutboxWorker:
         while True:
             try:
                 write()
-            except STORAGE_ERRORS as error:
+            except self.storage_errors as error:
                 failures += 1
                 pause = storage_pause(failures, RECORD_BACKOFF_CAP)
                 if failures & (failures - 1) == 0:  # 1st, 2nd, 4th, 8th... failure: log, not every one

@@ -59,7 +59,7 @@ def pg_settings(name: str = "postgres") -> dict:
         "HOST": PG_HOST,
         "PORT": PG_PORT,
         "USER": PG_USER,
-        "TEST": {"NAME": f"mailcore_django_test_{uuid.uuid4().hex[:12]}"},
+        "TEST": {"NAME": f"mailcore_django_test_{uuid.uuid4().hex[:12]}", "DEPENDENCIES": []},
     }
 
 

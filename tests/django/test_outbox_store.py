@@ -12,11 +12,12 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from conftest import PG_HOST, PG_PORT, PG_USER, database_params
 from django.db import connections, transaction
 
 from mailcore import Message
 from mailcore.adapters.django.models import IdempotencyKey, OutboxMessage
-from mailcore.adapters.django.outbox import DjangoOutbox, open_django_outbox
+from mailcore.adapters.django.outbox import DjangoOutbox, DjangoStorageError, open_django_outbox
 from mailcore.errors import ConfigurationError
 from mailcore.outbox.retention import Retention, recipient_digest
 
@@ -249,12 +250,10 @@ def test_concurrent_workers_claim_disjoint_rows(store):
 
 
 def _claim_retrying(store: DjangoOutbox, owner: str):
-    from django.db import OperationalError
-
     for _ in range(200):
         try:
             return store.claim(owner, limit=3, lease=60)
-        except OperationalError:  # SQLite: "database is locked" under four writers; wait and retry
+        except DjangoStorageError:  # SQLite: "database is locked" under four writers; wait and retry
             time.sleep(0.01)
     raise AssertionError("the claim kept failing")
 
@@ -269,3 +268,40 @@ def test_open_django_outbox_urls(database):
         open_django_outbox("django://?keep_forever=1")
     with pytest.raises(ConfigurationError, match="alias in the host part"):
         open_django_outbox("django:///var/db")
+
+
+@pytest.mark.parametrize("database", [p for p in database_params() if p.id == "postgresql"], indirect=True)
+def test_a_dropped_connection_is_a_storage_error_then_reconnected(database):
+    """The worker retries OSErrors: a database restart costs one failed call, not the worker."""
+    store = DjangoOutbox(database)
+    store.enqueue(message())
+    connection = connections[database]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        (pid,) = cursor.fetchone()
+    import psycopg
+
+    with psycopg.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname="postgres", autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    with pytest.raises(DjangoStorageError, match="the outbox database django://pg") as raised:
+        store.claim("w", limit=1, lease=60)
+    assert isinstance(raised.value, OSError)
+    assert [c.runs for c in store.claim("w", limit=1, lease=60)] == [1]  # reconnected
+
+
+def test_the_queue_registry_opens_it(database):
+    """``django`` is a registered queue scheme; ``db`` its alias (MAILCORE["QUEUE"] = "db")."""
+    from mailcore.outbox.api import OutboxStore
+    from mailcore.outbox.queue import open_queue, open_store
+
+    assert isinstance(open_queue("db"), DjangoOutbox) and open_queue("db").using == "default"
+    store = open_store(f"django://{database}", worker=True)
+    assert isinstance(store, DjangoOutbox) and isinstance(store, OutboxStore)
+    assert store.using == database
+    assert open_queue(None, f"django://{database}").using == database
+
+
+def test_entries_carry_priority_and_expiry(store):
+    store.enqueue(message(1, priority="low", expires=timedelta(minutes=5)))
+    (entry,) = store.entries()
+    assert entry.priority == "low" and entry.expires_at == pytest.approx(time.time() + 300, abs=30)

@@ -91,7 +91,7 @@ def test_retry_and_purge(outbox_url, filled):
 
 def test_stats_json_for_monitoring(outbox_url, filled):
     data = json.loads(run("outbox", "stats", "--outbox", outbox_url, "--json").output)
-    assert data["counts"] == {"queued": 1, "sending": 0, "sent": 0, "failed": 1, "unknown": 1}
+    assert data["counts"] == {"queued": 1, "sending": 0, "sent": 0, "failed": 1, "unknown": 1, "expired": 0}
     assert data["oldest_waiting_seconds"] >= 0
 
 

@@ -54,7 +54,7 @@ from mailcore.outbox.backoff import OUTBOX_BACKOFF, Delays, next_delay
 from mailcore.policy.retry import RetryPolicy
 from mailcore.redact import install_log_filter
 
-__all__ = ["TASK_NAME", "CeleryQueue", "configure", "deliver"]
+__all__ = ["TASK_NAME", "CeleryQueue", "configure", "deliver", "open_celery_queue"]
 
 TASK_NAME = "mailcore.deliver"
 STATE_ENV = "MAILCORE_STATE_URL"
@@ -218,3 +218,16 @@ class CeleryQueue:
 
     def __repr__(self) -> str:
         return f"<CeleryQueue {self.queue or 'default'}>"
+
+
+def open_celery_queue(url: str) -> CeleryQueue:
+    """The queue factory registered for ``celery`` (``Mailer(queue="celery")``): ``celery`` or
+    ``celery://?queue=NAME`` (the Celery queue normal-priority messages go to)."""
+    from urllib.parse import parse_qsl
+
+    _, _, query = url.partition("?")
+    params = dict(parse_qsl(query))
+    unknown = set(params) - {"queue"}
+    if unknown:
+        raise ConfigurationError(f"unknown celery queue parameter(s) {', '.join(sorted(unknown))}; known: queue")
+    return CeleryQueue(queue=params.get("queue") or None)

@@ -187,7 +187,12 @@ class EmailBackend(BaseEmailBackend):  # type: ignore[misc,unused-ignore]
 
 
 def _mailer_for(url: str | Secret, options: BackendOptions, mailer_options: dict[str, Any]) -> Mailer:
-    """The process-wide shared Mailer for this configuration, or a private one for queueing."""
+    """The process-wide shared Mailer for this configuration, or a private one for queueing.
+
+    ``QUEUE = "db"`` (or ``django://ALIAS``) opens :class:`~mailcore.adapters.django.outbox.DjangoOutbox`
+    (the ``django`` queue scheme), writing through Django's connection, so the message commits
+    with the caller's transaction.
+    """
     if options.queue:
         return Mailer(url, from_email=options.from_email, **mailer_options)
     from mailcore.shared import shared_mailer

@@ -7,7 +7,8 @@
 * ``mailcore.E004`` — a transport URL parameter is unknown or invalid (``?timout=5``), checked
   by the transport's plugin without connecting;
 * ``mailcore.E005`` — a RETRY, POLICY or QUEUE value is unknown or of the wrong type
-  (``RETRY = {"attemps": 3}``, ``{"attempts": "x"}``);
+  (``RETRY = {"attemps": 3}``, ``{"attempts": "x"}``), or ``QUEUE = "django://ALIAS"`` names
+  no ``DATABASES`` entry;
 * ``mailcore.W001`` — ``settings.MAILCORE`` exists but no email backend uses mailcore, so the
   setting has no effect;
 * ``mailcore.W002`` — the QUEUE outbox URL is a relative path (three slashes), so it depends on
@@ -29,6 +30,7 @@ from django.core import checks  # type: ignore[import-untyped,unused-ignore]
 from django.core.exceptions import ImproperlyConfigured  # type: ignore[import-untyped,unused-ignore]
 from django.utils.module_loading import import_string  # type: ignore[import-untyped,unused-ignore]
 
+from mailcore.adapters.django.options import django_outbox_url
 from mailcore.config import Composite, Node, TransportURL, is_loopback, parse
 from mailcore.errors import ConfigurationError, UnknownTransport
 from mailcore.redact import Secret
@@ -181,9 +183,39 @@ def _option_errors(label: str, alias: str | None, resolved: Any) -> list[Any]:
     for key, problem in mailer_option_problems(resolved.policy):
         found.append(_option_error(f"{setting('policy')}[{key!r}]", problem, "policy"))
     queue = resolved.queue
-    if isinstance(queue, str) and queue not in ("celery", "outbox"):
+    if django_outbox_url(queue) is not None:
+        found.extend(_django_queue_errors(setting("queue"), str(django_outbox_url(queue))))
+    elif isinstance(queue, str) and queue not in ("celery", "outbox"):
         found.extend(_queue_errors(setting("queue"), queue))
     return found
+
+
+def _django_queue_errors(where: str, url: str) -> list[Any]:
+    """``QUEUE = "db"`` / ``django://ALIAS``: the alias exists and the URL's parameters are known
+    (nothing is connected: whether the tables exist is for ``migrate`` to say)."""
+    from mailcore.adapters.django.outbox import check_django_outbox_url
+
+    try:
+        alias, _ = check_django_outbox_url(url)
+    except ConfigurationError as error:
+        return [
+            checks.Error(
+                f"{where}: {error}",
+                hint="Use 'db' (the default database) or django://ALIAS naming a DATABASES entry; see docs/django.md.",
+                id="mailcore.E005",
+            )
+        ]
+    if alias is not None and alias not in settings.DATABASES:
+        configured = ", ".join(settings.DATABASES) or "none"
+        return [
+            checks.Error(
+                f"{where}: {url!r} names the database alias {alias!r}, which is not in DATABASES "
+                f"(configured: {configured}).",
+                hint="Use 'db' for the database Django's routers choose, or django://ALIAS of a DATABASES entry.",
+                id="mailcore.E005",
+            )
+        ]
+    return []
 
 
 def _option_error(where: str, problem: str, option: str) -> Any:

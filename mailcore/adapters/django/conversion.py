@@ -21,7 +21,9 @@ maps where:
   (``Sender``, ``Resent-*`` as addresses) goes to ``Message.headers``;
 * ``encoding`` becomes ``Message.charset``: the bodies are written in it (headers stay RFC
   2047 UTF-8, which every reader decodes);
-* ``tags`` and ``metadata`` attributes (the django-anymail convention) are carried over.
+* ``tags`` and ``metadata`` attributes (the django-anymail convention) are carried over, and so
+  are ``priority`` (``"high"``, ``"normal"``, ``"low"``), ``expires`` (an aware datetime or a
+  timedelta from now) and ``idempotency_key``, set as attributes of the ``EmailMessage``.
 
 Invalid input raises :class:`InvalidEmailMessage`, which is both mailcore's
 :class:`~mailcore.errors.InvalidMessage` and Django's ``BadHeaderError`` (a ``ValueError``), so
@@ -128,6 +130,9 @@ def _convert(msg: Any, default_from: str, site_default_from: str | None, localti
         envelope_from=_envelope_from(envelope, sender),
         charset=_charset(getattr(msg, "encoding", None)),
         calendar=calendar,
+        priority=getattr(msg, "priority", None) or "normal",
+        expires=getattr(msg, "expires", None),
+        idempotency_key=_str_or_none(getattr(msg, "idempotency_key", None)),
     )
 
 

@@ -84,6 +84,9 @@ class OutboxMessage(models.Model):  # type: ignore[misc,unused-ignore]
                 name="mailcore_outbox_claim",
                 condition=models.Q(state__in=["queued", "sending"]),
             ),
+            models.Index(
+                fields=["due_at"], name="mailcore_outbox_due", condition=models.Q(state__in=["queued", "sending"])
+            ),
             models.Index(fields=["state", "updated_at"], name="mailcore_outbox_state"),
             models.Index(fields=["message_id"], name="mailcore_outbox_message_id"),
         )
@@ -103,6 +106,7 @@ class IdempotencyKey(models.Model):  # type: ignore[misc,unused-ignore]
         app_label = "mailcore"
         db_table = "mailcore_idempotency"
         verbose_name = "idempotency key"
+        indexes = (models.Index(fields=["created_at"], name="mailcore_idempotency_created"),)
 
     def __str__(self) -> str:
         return f"idempotency key → {self.outbox_id}"

@@ -6,7 +6,8 @@
 ``from_email``     sender for messages that did not choose one (instead of DEFAULT_FROM_EMAIL)
 ``retry``          retry policy, passed to :class:`mailcore.Mailer` as ``retry=``
 ``policy``         further :class:`mailcore.Mailer` keyword options (a dict)
-``queue``          ``True``, ``"celery"`` or an outbox URL: ``send_messages`` enqueues instead
+``queue``          ``True``, ``"celery"``, ``"db"`` (Django's own database, committed with the
+                   caller's transaction) or an outbox URL: ``send_messages`` enqueues instead
 ``allow_console``  let the console transport pass the system check while ``DEBUG`` is False
 ``fail_silently``  swallow :class:`mailcore.SendError` (never configuration or message errors)
 ``host`` …         Django's SMTP options (``host``, ``port``, ``username``, ``password``,
@@ -45,7 +46,9 @@ __all__ = [
 #: mailcore's own options (lower-case spelling).
 OPTION_NAMES = frozenset({"url", "from_email", "retry", "policy", "queue", "allow_console", "fail_silently"})
 #: ``queue`` values that name a queue kind (anything else is an outbox URL).
-QUEUE_KINDS = frozenset({"outbox", "celery"})
+QUEUE_KINDS = frozenset({"outbox", "celery", "db"})
+#: The outbox URL of ``queue="db"``: the database Django's routers pick for the outbox model.
+DB_QUEUE_URL = "django://"
 #: Django's SMTP backend options, accepted so that swapping the BACKEND changes nothing else.
 SMTP_OPTION_NAMES = frozenset(
     {"host", "port", "username", "password", "use_tls", "use_ssl", "timeout", "ssl_keyfile", "ssl_certfile"}
@@ -82,9 +85,22 @@ class BackendOptions:
         options: dict[str, Any] = dict(self.policy)
         if self.retry is not None:
             options["retry"] = self.retry
-        if isinstance(self.queue, str):
+        django_url = django_outbox_url(self.queue)
+        if django_url is not None:
+            options["outbox"] = django_url
+        elif isinstance(self.queue, str):
             options["queue" if self.queue in QUEUE_KINDS else "outbox"] = self.queue
         return options
+
+
+def django_outbox_url(queue: bool | str) -> str | None:
+    """The ``django://`` outbox URL a ``queue`` value names (``"db"`` or ``django://ALIAS``),
+    or None when the queue is not in Django's database."""
+    if queue == "db":
+        return DB_QUEUE_URL
+    if isinstance(queue, str) and queue.startswith("django:"):
+        return queue
+    return None
 
 
 def read_options(raw: Mapping[str, Any], *, upper: bool, ignore: frozenset[str] = frozenset()) -> BackendOptions:
@@ -118,8 +134,8 @@ def read_options(raw: Mapping[str, Any], *, upper: bool, ignore: frozenset[str] 
         queue = queue.strip()
     if not (isinstance(queue, bool) or queue in QUEUE_KINDS or (isinstance(queue, str) and ":" in queue)):
         raise OptionError(
-            f"{spelt('queue')!r} must be True, False, 'celery' or an outbox URL such as "
-            "sqlite:////var/lib/app/outbox.db (four slashes: an absolute path)"
+            f"{spelt('queue')!r} must be True, False, 'celery', 'db' (Django's database) or an outbox URL "
+            "such as sqlite:////var/lib/app/outbox.db (four slashes: an absolute path)"
         )
     policy = values.get("policy") or {}
     if not isinstance(policy, Mapping):

@@ -24,7 +24,7 @@ written through Django's connection. What that buys:
 URL: ``django://`` (the database Django's routers choose for writing the model, normally
 ``default``) or ``django://ALIAS`` for a ``DATABASES`` alias, with the SQLite outbox's retention
 parameters (``?keep_sent_body=0&keep_failed_body=7d&keep_metadata=30d``) and ``aging`` (seconds
-one priority step is worth, default 300).
+one priority step is worth, default 300) and ``idempotency_window`` (default ``24h``).
 """
 
 from __future__ import annotations
@@ -34,26 +34,28 @@ import os
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any, Final
 from urllib.parse import urlsplit
 
-from mailcore.errors import ConfigurationError
+from mailcore.errors import ConfigurationError, MailcoreError
 from mailcore.message import Message
 from mailcore.outbox import store as _sqlite
+from mailcore.outbox.api import Claim, Entry
 from mailcore.outbox.lifetimes import (
     DEFAULT_AGING,
     IDEMPOTENCY_WINDOW,
     check_aging,
+    check_window,
     expires_at,
     expiry_reason,
     priority_rank,
 )
 from mailcore.outbox.location import outbox_params
-from mailcore.outbox.retention import RETENTION_PARAMS, Retention, digest_recipients
-from mailcore.outbox.store import Claim, Entry
+from mailcore.outbox.retention import RETENTION_PARAMS, Retention, digest_recipients, parse_duration
+from mailcore.redact import mask_secrets
 
-__all__ = ["SCHEME", "STATES", "DjangoOutbox", "open_django_outbox"]
+__all__ = ["SCHEME", "STATES", "DjangoOutbox", "DjangoStorageError", "check_django_outbox_url", "open_django_outbox"]
 
 #: The URL scheme of this outbox (``MAILCORE["QUEUE"] = "db"`` is ``django://``).
 SCHEME: Final = "django"
@@ -74,11 +76,18 @@ PARKED: Final = (FAILED, UNKNOWN, EXPIRED)
 FINISHED: Final = (SENT, *PARKED)
 #: States :meth:`DjangoOutbox.cancel` stops (a ``sending`` row belongs to its worker).
 CANCELLABLE: Final = (QUEUED, UNKNOWN)
-_PARAMS: Final = (*RETENTION_PARAMS, "aging")
+_PARAMS: Final = (*RETENTION_PARAMS, "aging", "idempotency_window")
 _SUMMARY: Final = (
     "id", "message_id", "state", "sender", "recipients", "subject", "runs", "created_at", "updated_at",
     "age_from", "due_at", "lease_owner", "last_error", "transport", "provider_message_id", "has_body",
+    "priority", "expires_at",
 )  # fmt: skip
+
+
+class DjangoStorageError(MailcoreError, OSError):
+    """The outbox database could not be used right now (connection lost, database locked, a
+    timeout): an ``OSError``, so the worker retries it as it retries a locked SQLite file. The
+    text names the database alias and what the driver said, never the password."""
 
 
 class DjangoOutbox:
@@ -111,7 +120,9 @@ class DjangoOutbox:
             raise ConfigurationError(f"django:// outbox: no DATABASES alias {self.using!r} (configured: {configured})")
         self.retention = retention or Retention()
         self.aging = check_aging(aging)
-        self.idempotency_window = float(idempotency_window)
+        self.idempotency_window = check_window(idempotency_window)
+        #: what the worker retries instead of failing (a dropped connection, a locked database)
+        self.storage_errors: tuple[type[BaseException], ...] = (DjangoStorageError,)
 
     @property
     def url(self) -> str:
@@ -131,18 +142,32 @@ class DjangoOutbox:
         return self._rows.objects.using(self.using)
 
     @contextmanager
-    def _atomic(self) -> Iterator[Any]:
-        """One transaction (a savepoint inside the caller's). Outside any transaction a
-        connection the database dropped, or one past ``CONN_MAX_AGE``, is replaced first, as
-        Django does at the start of each request: a long-running worker survives a database
-        restart (the failed operation raises; the next one reconnects)."""
-        from django.db import transaction
+    def _atomic(self, *, storage_errors: bool = True) -> Iterator[Any]:
+        """One transaction (a savepoint inside the caller's).
+
+        A database error that leaves the connection unusable (the server restarted, the
+        network cut it) closes it once outside any transaction, so the next call reconnects: a
+        long-running worker survives a database restart. Such errors (and locks, timeouts) are
+        raised as :class:`DjangoStorageError`, which the worker backs off from and retries.
+        ``storage_errors=False`` lets Django's own exception through (the producer side: the
+        application's code expects ``django.db`` errors).
+        """
+        from django.db import InterfaceError, OperationalError, transaction
 
         connection = self._connection()
-        if not connection.in_atomic_block:
-            connection.close_if_unusable_or_obsolete()
-        with transaction.atomic(using=self.using):
-            yield connection
+        try:
+            with transaction.atomic(using=self.using):
+                yield connection
+        except (OperationalError, InterfaceError) as error:
+            if not connection.in_atomic_block:
+                with suppress(Exception):  # a broken connection may fail to close; it is gone either way
+                    if not connection.is_usable():
+                        connection.close()
+            if not storage_errors:
+                raise
+            password = connection.settings_dict.get("PASSWORD") or None
+            text = mask_secrets(str(error).strip(), [password] if password else [])
+            raise DjangoStorageError(f"the outbox database {self.url}: {type(error).__name__}: {text}") from None
 
     # -- producers -----------------------------------------------------------------------------
 
@@ -161,9 +186,10 @@ class DjangoOutbox:
         """Store several messages in one transaction; return their ids in order."""
         now = time.time()
         ids: list[str] = []
-        with self._atomic():
-            for message in messages:
-                row = self._new_row(message, now, now + delay, last_error)
+        with self._atomic(storage_errors=False):
+            for n, message in enumerate(messages):
+                # one microsecond apart: a batch is claimed in the order it was given (FIFO on ties)
+                row = self._new_row(message, now, now + delay + n * 1e-6, last_error)
                 first = self._first_with_key(message.idempotency_key, row.id, now)
                 if first is not None:
                     ids.append(first)
@@ -510,6 +536,13 @@ def open_django_outbox(url: str = "django://", **_: Any) -> DjangoOutbox:
     Needs Django configured: in ``manage.py`` commands and the web process it is; elsewhere
     ``DJANGO_SETTINGS_MODULE`` must name the settings (Django is then set up here).
     """
+    alias, options = check_django_outbox_url(url)
+    return DjangoOutbox(alias, **options)
+
+
+def check_django_outbox_url(url: str) -> tuple[str | None, dict[str, Any]]:
+    """(alias or None, DjangoOutbox options) of a ``django://`` URL, without touching Django's
+    database; a :class:`ConfigurationError` says what is wrong with it."""
     text = url.strip()
     if text in ("db", "django"):
         text = f"{SCHEME}://"
@@ -521,11 +554,19 @@ def open_django_outbox(url: str = "django://", **_: Any) -> DjangoOutbox:
             f"django:// outbox URL {url!r}: the database is a DATABASES alias in the host part "
             "(django://default), not a path"
         )
+    if any(c in parts.netloc for c in "@:[]"):
+        raise ConfigurationError(
+            f"django:// outbox URL {url!r}: give a DATABASES alias (django://default); the "
+            "connection settings come from DATABASES, not the URL"
+        )
     params = outbox_params(text, _PARAMS)
     options: dict[str, Any] = {"retention": Retention.from_params(params)}
     if "aging" in params:
-        options["aging"] = check_aging(params["aging"], "aging")
-    return DjangoOutbox(parts.hostname or None, **options)
+        options["aging"] = check_aging(params["aging"], "aging= on the outbox URL")
+    if "idempotency_window" in params:
+        seconds = parse_duration(params["idempotency_window"], name="idempotency_window")
+        options["idempotency_window"] = check_window(seconds, "idempotency_window= on the outbox URL")
+    return parts.netloc or None, options
 
 
 def _ensure_django() -> None:

@@ -3,6 +3,10 @@
 It builds the same Mailer as the email backend (``settings.MAILCORE`` or ``MAILERS[alias]``:
 URL, RETRY, POLICY, QUEUE), so the worker sends with the policy the application configured and
 reads the outbox it writes. Same status line and signal handling as ``mailcore worker``.
+
+With ``QUEUE = "db"`` it drains the ``mailcore_outbox`` table of Django's database
+(:mod:`mailcore.adapters.django.outbox`): on PostgreSQL run as many as you like (claims are
+``SKIP LOCKED``); on SQLite run one.
 """
 
 from __future__ import annotations
@@ -45,4 +49,27 @@ class Command(BaseCommand):  # type: ignore[misc,unused-ignore]
             batch_size=options["batch_size"],
             drain=options["drain"],
             status_interval=options["status_interval"],
+            outbox=_django_outbox(queue, where),
         )
+
+
+def _django_outbox(queue: bool | str, where: str) -> Any:
+    """The Django-database outbox ``QUEUE = "db"`` names (None for other queues), checked to
+    have its tables: a worker started before ``migrate`` says so instead of failing each poll."""
+    from django.db import connections  # type: ignore[import-untyped,unused-ignore]
+
+    from mailcore.adapters.django.options import django_outbox_url
+    from mailcore.adapters.django.outbox import open_django_outbox
+
+    url = django_outbox_url(queue)
+    if url is None:
+        return None
+    store = open_django_outbox(url)
+    tables = set(connections[store.using].introspection.table_names())
+    missing = [table for table in ("mailcore_outbox", "mailcore_idempotency") if table not in tables]
+    if missing:
+        raise CommandError(
+            f"{where} is {queue!r}, but the database {store.using!r} has no {' or '.join(missing)} table: "
+            f"run `python manage.py migrate --database {store.using}` first"
+        )
+    return store

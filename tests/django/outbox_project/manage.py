@@ -1,0 +1,11 @@
+#!/usr/bin/env python
+"""The payment shop of tests/django/test_outbox_project.py: a payment and its receipt in one transaction."""
+
+import os
+import sys
+
+if __name__ == "__main__":
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "payshop.settings")
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(sys.argv)
