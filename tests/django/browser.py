@@ -44,10 +44,12 @@ PAGE_LOAD_TIMEOUT = 60
 
 
 def find_executable(env: str, names: tuple[str, ...]) -> str | None:
-    """The path in ``env`` when set (it must exist), else the first of ``names`` on PATH or in /usr/bin."""
+    """The path in ``env`` when set (it must be a file), else the first of ``names`` on PATH or in /usr/bin."""
     configured = os.environ.get(env)
     if configured:
-        return configured if Path(configured).is_file() else None
+        if not Path(configured).is_file():
+            skip_or_fail(f"{env}={configured} is not a file")
+        return configured
     for name in names:
         found = shutil.which(name) or (f"/usr/bin/{name}" if Path(f"/usr/bin/{name}").is_file() else None)
         if found:
