@@ -11,8 +11,10 @@ a context manager::
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import nullcontext
 from types import TracebackType
@@ -20,7 +22,14 @@ from typing import TYPE_CHECKING, Any, Self
 
 from mailcore.capabilities import ensure_carriable
 from mailcore.config import Node
-from mailcore.errors import ConfigurationError, DeliveryFailed, SendError, failure_summary
+from mailcore.errors import (
+    ConfigurationError,
+    DeliveryFailed,
+    DuplicateSend,
+    MessageExpired,
+    SendError,
+    failure_summary,
+)
 from mailcore.message import Message
 from mailcore.plugins import has_observers, notify
 from mailcore.redact import Secret, install_log_filter
@@ -38,6 +47,12 @@ __all__ = ["Mailer", "failure_log_level", "send_mail"]
 log = install_log_filter(logging.getLogger("mailcore"))
 URL_ENV = "MAILCORE_URL"
 FROM_ENV = "MAILCORE_FROM"
+#: Default seconds a sent ``idempotency_key`` is remembered (``Mailer(idempotency_window=…)``).
+IDEMPOTENCY_WINDOW = 86400.0
+#: Seconds a key stays reserved by a send in flight (a crashed sender frees it after this).
+IDEMPOTENCY_PENDING_TTL = 300.0
+#: Longest wait for a concurrent first send with the same key before giving up (DuplicateSend).
+IDEMPOTENCY_WAIT = 30.0
 
 
 class Mailer:
@@ -58,8 +73,12 @@ class Mailer:
         ``MAILCORE_OUTBOX`` or the per-user data file (see docs/operations.md).
     :param park_on_failure: when a :meth:`send` ends in a transient :class:`DeliveryFailed`,
         store the message in the queue and return a :class:`mailcore.outbox.Queued` instead.
-    :param queue: where :meth:`enqueue` writes: ``"outbox"`` (SQLite, default), ``"celery"``, or
-        an object with ``enqueue(message, *, delay=0.0, last_error=None) -> str``.
+    :param queue: where :meth:`enqueue` writes: ``"outbox"`` (the ``outbox`` URL, default
+        SQLite), a queue URL or registered name (``"postgresql://…"``, ``"celery"``, ``"db"``), or
+        an object with ``enqueue(message, *, delay=0.0, last_error=None) -> str`` and ``close()``.
+    :param idempotency_window: seconds :meth:`send` remembers a message's ``idempotency_key``
+        (in the state store: ``state=``/``MAILCORE_STATE_URL``, else this Mailer's memory); a
+        second send with the same key returns the first :class:`SendResult` (``replayed=True``).
     """
 
     def __init__(
@@ -71,11 +90,16 @@ class Mailer:
         outbox: str | None = None,
         park_on_failure: bool = False,
         queue: Any = None,
+        idempotency_window: float = IDEMPOTENCY_WINDOW,
         **policy: Any,
     ) -> None:
+        from mailcore.outbox.lifetimes import check_window
         from mailcore.policy import build
 
         self.transport = build(transports, strategy=strategy, **policy)
+        self.idempotency_window = check_window(idempotency_window, "Mailer idempotency_window")
+        self._state_option = policy.get("state")
+        self._idempotency: Any = None
         self.from_email = from_email
         self.outbox_url = outbox
         self.park_on_failure = park_on_failure
@@ -105,8 +129,22 @@ class Mailer:
 
         With ``park`` (default: the Mailer's ``park_on_failure``), a transient failure stores the
         message in the queue and returns a :class:`mailcore.outbox.Queued` (not delivered yet).
+
+        A message past its ``expires`` is not sent: :class:`DeliveryFailed` with
+        ``reason == "expired"`` (the policy never retries past the expiry either). A message whose
+        ``idempotency_key`` was sent within the window returns that first result
+        (``replayed=True``) and sends nothing.
         """
         ensure_carriable(self.transport, message)
+        if message.idempotency_key is not None:
+            return self._send_once(message, park)
+        return self._send(message, park)
+
+    def _send(self, message: Message, park: bool | None) -> SendResult:
+        expired = self._expired(message)
+        if expired is not None:
+            self._after_failure(message, expired)
+            raise expired
         try:
             result = self.transport.send(message)
         except SendError as error:
@@ -119,6 +157,56 @@ class Mailer:
             raise failure from error
         self._after_success(message, result)
         return result
+
+    def _expired(self, message: Message) -> DeliveryFailed | None:
+        """The failure to raise instead of sending a message whose ``expires`` has passed."""
+        if message.expires is None or time.time() < message.expires.timestamp():
+            return None
+        from mailcore.outbox.lifetimes import expiry_reason
+
+        at = message.expires.timestamp()
+        name = self.transport.name
+        error = MessageExpired(f"not sent: {expiry_reason(at)}", expires_at=at, transport=name)
+        return DeliveryFailed(f"{message.message_id} {error}", attempts=[Attempt(name, error, 0.0)], transport=name)
+
+    def _send_once(self, message: Message, park: bool | None) -> SendResult:
+        """Send a message with an ``idempotency_key`` at most once per window (see :meth:`send`)."""
+        store = self._idempotency_store()
+        key = f"send:{message.idempotency_key}"
+        first = store.idempotency_reserve(key, IDEMPOTENCY_PENDING_TTL)
+        waited, pause = 0.0, 0.05
+        while first == "pending" and waited < IDEMPOTENCY_WAIT:  # the first send is in flight
+            time.sleep(pause)
+            waited += pause
+            pause = min(pause * 2, 0.5)
+            first = store.idempotency_reserve(key, IDEMPOTENCY_PENDING_TTL)
+        if first == "pending":
+            name = self.transport.name
+            error = DuplicateSend(
+                f"another send of idempotency key of {message.message_id} is still in flight after {waited:.0f}s",
+                transport=name,
+            )
+            raise DeliveryFailed(f"not sent: {error}", attempts=[Attempt(name, error, 0.0)], transport=name)
+        if first is not None:
+            log.info("message %s: idempotency key seen before; returning the first result", message.message_id)
+            return _replayed(first)
+        try:
+            result = self._send(message, park)
+        except BaseException:
+            store.idempotency_forget(key)  # not sent: a retry with the same key may send it
+            raise
+        store.idempotency_record(key, _result_json(result), self.idempotency_window)
+        return result
+
+    def _idempotency_store(self) -> Any:
+        if self._idempotency is None:
+            from mailcore.policy.state import IdempotencyStore, open_state, shared_memory_store
+
+            store = open_state(self._state_option)
+            if not isinstance(store, IdempotencyStore):  # a custom store without the methods
+                store = shared_memory_store("mailcore-idempotency")
+            self._idempotency = store
+        return self._idempotency
 
     def send_many(self, messages: Iterable[Message]) -> list[SendResult | SendError]:
         """Send each message over kept-open connections; one result or error per message, in order.
@@ -170,6 +258,12 @@ class Mailer:
         import asyncio  # only async callers pay for it (``import mailcore`` stays cheap)
 
         ensure_carriable(self.transport, message)
+        if message.idempotency_key is not None:  # the store calls block: run the sync path
+            return await asyncio.to_thread(self.send, message)
+        expired = self._expired(message)
+        if expired is not None:
+            await asyncio.to_thread(self._after_failure, message, expired)
+            raise expired
         try:
             result = await self.transport.asend(message)
         except SendError as error:
@@ -304,6 +398,37 @@ def _failed_attempts(attempts: Iterable[Attempt]) -> list[Attempt]:
     from mailcore.policy.errors import RouteSkipped
 
     return [a for a in attempts if a.error is not None and not isinstance(a.error, RouteSkipped)]
+
+
+def _result_json(result: SendResult) -> str:
+    """What the idempotency store keeps of a result: ids and names, no attempts or errors."""
+    data: dict[str, Any] = {
+        "message_id": result.message_id,
+        "transport": result.transport,
+        "provider_message_id": result.provider_message_id,
+        "rejected": dict(result.rejected),
+    }
+    outbox_id = getattr(result, "outbox_id", None)
+    if outbox_id:
+        data["outbox_id"] = outbox_id
+        data["reason"] = getattr(result, "reason", "")
+    return json.dumps(data, separators=(",", ":"))
+
+
+def _replayed(stored: str) -> SendResult:
+    data = json.loads(stored)
+    fields = {
+        "message_id": data["message_id"],
+        "transport": data["transport"],
+        "provider_message_id": data.get("provider_message_id"),
+        "rejected": data.get("rejected") or {},
+        "replayed": True,
+    }
+    if data.get("outbox_id"):
+        from mailcore.outbox.result import Queued
+
+        return Queued(**fields, outbox_id=data["outbox_id"], reason=data.get("reason", ""))
+    return SendResult(**fields)
 
 
 def _env_url(environ: Mapping[str, str]) -> Secret:

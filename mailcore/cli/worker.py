@@ -48,7 +48,7 @@ class StatusLine:
         rate = self.per_minute(stats.processed)
         return (
             f"{time.strftime('%H:%M:%S')} sent {stats.sent}  requeued {stats.requeued}  failed {stats.failed}  "
-            f"unknown {stats.unknown}  last minute {rate}  waiting {waiting}"
+            f"unknown {stats.unknown}  expired {stats.expired}  last minute {rate}  waiting {waiting}"
         )
 
     def __call__(self, stats: WorkerStats, *, final: bool = False) -> None:

@@ -72,8 +72,8 @@ def expiry_reason(expires_at: float) -> str:
 
 
 def check_aging(value: object, where: str = "aging") -> float:
-    """A configured aging value in seconds: a finite number >= 0 (0 means strict priority)."""
-    return _non_negative_seconds(value, where, "e.g. ?aging=300 on the outbox URL; 0 means strict priority")
+    """A configured aging value in seconds: a finite number >= 0 (0 ignores priority: due order only; larger values let priority count for more)."""
+    return _non_negative_seconds(value, where, "e.g. ?aging=300 on the outbox URL; 0 ignores priority")
 
 
 def check_window(value: object, where: str = "idempotency window") -> float:

@@ -13,6 +13,8 @@ What a run of one message ends in:
 * the policy gave up on transient errors only → ``queued`` again after a backoff (a provider's
   ``Retry-After`` is a floor), until the message is ``max_age`` old → ``failed`` ("expired");
 * a permanent error (message rejected, every transport refused it) → ``failed`` with the reason;
+* the message's ``expires`` passed (before the claim, before the send, or while the policy was
+  retrying) → ``expired`` with the reason; it is never sent after that;
 * a timeout after hand-over (``DeliveryFailed.outcome == "unknown"``) → ``unknown``: it may have
   been delivered, so it is not resent blindly; ``mailcore outbox retry --state unknown`` decides;
 * anything unexpected (a missing plugin, a bug) → ``queued`` again after a backoff, logged:
@@ -44,6 +46,7 @@ from mailcore.errors import DeliveryFailed, InvalidMessage
 from mailcore.outbox.api import Claim, OutboxSender, OutboxStore
 from mailcore.outbox.backoff import OUTBOX_BACKOFF, Delays, next_delay
 from mailcore.outbox.lease import LeaseKeeper, check_lease, send_budget
+from mailcore.outbox.lifetimes import expires_at, expiry_reason, is_expired
 from mailcore.outbox.retention import Retention
 from mailcore.outbox.store import STORAGE_ERRORS
 from mailcore.redact import install_log_filter
@@ -74,11 +77,12 @@ class WorkerStats:
     failed: int = 0
     requeued: int = 0
     unknown: int = 0
+    expired: int = 0
     started: float = field(default_factory=time.monotonic)
 
     @property
     def processed(self) -> int:
-        return self.sent + self.failed + self.requeued + self.unknown
+        return self.sent + self.failed + self.requeued + self.unknown + self.expired
 
     @property
     def rate(self) -> float:
@@ -89,7 +93,10 @@ class WorkerStats:
     def line(self) -> str:
         """The counts (no rate: an average since start says "1292/s" for one message; the CLI's
         status line shows the last minute instead)."""
-        return f"sent {self.sent}  requeued {self.requeued}  failed {self.failed}  unknown {self.unknown}"
+        return (
+            f"sent {self.sent}  requeued {self.requeued}  failed {self.failed}  unknown {self.unknown}"
+            f"  expired {self.expired}"
+        )
 
 
 class OutboxWorker:
@@ -339,16 +346,20 @@ class OutboxWorker:
         except (InvalidMessage, KeyError, TypeError, ValueError) as error:
             self._fail(claim, f"the stored message cannot be read: {error}")
             return False
+        expiry = expires_at(message)
+        if is_expired(expiry, time.time()):  # claimed just before its expiry: never sent after it
+            self._expire(claim, expiry_reason(expiry or 0.0))
+            return False
         try:
             with failure_log_level(None):  # this worker logs the outcome: WARNING requeued, ERROR given up
                 result = self.mailer.send(message, park=False)
         except DeliveryFailed as failure:
-            self._after_failure(claim, failure)
+            self._after_failure(claim, failure, expiry)
         except InvalidMessage as error:
             self._fail(claim, str(error))
         except Exception as error:  # misconfiguration or a bug: keep the message, try later
             log.exception("outbox %s: unexpected error delivering %s; will retry", self.id, claim.id)
-            self._reschedule(claim, f"{type(error).__name__}: {error}", None)
+            self._reschedule(claim, f"{type(error).__name__}: {error}", None, expiry)
         else:
             drop = self.retention.drops_sent_body_at_once
             self._record(
@@ -388,25 +399,37 @@ class OutboxWorker:
                 log.warning("outbox %s: recorded %s as %s after %d failed write(s)", self.id, row_id, outcome, failures)
             return
 
-    def _after_failure(self, claim: Claim, failure: DeliveryFailed) -> None:
+    def _after_failure(self, claim: Claim, failure: DeliveryFailed, expiry: float | None = None) -> None:
         reason = str(failure.last_error or failure)
-        if failure.outcome == "unknown":
+        if failure.expired:
+            self._expire(claim, expiry_reason(expiry) if expiry is not None else reason)
+        elif failure.outcome == "unknown":
             self._record(claim.id, "unknown", lambda: self.outbox.mark_unknown(self.id, claim.id, reason))
             self.stats.unknown += 1
             log.warning("outbox %s: outcome unknown (may have been delivered); parked: %s", claim.id, reason)
         elif failure.transient:
-            self._reschedule(claim, reason, failure)
+            self._reschedule(claim, reason, failure, expiry)
         else:
             self._fail(claim, reason)
 
-    def _reschedule(self, claim: Claim, reason: str, failure: DeliveryFailed | None) -> None:
+    def _reschedule(
+        self, claim: Claim, reason: str, failure: DeliveryFailed | None, expiry: float | None = None
+    ) -> None:
         delay = next_delay(self.backoff, claim.runs, failure)
+        if is_expired(expiry, time.time() + delay):  # the next run would come after the expiry
+            self._expire(claim, f"{expiry_reason(expiry or 0.0)} (last error: {reason})")
+            return
         if time.time() + delay - claim.age_from > self.max_age:
             self._fail(claim, f"expired after {claim.runs} run(s): {reason}")
             return
         self._record(claim.id, "queued", lambda: self.outbox.reschedule(self.id, claim.id, delay, reason))
         self.stats.requeued += 1
         log.warning("outbox %s: not delivered yet (run %d), next try in %.0fs: %s", claim.id, claim.runs, delay, reason)
+
+    def _expire(self, claim: Claim, reason: str) -> None:
+        self._record(claim.id, "expired", lambda: self.outbox.mark_expired(self.id, claim.id, reason))
+        self.stats.expired += 1
+        log.warning("outbox %s: not sent, %s", claim.id, reason)
 
     def _fail(self, claim: Claim, reason: str) -> None:
         self._record(claim.id, "failed", lambda: self.outbox.mark_failed(self.id, claim.id, reason))

@@ -8,6 +8,7 @@ test_outbox_project.py.
 from __future__ import annotations
 
 import pytest
+from conftest import BACKEND, needs_mailers
 from django.core import checks
 from django.core.mail import send_mail
 from django.db import connections, transaction
@@ -114,3 +115,49 @@ def test_db_queue_needs_the_mailcore_app(mailcore_settings):
         pytest.raises(ConfigurationError, match=r"add 'mailcore.adapters.django' to INSTALLED_APPS"),
     ):
         open_django_outbox("db")
+
+
+def test_mailcore_worker_command_delivers_the_committed_mail(payments, db_queue, sent):
+    from django.core.management import call_command
+
+    pay(db_queue, 5, fail=False)
+    with pytest.raises(RuntimeError):
+        pay(db_queue, 6, fail=True)
+    call_command("mailcore_worker", "--drain", "--status-interval", "0")
+    assert [m.subject for m in sent] == ["Receipt 5"]
+    assert list(OutboxMessage.objects.using(db_queue).values_list("state", flat=True)) == ["sent"]
+
+
+def test_mailcore_worker_command_refuses_to_start_before_migrate(db_queue):
+    from django.core.management import CommandError, call_command
+
+    connection = connections[db_queue]
+    with connection.schema_editor() as editor:
+        editor.delete_model(OutboxMessage)
+    try:
+        with pytest.raises(CommandError, match=r"has no mailcore_outbox table: run `python manage.py migrate"):
+            call_command("mailcore_worker", "--drain")
+    finally:
+        with connection.schema_editor() as editor:
+            editor.create_model(OutboxMessage)
+
+
+@needs_mailers
+def test_mailers_queue_option(settings, database, sent):
+    from django.core.management import call_command
+
+    from mailcore.testing import clear_outboxes
+
+    clear_outboxes()
+    queue = "db" if database == "default" else f"django://{database}"
+    settings.MAILERS = {
+        "default": {"BACKEND": BACKEND, "OPTIONS": {"url": "memory://django", "queue": queue}},
+    }
+    with pytest.raises(RuntimeError), transaction.atomic(using=database):
+        send_mail("rolled back", "x", None, ["a@example.com"])
+        raise RuntimeError
+    with transaction.atomic(using=database):
+        send_mail("committed", "x", None, ["a@example.com"])
+    assert outbox_subjects(database) == ["committed"]
+    call_command("mailcore_worker", "--using", "default", "--drain", "--status-interval", "0")
+    assert [m.subject for m in sent] == ["committed"]

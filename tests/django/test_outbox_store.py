@@ -305,3 +305,42 @@ def test_entries_carry_priority_and_expiry(store):
     store.enqueue(message(1, priority="low", expires=timedelta(minutes=5)))
     (entry,) = store.entries()
     assert entry.priority == "low" and entry.expires_at == pytest.approx(time.time() + 300, abs=30)
+
+
+@pytest.mark.parametrize("database", [p for p in database_params() if p.id == "postgresql"], indirect=True)
+def test_concurrent_enqueues_with_one_key_store_one_row(database):
+    """Two requests with one key in overlapping transactions: the second waits for the first's
+    commit on the key's row, then returns the first id and stores nothing."""
+    store = DjangoOutbox(database)
+    first_inserted = threading.Event()
+    results: dict[str, str] = {}
+    errors: list[BaseException] = []
+
+    def first() -> None:
+        try:
+            with transaction.atomic(using=database):
+                results["first"] = store.enqueue(message(1, idempotency_key="pay-9"))
+                first_inserted.set()
+                time.sleep(0.5)  # the second request now waits on this transaction's key
+        except BaseException as error:
+            errors.append(error)
+        finally:
+            connections.close_all()
+
+    def second() -> None:
+        try:
+            first_inserted.wait(30)
+            results["second"] = store.enqueue(message(2, idempotency_key="pay-9"))
+        except BaseException as error:
+            errors.append(error)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not errors
+    assert results["second"] == results["first"]
+    assert list(OutboxMessage.objects.using(database).values_list("subject", flat=True)) == ["receipt 1"]

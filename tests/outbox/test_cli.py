@@ -103,7 +103,7 @@ def test_outbox_from_the_environment(outbox_url, filled):
 def test_worker_drain_delivers_and_prints_a_status_line(outbox_url, filled):
     result = CliRunner().invoke(cli, ["worker", "--url", "memory://cli?", "--outbox", outbox_url, "--drain"])
     assert result.exit_code == 0, result.output
-    assert "sent 1  requeued 0  failed 0  unknown 0" in result.output
+    assert "sent 1  requeued 0  failed 0  unknown 0  expired 0" in result.output
     assert len(memory_outbox("cli")) == 1
 
 

@@ -128,11 +128,6 @@ class DjangoOutbox:
     def url(self) -> str:
         return f"{SCHEME}://{self.using}"
 
-    @property
-    def path(self) -> str:
-        """What the worker's start line names: the database alias and its engine."""
-        return f"{self.url} ({self._connection().vendor})"
-
     def _connection(self) -> Any:
         from django.db import connections
 
@@ -242,7 +237,10 @@ class DjangoOutbox:
                 return str(first)
             if keys.filter(key=key, created_at__lte=cutoff).update(outbox_id=outbox_id, created_at=now):
                 return None
-        raise ConfigurationError(f"idempotency key {key!r} could not be recorded (it keeps disappearing)")
+        raise DjangoStorageError(
+            f"the outbox database {self.url}: idempotency key {key!r} was deleted three times while "
+            "being recorded; try again"
+        )
 
     # -- workers -------------------------------------------------------------------------------
 
