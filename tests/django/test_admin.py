@@ -12,7 +12,7 @@ import pytest
 from django.contrib.auth.models import Permission
 from outbox_rows import BODY, a_message, add_row
 
-from mailcore.adapters.django.admin import AGE_BUCKETS, age_bounds, duration
+from mailcore.adapters.django.admin import AGE_BUCKETS, age_bounds, duration, transport_key
 
 pytestmark = pytest.mark.django_db
 
@@ -71,12 +71,17 @@ def test_filters_by_state_transport_and_age(operator):
     old = add_row(a_message("old@example.com"), state="failed", age=3 * 86400)
     page = operator.get(CHANGELIST, {"state": "sent"}).content.decode()
     assert sent.id[:12] in page and old.id[:12] not in page
-    page = operator.get(CHANGELIST, {"transport": "smtp://relay:25"}).content.decode()
+    page = operator.get(CHANGELIST, {"transport": transport_key("smtp://relay:25")}).content.decode()
     assert sent.id[:12] in page and old.id[:12] not in page
+    masked = add_row(a_message("m@example.com"), state="sent", transport="smtp://user:hunter2@relay.example.com:587")
+    page = operator.get(CHANGELIST).content.decode()
+    assert "smtp://relay:25" in page and "relay.example.com:587" in page and "hunter2" not in page  # masked filter
+    page = operator.get(CHANGELIST, {"transport": transport_key(masked.transport)}).content.decode()
+    assert masked.id[:12] in page and sent.id[:12] not in page
     page = operator.get(CHANGELIST, {"age": "7d"}).content.decode()
     assert old.id[:12] in page and sent.id[:12] not in page
     page = operator.get(CHANGELIST, {"age": "1h"}).content.decode()
-    assert sent.id[:12] in page and old.id[:12] not in page
+    assert sent.id[:12] in page and masked.id[:12] in page and old.id[:12] not in page
 
 
 def test_age_buckets_are_contiguous():
