@@ -235,8 +235,12 @@ def django(session: nox.Session, django: str) -> None:
     """The Django adapter on Django 5.2 LTS and 6.1."""
     if not (ROOT / "tests" / "django").is_dir():
         session.error("tests/django is missing")
-    # psycopg: the Django-database outbox tests run on PostgreSQL too (127.0.0.1:5432)
-    install_project(session, *TEST_DEPS, "aiosmtpd", "trustme", "pytest-django", "psycopg[binary]", django)
+    # psycopg: the Django-database outbox tests run on PostgreSQL too (127.0.0.1:5432).
+    # selenium drives Debian's chromium for the admin browser test (tests/django/browser.py);
+    # the driver is /usr/bin/chromedriver, named explicitly, so nothing is downloaded.
+    install_project(
+        session, *TEST_DEPS, "aiosmtpd", "trustme", "pytest-django", "psycopg[binary]", "selenium>=4.20", django
+    )
     session.run("pytest", "-q", "tests/django", *session.posargs)
 
 

@@ -90,11 +90,45 @@ def pytest_configure(config: pytest.Config) -> None:
         settings.configure(
             DEBUG=False,
             SECRET_KEY="tests-only-not-secret",
-            INSTALLED_APPS=["mailcore.adapters.django"],
+            INSTALLED_APPS=[
+                "django.contrib.admin",
+                "django.contrib.auth",
+                "django.contrib.contenttypes",
+                "django.contrib.sessions",
+                "django.contrib.messages",
+                "django.contrib.staticfiles",
+                "mailcore.adapters.django",
+            ],
+            # Tests that touch the database ask for it (pytest-django's django_db / live_server).
             DATABASES={
                 "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"},
                 **({} if PG_MISSING else {"pg": pg_settings()}),
             },
+            # The admin (tests/django/test_admin*.py): its site, sessions and templates.
+            ROOT_URLCONF="admin_urls",
+            MIDDLEWARE=[
+                "django.contrib.sessions.middleware.SessionMiddleware",
+                "django.middleware.common.CommonMiddleware",
+                "django.middleware.csrf.CsrfViewMiddleware",
+                "django.contrib.auth.middleware.AuthenticationMiddleware",
+                "django.contrib.messages.middleware.MessageMiddleware",
+            ],
+            TEMPLATES=[
+                {
+                    "BACKEND": "django.template.backends.django.DjangoTemplates",
+                    "APP_DIRS": True,
+                    "OPTIONS": {
+                        "context_processors": [
+                            "django.template.context_processors.request",
+                            "django.contrib.auth.context_processors.auth",
+                            "django.contrib.messages.context_processors.messages",
+                        ]
+                    },
+                }
+            ],
+            STATIC_URL="/static/",
+            PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"],  # fast logins in tests
+            DEFAULT_AUTO_FIELD="django.db.models.AutoField",
             DEFAULT_FROM_EMAIL="webmaster@example.com",
             SERVER_EMAIL="server@example.com",
             ADMINS=ADMINS,
@@ -174,3 +208,24 @@ def smtp_plugin() -> None:
     from mailcore.plugins import get_registry
 
     get_registry().get("smtp").load()
+
+
+# -- a real browser ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    """Debian's headless Chromium under Selenium (tests/django/browser.py), one per test module;
+    cookies are cleared between tests. Skips without chromium, fails so under CI."""
+    from browser import chromium
+
+    with chromium(tmp_path_factory.mktemp("chromium-profile")) as driver:
+        yield driver
+
+
+@pytest.fixture
+def page(browser):
+    """The module's browser with no cookies: every test starts logged out."""
+    browser.delete_all_cookies()
+    yield browser
+    browser.delete_all_cookies()

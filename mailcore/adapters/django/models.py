@@ -76,6 +76,8 @@ class OutboxMessage(models.Model):  # type: ignore[misc,unused-ignore]
         db_table = "mailcore_outbox"
         verbose_name = "outbox message"
         verbose_name_plural = "outbox"
+        # The admin shows subjects, bodies and attachments only to users holding this (docs/django.md).
+        permissions = (("view_outbox_body", "Can view outbox message bodies"),)
         indexes = (
             models.Index(
                 models.F("due_at") + models.F("priority") * models.Value(CLAIM_AGING),

@@ -74,6 +74,8 @@ RETRYABLE: Final = (QUEUED, FAILED, UNKNOWN)
 PARKED: Final = (FAILED, UNKNOWN, EXPIRED)
 #: Every finished state (the metadata retention deletes these rows).
 FINISHED: Final = (SENT, *PARKED)
+#: States :meth:`DjangoOutbox.cancel` stops (a ``sending`` row belongs to its worker).
+CANCELLABLE: Final = (QUEUED, UNKNOWN)
 _PARAMS: Final = (*RETENTION_PARAMS, "aging", "idempotency_window")
 _SUMMARY: Final = (
     "id", "message_id", "state", "sender", "recipients", "subject", "runs", "created_at", "updated_at",
@@ -449,6 +451,31 @@ class DjangoOutbox:
         with self._atomic():
             rows = self._objects().filter(state=state, updated_at__lte=time.time() - older_than)
             return int(rows.delete()[0])
+
+    def cancel(self, ids: Sequence[str], *, reason: str) -> int:
+        """Stop the given rows for good: ``queued`` and ``unknown`` ones end ``failed`` with
+        ``reason`` (the admin writes "cancelled by <user>"); return how many.
+
+        A row being sent (``sending``) is left alone: its worker's outcome would overwrite the
+        cancel. Finished rows are left alone too. :meth:`retry` undoes a cancel.
+        """
+        if not ids:
+            return 0
+        now = time.time()
+        with self._atomic():
+            return int(
+                self._objects()
+                .filter(id__in=list(ids), state__in=CANCELLABLE)
+                .update(state=FAILED, lease_owner=None, last_error=reason, due_at=now, updated_at=now)
+            )
+
+    def purge_rows(self, ids: Sequence[str]) -> int:
+        """Delete the given rows that are finished (sent, failed, unknown, expired); return how
+        many. Rows still waiting (``queued``, ``sending``) are kept: cancel them first."""
+        if not ids:
+            return 0
+        with self._atomic():
+            return int(self._objects().filter(id__in=list(ids), state__in=FINISHED).delete()[0])
 
     # -- retention -----------------------------------------------------------------------------
 

@@ -93,6 +93,7 @@ class Migration(migrations.Migration):
                     options={
                         "verbose_name": "outbox message",
                         "verbose_name_plural": "outbox",
+                        "permissions": (("view_outbox_body", "Can view outbox message bodies"),),
                         "db_table": "mailcore_outbox",
                         "indexes": [
                             models.Index(
