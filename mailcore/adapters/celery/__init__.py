@@ -29,6 +29,10 @@ limits shared by every worker), ``mailcore_queue`` (the Celery queue to route to
 ``mailcore_backoff`` (a RetryPolicy or a dict of its fields), ``mailcore_max_age`` (seconds).
 :func:`configure` sets a Mailer factory explicitly.
 
+On RabbitMQ, call :func:`configure_broker` on your app (the ready-made app does): publisher
+confirms make ``enqueue()`` return only once the broker has the task, and raise
+:class:`~mailcore.errors.EnqueueFailed` when it does not (docs/operations.md#which-broker).
+
 The task's arguments carry the whole message (a one-time code included) through the broker;
 their *representation* (``argsrepr``, which Celery puts in task headers, events, Flower and
 ``celery inspect``) is only ``<message Message-ID>``, on the first send and on every retry. What
@@ -47,6 +51,10 @@ from typing import Any
 from celery import Celery, Task, current_app, shared_task  # type: ignore[import-untyped,unused-ignore]
 from celery.exceptions import Reject  # type: ignore[import-untyped,unused-ignore]
 
+from amqp.exceptions import AMQPError, MessageNacked  # type: ignore[import-untyped,unused-ignore]
+from kombu.exceptions import KombuError  # type: ignore[import-untyped,unused-ignore]
+
+from mailcore.adapters.celery.broker import configure_broker, enqueue_failure
 from mailcore.errors import ConfigurationError, DeliveryFailed, InvalidMessage
 from mailcore.mailer import URL_ENV, Mailer
 from mailcore.message import Message
@@ -54,12 +62,15 @@ from mailcore.outbox.backoff import OUTBOX_BACKOFF, Delays, next_delay
 from mailcore.policy.retry import RetryPolicy
 from mailcore.redact import install_log_filter
 
-__all__ = ["TASK_NAME", "CeleryQueue", "configure", "deliver"]
+__all__ = ["TASK_NAME", "CeleryQueue", "configure", "configure_broker", "deliver"]
 
 TASK_NAME = "mailcore.deliver"
 STATE_ENV = "MAILCORE_STATE_URL"
 DEFAULT_MAX_AGE = 5 * 24 * 3600.0
 log = install_log_filter(logging.getLogger("mailcore.celery"))
+#: What publishing a task raises when the broker does not take it (kombu wraps amqp's and redis'
+#: connection errors, a RabbitMQ nack included, in OperationalError).
+PUBLISH_ERRORS: tuple[type[BaseException], ...] = (KombuError, AMQPError, MessageNacked, OSError)
 
 _lock = threading.Lock()
 _mailers: dict[int, Mailer] = {}
@@ -202,7 +213,12 @@ class CeleryQueue:
         self.options = options
 
     def enqueue(self, message: Message, *, delay: float = 0.0, last_error: str | None = None) -> str:
-        """Send the task; return its id. ``last_error`` is logged by the caller, not sent."""
+        """Send the task; return its id. ``last_error`` is logged by the caller, not sent.
+
+        On RabbitMQ with publisher confirms (:func:`configure_broker`) this returns only after the
+        broker confirmed the task; raises :class:`~mailcore.errors.EnqueueFailed` when the broker
+        refused it, did not confirm it within ``mailcore_confirm_timeout``, or was unreachable.
+        """
         app = self.app or current_app
         queue = self.queue or app.conf.get("mailcore_queue")
         options = {**safe_reprs(message.message_id), **self.options}
@@ -210,7 +226,13 @@ class CeleryQueue:
             options["queue"] = queue
         if delay > 0:
             options["countdown"] = delay
-        result = app.send_task(TASK_NAME, args=[message.to_dict()], kwargs={"enqueued_at": time.time()}, **options)
+        confirm_timeout = app.conf.get("mailcore_confirm_timeout")
+        if confirm_timeout and "confirm_timeout" not in options:
+            options["confirm_timeout"] = float(confirm_timeout)
+        try:
+            result = app.send_task(TASK_NAME, args=[message.to_dict()], kwargs={"enqueued_at": time.time()}, **options)
+        except PUBLISH_ERRORS as error:
+            raise enqueue_failure(error, queue) from None
         return str(result.id)
 
     def close(self) -> None:
