@@ -48,10 +48,9 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from amqp.exceptions import AMQPError, MessageNacked  # type: ignore[import-untyped,unused-ignore]
 from celery import Celery, Task, current_app, shared_task  # type: ignore[import-untyped,unused-ignore]
 from celery.exceptions import Reject  # type: ignore[import-untyped,unused-ignore]
-
-from amqp.exceptions import AMQPError, MessageNacked  # type: ignore[import-untyped,unused-ignore]
 from kombu.exceptions import KombuError  # type: ignore[import-untyped,unused-ignore]
 
 from mailcore.adapters.celery.broker import configure_broker, enqueue_failure

@@ -86,7 +86,13 @@ def broker_settings(broker_url: str | None, *, quorum: bool = False) -> dict[str
     settings: dict[str, Any] = dict(_RELIABLE_WORKER)
     if kind == "rabbitmq":
         settings.update(
-            broker_transport_options={"confirm_publish": True},
+            # read/write timeouts bound everything that waits on the socket, also the channel
+            # close after a missing confirm, which otherwise waits forever on a stalled broker
+            broker_transport_options={
+                "confirm_publish": True,
+                "read_timeout": DEFAULT_CONFIRM_TIMEOUT,
+                "write_timeout": DEFAULT_CONFIRM_TIMEOUT,
+            },
             task_default_delivery_mode="persistent",
             mailcore_confirm_timeout=DEFAULT_CONFIRM_TIMEOUT,
         )
@@ -146,7 +152,10 @@ def enqueue_failure(error: BaseException, queue: str | None) -> EnqueueFailed:
     names = {type(e).__name__ for e in chain}
     where = f"Celery queue {queue!r}" if queue else "the Celery queue"
     if "MessageNacked" in names:
-        reason, maybe = "the broker refused the task (basic.nack: e.g. a full queue with x-overflow=reject-publish)", False
+        reason, maybe = (
+            "the broker refused the task (basic.nack: e.g. a full queue with x-overflow=reject-publish)",
+            False,
+        )
     elif any(isinstance(e, ConnectionRefusedError) for e in chain):
         reason, maybe = "the broker refused the connection (is it running? is the URL right?)", False
     elif any(isinstance(e, TimeoutError) for e in chain):
