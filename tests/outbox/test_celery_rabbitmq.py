@@ -38,7 +38,14 @@ WORKER_APP = textwrap.dedent(
     from mailcore.adapters.celery.broker import configure_broker
 
     app = Celery("mcrabbit", broker=os.environ["TEST_BROKER"])
-    app.conf.update(task_ignore_result=True, broker_connection_retry_on_startup=True)
+    app.conf.update(
+        task_ignore_result=True,
+        broker_connection_retry_on_startup=True,
+        # with quorum=True, configure_broker makes it the default queue: Celery's native delayed
+        # delivery binds every queue the app knows and gives up on an undeclared "celery"
+        mailcore_queue=os.environ["TEST_QUEUE"],
+        mailcore_backoff={"first_delay": 1.0, "multiplier": 1.0, "cap": 1.0, "jitter": False},
+    )
     configure_broker(app, quorum=os.environ.get("TEST_QUORUM") == "1")
     configure(lambda: Mailer(os.environ["MAILCORE_URL"], retry=None))
     """
@@ -242,6 +249,35 @@ def test_quorum_queues(rabbit_vhost):
         delete_queue(url, queue)
 
 
+@pytest.mark.parametrize("quorum", [False, True], ids=["classic", "quorum"])
+def test_transient_failures_are_retried_with_a_countdown(rabbit_vhost, tmp_path, quorum):
+    """Retries are new tasks with a countdown; on quorum queues Celery's native delayed delivery."""
+    url, queue = rabbit_vhost.url, queue_name()
+    (tmp_path / "mcrabbit_app.py").write_text(WORKER_APP)
+    sink = start_sink(tmp_path, name="retry")
+    env = make_plugin_env(tmp_path, tmp_path)
+    env.update(TEST_BROKER=url, MAILCORE_URL=sink.url, TEST_QUORUM="1" if quorum else "0", TEST_QUEUE=queue)
+    app = Celery("retry-producer", broker=url)
+    configure_broker(app, quorum=quorum)
+    flaky = Message("app@example.com", ["user@example.org"], "flaky", text="hello", metadata={"sink": "fail:2"})
+    errors = (tmp_path / "worker.err").open("w")
+    worker = subprocess.Popen(worker_command(queue), cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=errors)
+    try:
+        CeleryQueue(app, queue=queue).enqueue(flaky)
+        delivered = sink.wait_for(1, timeout=90)
+        assert delivered, (
+            "not delivered after two transient failures; worker said:\n"
+            + ((tmp_path / "worker.err").read_text()[-3000:])
+        )
+        time.sleep(1.5)  # a wrongly repeated retry would land within one more backoff period
+    finally:
+        stop(worker)
+        errors.close()
+        stop(sink.process)
+        delete_queue(url, queue)
+    assert sink.counts()[flaky.message_id] == 1
+
+
 def worker_command(queue):
     return [sys.executable, "-m", "celery", "-A", "mcrabbit_app", "worker", "-P", "threads", "-c", str(CONCURRENCY),
             "-Q", queue, "-l", "warning", "--without-heartbeat", "--without-gossip", "--without-mingle"]  # fmt: skip
@@ -264,7 +300,7 @@ def test_sigkilled_workers_lose_nothing(rabbit_vhost, tmp_path, quorum):
     (tmp_path / "mcrabbit_app.py").write_text(WORKER_APP)
     sink = start_sink(tmp_path, delay=0.002, name="rabbit")
     env = make_plugin_env(tmp_path, tmp_path)
-    env.update(TEST_BROKER=url, MAILCORE_URL=sink.url, TEST_QUORUM="1" if quorum else "0")
+    env.update(TEST_BROKER=url, MAILCORE_URL=sink.url, TEST_QUORUM="1" if quorum else "0", TEST_QUEUE=queue)
     app = Celery("crash-producer", broker=url)
     configure_broker(app, quorum=quorum)
     mail = CeleryQueue(app, queue=queue)

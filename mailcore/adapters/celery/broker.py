@@ -10,10 +10,15 @@ your own app after setting ``broker_url``). What it sets depends on the broker U
   broker refuses it or does not answer within ``mailcore_confirm_timeout`` seconds (default 10);
   persistent delivery mode; queues are durable (kombu's default); ``task_acks_late`` and
   ``task_reject_on_worker_lost`` (a task comes back when its worker dies mid-send);
-  ``worker_prefetch_multiplier=1`` (a killed worker process holds at most one unacknowledged
-  task). ``quorum=True`` makes every queue Celery declares a quorum queue
+  ``worker_prefetch_multiplier=1`` (a killed worker holds at most one unacknowledged task per
+  pool slot); socket read/write timeouts of ``mailcore_confirm_timeout`` seconds, so a stalled
+  broker cannot hold ``enqueue()`` forever (at worst about three timeouts: the confirm, then
+  closing the channel and the connection). ``quorum=True`` makes every queue Celery declares a quorum queue
   (``x-queue-type: quorum``: replicated by Raft on a RabbitMQ cluster) on a topic exchange, which
-  Celery's native delayed delivery needs for retries with a countdown.
+  Celery's native delayed delivery needs for retries with a countdown; it also makes the mail
+  queue (``mailcore_queue``, else ``"mailcore"``) the app's default queue unless you set
+  ``task_default_queue``: native delayed delivery binds every queue the app knows, and gives up
+  (retries then go nowhere) when one of them, like an undeclared ``"celery"``, cannot be bound.
 * **Redis** (``redis://``, ``rediss://``): the settings the ready-made app always had:
   ``visibility_timeout`` one hour, acks late, reject on worker lost, prefetch 1.
 * anything else: acks late, reject on worker lost, prefetch 1.
@@ -44,6 +49,8 @@ __all__ = [
 
 AMQP_SCHEMES = frozenset({"amqp", "amqps", "pyamqp"})
 REDIS_SCHEMES = frozenset({"redis", "rediss"})
+#: The queue workers consume (``celery worker -Q mailcore``), the ready-made app's default.
+DEFAULT_QUEUE = "mailcore"
 #: Seconds ``enqueue()`` waits for RabbitMQ's confirm before raising ``EnqueueFailed``.
 DEFAULT_CONFIRM_TIMEOUT = 10.0
 #: Redis: an unacknowledged task comes back after this; longer than the longest retry countdown.
@@ -126,6 +133,11 @@ def configure_broker(app: Any, *, quorum: bool = False) -> dict[str, Any]:
                 applied[key] = merged
         elif not conf.value_set_for(key) and conf.get(key) != value:
             applied[key] = value
+    if quorum and not conf.value_set_for("task_default_queue"):
+        # Celery's native delayed delivery (how retries with a countdown reach a quorum queue)
+        # binds every queue the app knows; Celery's default queue "celery", declared by nobody,
+        # makes it give up, and the retries are then routed nowhere.
+        applied["task_default_queue"] = conf.get("mailcore_queue") or DEFAULT_QUEUE
     if applied:
         conf.update(applied)
     return applied
