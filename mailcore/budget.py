@@ -7,6 +7,11 @@ Two numbers bound every send (docs/policies.md, "Time budget"):
 * ``deadline`` — ``RetryPolicy.deadline``: the bound on **the whole message** in the policy stack
   (every attempt, retry, wait and failover). No attempt runs past it.
 
+A message's ``expires`` caps the deadline: the outermost layer passes it to
+:func:`start_deadline`, and once it has passed :func:`attempt_seconds` raises
+:class:`~mailcore.errors.MessageExpired` instead of starting an attempt, so the policy never
+retries or fails over past the expiry.
+
 The deadline lives in a :mod:`contextvars` variable. The outermost policy layer that knows a
 deadline starts it (:func:`start_deadline`) when a message enters the stack; everything below it
 reads the same one. A provider transport asks :func:`attempt_seconds` at the start of each
@@ -25,13 +30,15 @@ import time
 from collections.abc import Callable
 from contextvars import ContextVar, Token
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
-from mailcore.errors import ConfigurationError, SendTimeout
+from mailcore.errors import ConfigurationError, MessageExpired, SendTimeout
 
 __all__ = [
     "Clock",
     "attempt_seconds",
     "end_deadline",
+    "expiry_error",
     "positive_seconds",
     "remaining_time",
     "start_deadline",
@@ -44,17 +51,35 @@ Clock = Callable[[], float]
 class _Deadline:
     at: float
     clock: Clock
+    #: the clock reading at which the message expires, when its ``expires`` is the binding bound
+    expiry: float | None = None
+    #: the expiry in epoch seconds (for the error text)
+    expires_at: float | None = None
 
 
 _deadline: ContextVar[_Deadline | None] = ContextVar("mailcore_deadline", default=None)
 
 
-def start_deadline(seconds: float | None, clock: Clock = time.monotonic) -> Token[_Deadline | None] | None:
+def start_deadline(
+    seconds: float | None, clock: Clock = time.monotonic, *, expires: datetime | None = None
+) -> Token[_Deadline | None] | None:
     """Start the message's deadline unless an outer layer already did; pass the token to
-    :func:`end_deadline`. ``clock`` is the one the deadline is measured with (tests fake it)."""
-    if seconds is None or _deadline.get() is not None:
+    :func:`end_deadline`. ``clock`` is the one the deadline is measured with (tests fake it).
+
+    ``expires`` (the message's, an aware datetime) caps it: the deadline is the earlier of
+    ``seconds`` from now and the expiry; with ``seconds=None`` the expiry alone bounds it.
+    """
+    if _deadline.get() is not None:
         return None
-    return _deadline.set(_Deadline(clock() + seconds, clock))
+    now = clock()
+    if expires is None:
+        if seconds is None:
+            return None
+        return _deadline.set(_Deadline(now + seconds, clock))
+    epoch = expires.timestamp()
+    expiry = now + (epoch - time.time())  # the expiry on the deadline's own clock
+    at = expiry if seconds is None else min(now + seconds, expiry)
+    return _deadline.set(_Deadline(at, clock, expiry if at == expiry else None, epoch))
 
 
 def end_deadline(token: Token[_Deadline | None] | None) -> None:
@@ -74,15 +99,32 @@ def remaining_time(clock: Clock | None = None) -> float | None:
     return deadline.at - (clock or deadline.clock)()
 
 
+def expiry_error(transport: str | None = None, *, ahead: float = 0.0) -> MessageExpired | None:
+    """The error to raise instead of starting an attempt when the current message has expired
+    (its ``expires`` capped the deadline and has passed), or will have ``ahead`` seconds from
+    now (``math.inf``: whenever the expiry is what bounds the deadline); ``None`` otherwise."""
+    deadline = _deadline.get()
+    if deadline is None or deadline.expiry is None or deadline.clock() + ahead < deadline.expiry:
+        return None
+    epoch = deadline.expires_at or 0.0
+    when = datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # the text of mailcore.outbox.lifetimes.expiry_reason (not imported: budget stays a leaf)
+    return MessageExpired(f"not sent: expired at {when} before delivery", expires_at=epoch, transport=transport)
+
+
 def attempt_seconds(timeout: float) -> float:
     """The wall-clock seconds the attempt starting now may take: ``min(timeout, time left)``.
 
     Raises :class:`~mailcore.errors.SendTimeout` (``maybe_sent=False``: nothing was sent) when
-    the message's deadline has already passed, so no attempt starts that could not finish.
+    the message's deadline has already passed, so no attempt starts that could not finish, and
+    :class:`~mailcore.errors.MessageExpired` when that deadline was the message's expiry.
     """
     left = remaining_time()
     if left is None:
         return timeout
+    expired = expiry_error()
+    if expired is not None:
+        raise expired
     if left <= 0:
         raise SendTimeout("the message's deadline passed before this attempt could start", maybe_sent=False)
     return min(timeout, left)

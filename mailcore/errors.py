@@ -36,9 +36,11 @@ __all__ = [
     "ConfigurationError",
     "ConnectionFailed",
     "DeliveryFailed",
+    "DuplicateSend",
     "EnqueueFailed",
     "InvalidMessage",
     "MailcoreError",
+    "MessageExpired",
     "MessageRejected",
     "PermanentError",
     "RateLimited",
@@ -216,6 +218,29 @@ class MessageRejected(PermanentError):
         self.recipients: dict[str, str] = dict(recipients or {})
 
 
+class MessageExpired(MessageRejected):
+    """The message's ``expires`` passed before it was delivered: it is never sent after that.
+
+    Raised instead of starting an attempt (the policy's time budget ends at the expiry), so no
+    retry, failover or queue sends it later. ``reason`` is ``"expired"``; ``expires_at`` the
+    expiry in epoch seconds.
+    """
+
+    reason = "expired"
+
+    def __init__(self, message: str, *, expires_at: float, transport: str | None = None) -> None:
+        super().__init__(message, transport=transport)
+        self.expires_at = expires_at
+
+
+class DuplicateSend(PermanentError):
+    """Another send with the same ``idempotency_key`` is still in flight; this one sent nothing.
+
+    Returned as the cause of a :class:`DeliveryFailed` when the first send did not finish within
+    the wait; try again later to get the first send's result.
+    """
+
+
 class DeliveryFailed(SendError):
     """The policy gave up on a message; ``attempts`` lists every attempt, in order.
 
@@ -250,6 +275,16 @@ class DeliveryFailed(SendError):
             if isinstance(attempt.error, SendTimeout) and attempt.error.maybe_sent:
                 return "unknown"
         return "failed"
+
+    @property
+    def expired(self) -> bool:
+        """True when the message was not sent because its ``expires`` passed (:class:`MessageExpired`)."""
+        return isinstance(self.last_error, MessageExpired)
+
+    @property
+    def reason(self) -> str:
+        """``"expired"`` for an expired message, else :attr:`outcome` (``"failed"``/``"unknown"``)."""
+        return "expired" if self.expired else self.outcome
 
     @property
     def transient(self) -> bool:

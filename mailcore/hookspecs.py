@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from mailcore.errors import DeliveryFailed
     from mailcore.events import DeliveryEvent
     from mailcore.message import Message
-    from mailcore.registry import TransportRegistry
+    from mailcore.registry import QueueRegistry, TransportRegistry
     from mailcore.result import Attempt, SendResult
     from mailcore.webhooks.registry import WebhookRegistry
 
@@ -33,6 +33,23 @@ def mailcore_register_transports(registry: TransportRegistry) -> None:
     The factory is called with a :class:`mailcore.config.TransportURL` and returns a
     :class:`mailcore.transport.Transport`. Registering a scheme another plugin already
     registered raises :class:`mailcore.errors.ConfigurationError` naming both plugins.
+    """
+
+
+@hookspec
+def mailcore_register_queues(registry: QueueRegistry) -> None:
+    """Register the queue backends (outbox stores, task queues) this plugin provides.
+
+    :param registry: call ``registry.add(scheme, "package.module:factory")`` once per URL
+        scheme. ``Mailer(queue=...)``, ``MAILCORE_OUTBOX`` and ``mailcore worker --outbox``
+        dispatch on the scheme (``postgresql://…``; a bare name such as ``celery`` works too).
+        The factory is imported only when such a queue is opened.
+
+    The factory is called with the URL (or bare name) and returns a
+    :class:`mailcore.outbox.api.MessageQueue`; a durable table that ``mailcore worker`` drains
+    returns a :class:`mailcore.outbox.api.OutboxStore`. Registering a scheme another plugin
+    already registered raises :class:`mailcore.errors.ConfigurationError` naming both plugins.
+    See docs/architecture.md, "Queue backends".
     """
 
 

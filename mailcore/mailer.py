@@ -11,26 +11,35 @@ a context manager::
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, nullcontext
-from contextvars import ContextVar
+from contextlib import nullcontext
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
 from mailcore.capabilities import ensure_carriable
 from mailcore.config import Node
-from mailcore.errors import ConfigurationError, DeliveryFailed, SendError, failure_summary
+from mailcore.errors import (
+    ConfigurationError,
+    DeliveryFailed,
+    DuplicateSend,
+    MessageExpired,
+    SendError,
+    failure_summary,
+)
 from mailcore.message import Message
 from mailcore.plugins import has_observers, notify
 from mailcore.redact import Secret, install_log_filter
 from mailcore.result import Attempt, SendResult
+from mailcore.sender import current_failure_log_level, failure_log_level
 from mailcore.transport import Transport
 
 if TYPE_CHECKING:
     from mailcore.bulk.model import Recipient, RecipientResult
-    from mailcore.outbox.queue import MessageQueue
+    from mailcore.outbox.api import MessageQueue
     from mailcore.outbox.worker import OutboxWorker
 
 __all__ = ["Mailer", "failure_log_level", "send_mail"]
@@ -38,23 +47,8 @@ __all__ = ["Mailer", "failure_log_level", "send_mail"]
 log = install_log_filter(logging.getLogger("mailcore"))
 URL_ENV = "MAILCORE_URL"
 FROM_ENV = "MAILCORE_FROM"
-
-_failure_level: ContextVar[int | None] = ContextVar("mailcore_failure_log_level", default=logging.ERROR)
-
-
-@contextmanager
-def failure_log_level(level: int | None) -> Iterator[None]:
-    """Within the block, :meth:`Mailer.send` logs a message it gives up on at ``level``.
-
-    ``None`` means not at all: the caller reports the outcome itself, once (the outbox worker
-    logs a WARNING when it requeues and an ERROR only when it gives up; the CLI prints one line;
-    Django's ``fail_silently`` logs one WARNING). Observer hooks are called either way.
-    """
-    token = _failure_level.set(level)
-    try:
-        yield
-    finally:
-        _failure_level.reset(token)
+#: Default seconds a sent ``idempotency_key`` is remembered (``Mailer(idempotency_window=…)``).
+IDEMPOTENCY_WINDOW = 86400.0
 
 
 class Mailer:
@@ -75,8 +69,12 @@ class Mailer:
         ``MAILCORE_OUTBOX`` or the per-user data file (see docs/operations.md).
     :param park_on_failure: when a :meth:`send` ends in a transient :class:`DeliveryFailed`,
         store the message in the queue and return a :class:`mailcore.outbox.Queued` instead.
-    :param queue: where :meth:`enqueue` writes: ``"outbox"`` (SQLite, default), ``"celery"``, or
-        an object with ``enqueue(message, *, delay=0.0, last_error=None) -> str``.
+    :param queue: where :meth:`enqueue` writes: ``"outbox"`` (the ``outbox`` URL, default
+        SQLite), a queue URL or registered name (``"postgresql://…"``, ``"celery"``, ``"db"``), or
+        an object with ``enqueue(message, *, delay=0.0, last_error=None) -> str`` and ``close()``.
+    :param idempotency_window: seconds :meth:`send` remembers a message's ``idempotency_key``
+        (in the state store: ``state=``/``MAILCORE_STATE_URL``, else this Mailer's memory); a
+        second send with the same key returns the first :class:`SendResult` (``replayed=True``).
     """
 
     def __init__(
@@ -88,11 +86,16 @@ class Mailer:
         outbox: str | None = None,
         park_on_failure: bool = False,
         queue: Any = None,
+        idempotency_window: float = IDEMPOTENCY_WINDOW,
         **policy: Any,
     ) -> None:
+        from mailcore.outbox.lifetimes import check_window
         from mailcore.policy import build
 
         self.transport = build(transports, strategy=strategy, **policy)
+        self.idempotency_window = check_window(idempotency_window, "Mailer idempotency_window")
+        self._state_option = policy.get("state")
+        self._idempotency: Any = None
         self.from_email = from_email
         self.outbox_url = outbox
         self.park_on_failure = park_on_failure
@@ -122,8 +125,22 @@ class Mailer:
 
         With ``park`` (default: the Mailer's ``park_on_failure``), a transient failure stores the
         message in the queue and returns a :class:`mailcore.outbox.Queued` (not delivered yet).
+
+        A message past its ``expires`` is not sent: :class:`DeliveryFailed` with
+        ``reason == "expired"`` (the policy never retries past the expiry either). A message whose
+        ``idempotency_key`` was sent within the window returns that first result
+        (``replayed=True``) and sends nothing.
         """
         ensure_carriable(self.transport, message)
+        if message.idempotency_key is not None:
+            return self._send_once(message, park)
+        return self._send(message, park)
+
+    def _send(self, message: Message, park: bool | None) -> SendResult:
+        expired = self._expired(message)
+        if expired is not None:
+            self._after_failure(message, expired)
+            raise expired
         try:
             result = self.transport.send(message)
         except SendError as error:
@@ -136,6 +153,50 @@ class Mailer:
             raise failure from error
         self._after_success(message, result)
         return result
+
+    def _expired(self, message: Message) -> DeliveryFailed | None:
+        """The failure to raise instead of sending a message whose ``expires`` has passed."""
+        if message.expires is None or time.time() < message.expires.timestamp():
+            return None
+        from mailcore.outbox.lifetimes import expiry_reason
+
+        at = message.expires.timestamp()
+        name = self.transport.name
+        error = MessageExpired(f"not sent: {expiry_reason(at)}", expires_at=at, transport=name)
+        return DeliveryFailed(f"{message.message_id} {error}", attempts=[Attempt(name, error, 0.0)], transport=name)
+
+    def _send_once(self, message: Message, park: bool | None) -> SendResult:
+        """Send a message with an ``idempotency_key`` at most once per window (see :meth:`send`)."""
+        from mailcore.idempotency import run_once
+
+        store = self._idempotency_store()
+        sent: list[SendResult] = []
+
+        def send() -> str:
+            sent.append(self._send(message, park))
+            return _result_json(sent[0])
+
+        try:
+            stored, replayed = run_once(store, f"send:{message.idempotency_key}", self.idempotency_window, send)
+        except DuplicateSend as error:
+            name = self.transport.name
+            error.transport = name
+            raise DeliveryFailed(
+                f"{message.message_id} not sent: {error}", attempts=[Attempt(name, error, 0.0)], transport=name
+            ) from None
+        if not replayed:
+            return sent[0]
+        log.info("message %s: idempotency key seen before; returning the first result", message.message_id)
+        return _replayed(stored)
+
+    def _idempotency_store(self) -> Any:
+        """The state store (``state=``/``MAILCORE_STATE_URL``), else the process-wide memory store,
+        so a Mailer built per request still remembers the keys of the process."""
+        if self._idempotency is None:
+            from mailcore.idempotency import idempotency_store
+
+            self._idempotency = idempotency_store(self._state_option)
+        return self._idempotency
 
     def send_many(self, messages: Iterable[Message]) -> list[SendResult | SendError]:
         """Send each message over kept-open connections; one result or error per message, in order.
@@ -187,6 +248,12 @@ class Mailer:
         import asyncio  # only async callers pay for it (``import mailcore`` stays cheap)
 
         ensure_carriable(self.transport, message)
+        if message.idempotency_key is not None:  # the store calls block: run the sync path
+            return await asyncio.to_thread(self.send, message)
+        expired = self._expired(message)
+        if expired is not None:
+            await asyncio.to_thread(self._after_failure, message, expired)
+            raise expired
         try:
             result = await self.transport.asend(message)
         except SendError as error:
@@ -272,7 +339,7 @@ class Mailer:
 
     def _after_failure(self, message: Message, error: DeliveryFailed) -> None:
         last = error.attempts[-1].transport if error.attempts else (error.transport or "?")
-        level = _failure_level.get()
+        level = current_failure_log_level()
         if level is not None:
             self._log_failure(level, message, error, last)
         if has_observers("mailcore_attempt_failed"):
@@ -321,6 +388,38 @@ def _failed_attempts(attempts: Iterable[Attempt]) -> list[Attempt]:
     from mailcore.policy.errors import RouteSkipped
 
     return [a for a in attempts if a.error is not None and not isinstance(a.error, RouteSkipped)]
+
+
+def _result_json(result: SendResult) -> str:
+    """What the idempotency store keeps of a result: ids and names, no attempts or errors."""
+    data: dict[str, Any] = {
+        "message_id": result.message_id,
+        "transport": result.transport,
+        "provider_message_id": result.provider_message_id,
+        "rejected": dict(result.rejected),
+    }
+    outbox_id = getattr(result, "outbox_id", None)
+    if outbox_id:
+        data["outbox_id"] = outbox_id
+        data["reason"] = getattr(result, "reason", "")
+    return json.dumps(data, separators=(",", ":"))
+
+
+def _replayed(stored: str) -> SendResult:
+    """The result :func:`_result_json` stored, returned again (``replayed=True``)."""
+    data = json.loads(stored)
+    fields = {
+        "message_id": data["message_id"],
+        "transport": data["transport"],
+        "provider_message_id": data.get("provider_message_id"),
+        "rejected": data.get("rejected") or {},
+        "replayed": True,
+    }
+    if data.get("outbox_id"):
+        from mailcore.outbox.result import Queued
+
+        return Queued(**fields, outbox_id=data["outbox_id"], reason=data.get("reason", ""))
+    return SendResult(**fields)
 
 
 def _env_url(environ: Mapping[str, str]) -> Secret:

@@ -14,7 +14,8 @@ import re
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, get_args
 
 from mailcore.addresses import Address, parse_address, split_address_list
 from mailcore.calendar import Calendar, calendar_part
@@ -23,7 +24,17 @@ from mailcore.errors import InvalidMessage
 from mailcore.templates import LocalTemplate
 from mailcore.validate import check_header_name, check_header_text, check_mapping, check_provider_options
 
-__all__ = ["ADDRESS_HEADERS", "CORRELATION_HEADER", "MAX_MESSAGE_ID", "Attachment", "Message", "reserved_header_hint"]
+__all__ = [
+    "ADDRESS_HEADERS",
+    "CORRELATION_HEADER",
+    "MAX_IDEMPOTENCY_KEY",
+    "MAX_MESSAGE_ID",
+    "PRIORITIES",
+    "Attachment",
+    "Message",
+    "Priority",
+    "reserved_header_hint",
+]
 
 #: Header carrying mailcore's own id, for providers that replace ``Message-ID`` (SES does).
 CORRELATION_HEADER = "X-Mailcore-ID"
@@ -52,6 +63,13 @@ _MIMETYPE = re.compile(r"[\w.+-]+/[\w.+-]+", re.ASCII)
 _SERIAL_VERSION = 1
 #: Longest Message-ID: ``X-Mailcore-ID: `` plus the id stays well inside a 998-octet line.
 MAX_MESSAGE_ID = 900
+#: How urgent a message is; queues claim high before normal before low (with aging, see
+#: :mod:`mailcore.outbox.lifetimes`).
+Priority = Literal["high", "normal", "low"]
+PRIORITIES: tuple[str, ...] = get_args(Priority)
+#: Longest idempotency key, in characters (printable ASCII).
+MAX_IDEMPOTENCY_KEY = 200
+_IDEMPOTENCY_KEY = re.compile(r"[ -~]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +176,13 @@ class Message:
     by default a transport that cannot carry the whole message is skipped (see
     :mod:`mailcore.capabilities`). ``auto_text=False`` stops mailcore from writing the text part
     of an HTML-only message.
+
+    Lifetimes: ``priority`` (``"high"``, ``"normal"``, ``"low"``) orders the claim in every
+    queue; ``expires`` (an aware datetime, or a ``timedelta`` meaning "from now") is when the
+    message stops being worth sending (an OTP) — a queue never sends it after that, and the
+    policy stops retrying at it; ``idempotency_key`` (1-200 printable ASCII characters) makes a
+    second enqueue or send with the same key within the window return the first one's id or
+    result instead of a second copy. See docs/operations.md.
     """
 
     from_email: Address
@@ -182,6 +207,9 @@ class Message:
     calendar: Calendar | None
     allow_degraded: frozenset[Capability]
     auto_text: bool
+    priority: Priority
+    expires: datetime | None
+    idempotency_key: str | None
 
     def __init__(
         self,
@@ -207,6 +235,9 @@ class Message:
         calendar: Calendar | str | bytes | None = None,
         allow_degraded: Iterable[str] = (),
         auto_text: bool = True,
+        priority: Priority = "normal",
+        expires: datetime | timedelta | None = None,
+        idempotency_key: str | None = None,
     ) -> None:
         sender = parse_address(from_email, "from_email")
         to_list = _address_list(to, "to")
@@ -249,6 +280,9 @@ class Message:
             "calendar": invite,
             "allow_degraded": _checked_degraded(allow_degraded),
             "auto_text": bool(auto_text),
+            "priority": _checked_priority(priority),
+            "expires": _checked_expires(expires),
+            "idempotency_key": _checked_idempotency_key(idempotency_key),
         }
         if template_id is not None:
             check_header_text("template_id", template_id)
@@ -330,6 +364,9 @@ class Message:
             "calendar": self.calendar.to_dict() if self.calendar else None,
             "allow_degraded": sorted(self.allow_degraded),
             "auto_text": self.auto_text,
+            "priority": self.priority,
+            "expires": self.expires.isoformat() if self.expires else None,
+            "idempotency_key": self.idempotency_key,
         }
 
     @classmethod
@@ -361,14 +398,74 @@ class Message:
             calendar=Calendar.from_dict(data["calendar"]) if data.get("calendar") else None,
             allow_degraded=data.get("allow_degraded") or (),
             auto_text=data.get("auto_text", True),
+            priority=data.get("priority") or "normal",
+            expires=_expires_from(data.get("expires")),
+            idempotency_key=data.get("idempotency_key"),
         )
 
 
 _FIELDS = (
     "from_email", "to", "subject", "text", "html", "cc", "bcc", "reply_to", "attachments",
     "headers", "tags", "metadata", "message_id", "template_id", "template_data", "provider_options", "envelope_from", "charset",
-    "local_template", "calendar", "allow_degraded", "auto_text",
+    "local_template", "calendar", "allow_degraded", "auto_text", "priority", "expires", "idempotency_key",
 )  # fmt: skip
+
+
+def _checked_priority(value: object) -> Priority:
+    if value not in PRIORITIES:
+        raise InvalidMessage("priority", f"{value!r} is not one of {', '.join(map(repr, PRIORITIES))}")
+    return value  # type: ignore[return-value]  # checked against the Literal's values just above
+
+
+def _checked_expires(value: object) -> datetime | None:
+    """An aware UTC datetime; a ``timedelta`` counts from now. Naive datetimes are refused."""
+    if value is None:
+        return None
+    if isinstance(value, timedelta):
+        if value <= timedelta(0):
+            raise InvalidMessage("expires", f"a timedelta counts from now and must be positive, not {value}")
+        try:
+            return datetime.now(UTC) + value
+        except OverflowError:
+            raise InvalidMessage("expires", f"{value} from now is past the year 9999") from None
+    if not isinstance(value, datetime):
+        raise InvalidMessage(
+            "expires", f"must be a datetime or a timedelta, not {type(value).__name__} (see Message.from_dict for text)"
+        )
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise InvalidMessage(
+            "expires", "is a naive datetime; give an aware datetime, e.g. datetime.now(UTC) + timedelta(minutes=10)"
+        )
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise InvalidMessage("expires", f"{value.isoformat()} is out of range in UTC") from None
+
+
+def _expires_from(value: object) -> datetime | None:
+    """``expires`` as :meth:`Message.to_dict` writes it: an ISO 8601 string (or None)."""
+    if value is None or isinstance(value, datetime):
+        return value
+    if not isinstance(value, str):
+        raise InvalidMessage("expires", f"must be an ISO 8601 date-time string, not {type(value).__name__}")
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidMessage("expires", f"{value[:40]!r} is not an ISO 8601 date-time") from None
+
+
+def _checked_idempotency_key(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidMessage("idempotency_key", f"must be a string, not {type(value).__name__}")
+    if not 1 <= len(value) <= MAX_IDEMPOTENCY_KEY:
+        raise InvalidMessage("idempotency_key", f"is {len(value)} characters; give 1 to {MAX_IDEMPOTENCY_KEY}")
+    if not _IDEMPOTENCY_KEY.fullmatch(value):
+        raise InvalidMessage(
+            "idempotency_key", "must be printable ASCII (no control characters, CR/LF or non-ASCII); e.g. a UUID"
+        )
+    return value
 
 
 def _address_list(values: object, field_name: str) -> tuple[Address, ...]:

@@ -18,12 +18,13 @@ import pluggy
 
 from mailcore import hookspecs
 from mailcore.redact import install_log_filter
-from mailcore.registry import TransportRegistry
+from mailcore.registry import QueueRegistry, TransportRegistry
 from mailcore.webhooks.registry import WebhookRegistry
 
 __all__ = [
     "PluginInfo",
     "get_plugin_manager",
+    "get_queue_registry",
     "get_registry",
     "get_webhook_registry",
     "hookimpl",
@@ -57,7 +58,7 @@ def _disabled() -> set[str]:
     return {name.strip() for name in raw.split(",") if name.strip()}
 
 
-def _build() -> tuple[pluggy.PluginManager, TransportRegistry, WebhookRegistry]:
+def _build() -> tuple[pluggy.PluginManager, TransportRegistry, WebhookRegistry, QueueRegistry]:
     from mailcore.transports import builtin
 
     pm = pluggy.PluginManager("mailcore")
@@ -78,13 +79,18 @@ def _build() -> tuple[pluggy.PluginManager, TransportRegistry, WebhookRegistry]:
         webhooks.current_plugin = pm.get_name(impl.plugin) or impl.plugin_name
         impl.function(registry=webhooks)
     webhooks.current_plugin = "mailcore"
-    return pm, registry, webhooks
+    queues = QueueRegistry()
+    for impl in reversed(pm.hook.mailcore_register_queues.get_hookimpls()):
+        queues.current_plugin = pm.get_name(impl.plugin) or impl.plugin_name
+        impl.function(registry=queues)
+    queues.current_plugin = "mailcore"
+    return pm, registry, webhooks, queues
 
 
 def _ensure() -> tuple[pluggy.PluginManager, TransportRegistry]:
     with _lock:
         if "pm" not in _state:
-            _state["pm"], _state["registry"], _state["webhooks"] = _build()
+            _state["pm"], _state["registry"], _state["webhooks"], _state["queues"] = _build()
         return _state["pm"], _state["registry"]
 
 
@@ -103,6 +109,13 @@ def get_webhook_registry() -> WebhookRegistry:
     _ensure()
     webhooks: WebhookRegistry = _state["webhooks"]
     return webhooks
+
+
+def get_queue_registry() -> QueueRegistry:
+    """The queue backend registry (``sqlite``, ``celery``, ``postgresql``, ``django`` and plugins')."""
+    _ensure()
+    queues: QueueRegistry = _state["queues"]
+    return queues
 
 
 def reset() -> None:

@@ -1,4 +1,4 @@
-"""The transport registry: URL scheme → lazily imported transport factory (and validator).
+"""The transport and queue registries: URL scheme → lazily imported factory (and validator).
 
 :meth:`TransportRegistry.validate` checks a URL's parameters without opening anything: with the
 plugin's registered ``validate`` callable when there is one, else by building the transport and
@@ -18,7 +18,16 @@ if TYPE_CHECKING:
     from mailcore.config import TransportURL
     from mailcore.transport import Transport
 
-__all__ = ["KNOWN_PLUGINS", "TransportFactory", "TransportRegistry", "TransportSpec", "URLValidator"]
+__all__ = [
+    "KNOWN_PLUGINS",
+    "QueueFactory",
+    "QueueRegistry",
+    "QueueSpec",
+    "TransportFactory",
+    "TransportRegistry",
+    "TransportSpec",
+    "URLValidator",
+]
 
 TransportFactory = Callable[["TransportURL"], "Transport"]
 #: Checks a URL's parameters without I/O; raises :class:`ConfigurationError` naming the problem.
@@ -161,3 +170,102 @@ class TransportRegistry:
             raise ConfigurationError(
                 f"{url.masked()}: the {spec.plugin!r} plugin could not check this URL ({type(error).__name__})"
             ) from None
+
+
+#: Builds a queue from its URL (``postgresql://…``) or bare name (``celery``).
+QueueFactory = Callable[[str], Any]
+
+
+@dataclass
+class QueueSpec:
+    """One registered queue backend: its URL scheme, where its factory lives, who registered it."""
+
+    scheme: str
+    factory: Union[str, QueueFactory]  # noqa: UP007 - runtime alias
+    plugin: str
+    description: str = ""
+
+    def load(self) -> QueueFactory:
+        """Import the factory (``"package.module:attr"``) on first use; a missing module (a
+        backend whose extra is not installed) is a :class:`ConfigurationError` saying so."""
+        if callable(self.factory):
+            return self.factory
+        module_name, _, attr_path = self.factory.partition(":")
+        try:
+            target: object = importlib.import_module(module_name)
+            for attr in attr_path.split("."):
+                target = getattr(target, attr)
+        except (ImportError, AttributeError) as error:
+            missing = error.name if isinstance(error, ModuleNotFoundError) else None
+            if missing and (module_name == missing or module_name.startswith(missing + ".")):
+                raise ConfigurationError(
+                    f"the {self.scheme!r} queue backend is registered by {self.plugin!r} but its module "
+                    f"{module_name} is not installed; upgrade or reinstall the package that provides it"
+                ) from None
+            raise ConfigurationError(
+                f"the {self.scheme!r} queue backend ({self.factory}, registered by {self.plugin!r}) cannot be "
+                f"loaded ({type(error).__name__}: {error}); install what it needs"
+                + (f", e.g. pip install '{QUEUE_EXTRAS[self.scheme]}'" if self.scheme in QUEUE_EXTRAS else "")
+            ) from None
+        if not callable(target):
+            raise ConfigurationError(f"{self.factory!r} registered for the {self.scheme!r} queue is not callable")
+        self.factory = target
+        return target
+
+
+#: Queue schemes of mailcore's own backends, and the install that adds what each one needs.
+QUEUE_EXTRAS = {
+    "celery": "steadymail[celery]",
+    "postgresql": "steadymail[postgresql]",
+    "postgres": "steadymail[postgresql]",
+    "django": "steadymail[django]",
+}
+
+
+class QueueRegistry:
+    """Maps queue URL schemes (``sqlite``, ``postgresql``, ``django``, ``celery``…) to factories;
+    filled by the ``mailcore_register_queues`` hook."""
+
+    def __init__(self) -> None:
+        self._specs: dict[str, QueueSpec] = {}
+        self.current_plugin = "mailcore"
+
+    def add(self, scheme: str, factory: str | QueueFactory, *, description: str = "") -> None:
+        """Register ``factory`` for ``scheme://`` URLs (and the bare name ``scheme``).
+
+        ``factory`` is a callable taking the URL (or bare name) and returning a
+        :class:`mailcore.outbox.api.MessageQueue` (an :class:`~mailcore.outbox.api.OutboxStore`
+        for a table a worker drains), or a ``"package.module:attr"`` string imported on first use.
+        """
+        if not isinstance(scheme, str) or not scheme or not scheme.replace("+", "").replace("-", "").isalnum():
+            raise ConfigurationError(f"plugin {self.current_plugin!r}: {scheme!r} is not a URL scheme")
+        if not (callable(factory) or (isinstance(factory, str) and ":" in factory)):
+            raise ConfigurationError(
+                f"plugin {self.current_plugin!r}: the {scheme!r} queue factory must be a callable or 'module:attr'"
+            )
+        scheme = scheme.lower()
+        existing = self._specs.get(scheme)
+        if existing is not None and existing.plugin != self.current_plugin:
+            raise ConfigurationError(
+                f"queue scheme {scheme!r} is registered by both {existing.plugin!r} and {self.current_plugin!r}; "
+                "uninstall one, or hide it with MAILCORE_DISABLE_PLUGINS"
+            )
+        self._specs[scheme] = QueueSpec(scheme, factory, self.current_plugin, description)
+
+    def schemes(self) -> list[str]:
+        return sorted(self._specs)
+
+    def specs(self) -> list[QueueSpec]:
+        return [self._specs[s] for s in self.schemes()]
+
+    def __contains__(self, scheme: object) -> bool:
+        return isinstance(scheme, str) and scheme.lower() in self._specs
+
+    def get(self, scheme: str) -> QueueSpec:
+        spec = self._specs.get(scheme.lower())
+        if spec is None:
+            raise ConfigurationError(
+                f"unknown queue {scheme!r}; known: {', '.join(self.schemes())} "
+                "(a sqlite:/// URL or a file path is the SQLite outbox; see mailcore plugins)"
+            )
+        return spec

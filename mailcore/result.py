@@ -51,6 +51,9 @@ class SendResult:
     provider_message_id: str | None = None
     attempts: tuple[Attempt, ...] = ()
     rejected: dict[str, str] = field(default_factory=dict)
+    #: True when nothing was sent this time: the message's ``idempotency_key`` was sent before
+    #: within the window, and this is that first send's result (``attempts`` is then empty).
+    replayed: bool = False
 
     @property
     def failed_over(self) -> bool:

@@ -1,14 +1,17 @@
 import pytest
 
 from mailcore import plugins
+from mailcore.policy.state import clear_shared_stores
 from mailcore.testing import clear_outboxes
 
 
 @pytest.fixture(autouse=True)
 def _fresh_outboxes():
     clear_outboxes()
+    clear_shared_stores()  # process-wide breakers, limits and idempotency keys
     yield
     clear_outboxes()
+    clear_shared_stores()
 
 
 @pytest.fixture

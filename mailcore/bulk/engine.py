@@ -29,7 +29,7 @@ from mailcore.result import Attempt
 from mailcore.transport import Transport
 
 if TYPE_CHECKING:
-    from mailcore.mailer import Mailer
+    from mailcore.sender import Sender
 
 __all__ = ["DEFAULT_BATCH_SIZE", "BulkSender", "send_bulk"]
 
@@ -42,7 +42,7 @@ RecipientLike = Recipient | Mapping[str, Any] | str
 
 
 def send_bulk(
-    mailer: Mailer,
+    mailer: Sender,
     template: Message,
     recipients: Iterable[RecipientLike],
     *,
@@ -62,7 +62,7 @@ class BulkSender:
 
     def __init__(
         self,
-        mailer: Mailer,
+        mailer: Sender,
         template: Message,
         *,
         concurrency: int = 4,

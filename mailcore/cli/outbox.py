@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable
+from contextlib import closing
 
 import click
 from rich.console import Console
@@ -13,19 +14,28 @@ from rich.table import Table
 
 from mailcore.errors import ConfigurationError
 from mailcore.message import Message
+from mailcore.outbox.api import Entry, OutboxStore
 from mailcore.outbox.location import OUTBOX_ENV, outbox_path, resolve_outbox_url
+from mailcore.outbox.queue import open_store, queue_scheme
 from mailcore.outbox.retention import parse_duration
-from mailcore.outbox.store import RETRYABLE, STATES, Entry, SQLiteOutbox, open_outbox
+from mailcore.outbox.store import RETRYABLE, STATES
 from mailcore.redact import printable
 
-_STATE_STYLE = {"queued": "cyan", "sending": "blue", "sent": "green", "failed": "red", "unknown": "yellow"}
+_STATE_STYLE = {
+    "queued": "cyan",
+    "sending": "blue",
+    "sent": "green",
+    "failed": "red",
+    "unknown": "yellow",
+    "expired": "magenta",
+}
 
 outbox_option = click.option(
     "--outbox",
     "url",
     envvar=OUTBOX_ENV,
-    help=f"Outbox URL: sqlite:////absolute/path (four slashes) or sqlite:///relative/path "
-    f"(default: ${OUTBOX_ENV}, else the per-user file).",
+    help=f"Outbox URL: sqlite:////absolute/path (four slashes), sqlite:///relative/path, "
+    f"postgresql://user@host/db or another registered queue (default: ${OUTBOX_ENV}, else the per-user file).",
 )
 state_choice = click.Choice(STATES)
 
@@ -44,18 +54,19 @@ def command() -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON document (a list of entries) instead of a table.")
 def list_command(url: str | None, state: str | None, limit: int, as_json: bool) -> None:
     """List entries with their state, recipients and last error (no bodies)."""
-    with _open(url) as outbox:
+    with closing(_open(url)) as outbox:
         entries = outbox.entries(state=state, limit=limit)
     if as_json:
         click.echo(json.dumps([_summary(entry) for entry in entries], indent=2))
         return
     table = Table(title=f"outbox ({len(entries)} shown)", show_lines=False)
-    for column in ("id", "state", "runs", "to", "created", "due / updated", "last error"):
+    for column in ("id", "state", "prio", "runs", "to", "created", "due / updated", "last error"):
         table.add_column(column, overflow="fold" if column == "id" else "ellipsis", no_wrap=column != "last error")
     for entry in entries:
         table.add_row(
             entry.id[:12],
-            f"[{_STATE_STYLE[entry.state]}]{entry.state}[/]",
+            f"[{_STATE_STYLE.get(entry.state, 'white')}]{entry.state}[/]",
+            entry.priority,
             str(entry.runs),
             escape(printable(_recipients(entry.recipients))),
             _when(entry.created_at),
@@ -70,7 +81,7 @@ def list_command(url: str | None, state: str | None, limit: int, as_json: bool) 
 @click.argument("entry_id")
 def show_command(url: str | None, entry_id: str) -> None:
     """Show one entry's headers, metadata and last error (an id, id prefix or Message-ID)."""
-    with _open(url) as outbox:
+    with closing(_open(url)) as outbox:
         entry = _find(outbox, entry_id)
         message = outbox.message(entry.id) if entry.has_body else None
     table = Table(show_header=False, box=None)
@@ -78,8 +89,10 @@ def show_command(url: str | None, entry_id: str) -> None:
     table.add_column(overflow="fold")
     rows: list[tuple[str, str]] = [
         ("id", entry.id),
-        ("state", f"[{_STATE_STYLE[entry.state]}]{entry.state}[/]"),
+        ("state", f"[{_STATE_STYLE.get(entry.state, 'white')}]{entry.state}[/]"),
         ("Message-ID", entry.message_id),
+        ("priority", entry.priority),
+        ("expires", _when(entry.expires_at) if entry.expires_at is not None else "never"),
         ("runs", str(entry.runs)),
         ("created", _when(entry.created_at)),
         ("updated", _when(entry.updated_at)),
@@ -111,7 +124,7 @@ def retry_command(url: str | None, entry_ids: tuple[str, ...], state: str | None
     """
     if not entry_ids and state is None:
         raise click.UsageError("give entry ids or --state")
-    with _open(url) as outbox:
+    with closing(_open(url)) as outbox:
         ids = [_find(outbox, key).id for key in entry_ids]
         changed = outbox.retry(ids=ids, state=state)
     click.echo(f"{changed} entr{'y' if changed == 1 else 'ies'} queued for delivery")
@@ -128,7 +141,7 @@ def purge_command(url: str | None, state: str, older_than: str, yes: bool) -> No
     """Delete entries of one state (e.g. sent ones older than 7d)."""
     if state in ("queued", "sending") and not yes:
         raise click.UsageError(f"{state} entries have not been delivered; add --yes to delete them anyway")
-    with _open(url) as outbox:
+    with closing(_open(url)) as outbox:
         deleted = outbox.purge(state=state, older_than=_seconds(older_than))
     click.echo(f"{deleted} {state} entr{'y' if deleted == 1 else 'ies'} deleted")
 
@@ -138,10 +151,10 @@ def purge_command(url: str | None, state: str, older_than: str, yes: bool) -> No
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (for monitoring).")
 def stats_command(url: str | None, as_json: bool) -> None:
     """Counts by state and the age of the oldest undelivered message (what to watch)."""
-    with _open(url) as outbox:
+    with closing(_open(url)) as outbox:
         counts = outbox.counts()
         oldest = outbox.oldest_due()
-        path = str(outbox.path)
+        path = str(getattr(outbox, "path", None) or outbox.url)
     age = None if oldest is None else round(time.time() - oldest, 1)
     if as_json:
         click.echo(json.dumps({"outbox": path, "counts": counts, "oldest_waiting_seconds": age}))
@@ -151,7 +164,7 @@ def stats_command(url: str | None, as_json: bool) -> None:
     table.add_column("state")
     table.add_column("count", justify="right")
     for state, count in counts.items():
-        table.add_row(f"[{_STATE_STYLE[state]}]{state}[/]", str(count))
+        table.add_row(f"[{_STATE_STYLE.get(state, 'white')}]{state}[/]", str(count))
     _console().print(table)
     click.echo(f"oldest waiting: {'-' if age is None else _age(age)}")
 
@@ -165,13 +178,18 @@ def _console() -> Console:
     return console if console.is_terminal else Console(width=200)
 
 
-def _open(url: str | None) -> SQLiteOutbox:
+def _open(url: str | None) -> OutboxStore:
     """Open an outbox that exists; never create one (only enqueue and the worker do).
 
     An inspecting command on a mistyped path must not report an empty, healthy outbox it has
     just created: it fails (exit 1) naming the path it looked at.
     """
     chosen = resolve_outbox_url(url)
+    try:
+        if queue_scheme(chosen) != "sqlite":
+            return open_store(chosen)
+    except ConfigurationError as error:
+        raise click.ClickException(str(error)) from None
     path = outbox_path(chosen)
     if not path.is_file():
         hint = " (three slashes make a relative path: absolute paths take four, sqlite:////var/…)"
@@ -179,14 +197,14 @@ def _open(url: str | None) -> SQLiteOutbox:
         raise click.ClickException(
             f"no outbox at {path}: nothing was created; check --outbox or ${OUTBOX_ENV}" + (hint if relative else "")
         )
-    return open_outbox(chosen)
+    return open_store(chosen)
 
 
 class NoSuchMessage(click.ClickException):
     """``outbox show``/``retry`` with an id that names no entry (exit 1, one line)."""
 
 
-def _find(outbox: SQLiteOutbox, key: str) -> Entry:
+def _find(outbox: OutboxStore, key: str) -> Entry:
     try:
         return outbox.find(key)
     except KeyError as error:
@@ -200,6 +218,8 @@ def _summary(entry: Entry) -> dict[str, object]:
         "state": entry.state,
         "message_id": entry.message_id,
         "runs": entry.runs,
+        "priority": entry.priority,
+        "expires_at": entry.expires_at,
         "recipients": len(entry.recipients),
         "created_at": entry.created_at,
         "due_at": entry.due_at,

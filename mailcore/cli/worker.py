@@ -48,7 +48,7 @@ class StatusLine:
         rate = self.per_minute(stats.processed)
         return (
             f"{time.strftime('%H:%M:%S')} sent {stats.sent}  requeued {stats.requeued}  failed {stats.failed}  "
-            f"unknown {stats.unknown}  last minute {rate}  waiting {waiting}"
+            f"unknown {stats.unknown}  expired {stats.expired}  last minute {rate}  waiting {waiting}"
         )
 
     def __call__(self, stats: WorkerStats, *, final: bool = False) -> None:
@@ -72,7 +72,8 @@ class StatusLine:
 @click.option(
     "--outbox",
     envvar=OUTBOX_ENV,
-    help=f"Outbox URL: sqlite:////absolute/path (four slashes) or sqlite:///relative/path "
+    help=f"Outbox URL: sqlite:////absolute/path (four slashes), sqlite:///relative/path, "
+    f"postgresql://user@host/db or another registered queue "
     f"(default: ${OUTBOX_ENV}, else the per-user file; created if missing).",
 )
 @click.option(
@@ -156,7 +157,7 @@ def run_worker(
     worker = OutboxWorker(mailer, batch_size=batch_size, lease=lease, poll_interval=poll_interval, max_age=max_age)
     status = StatusLine(worker.outbox.counts, status_interval)
     worker.on_progress = status
-    click.echo(f"mailcore worker {worker.id}: {worker.outbox.path} → {mailer.transport.name}", err=True)
+    click.echo(f"mailcore worker {worker.id}: {worker.outbox.url} → {mailer.transport.name}", err=True)
     previous = _install_stop_handlers(worker)
     try:
         worker.run(until_idle=drain)

@@ -38,12 +38,22 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
 from mailcore.errors import ConfigurationError
 from mailcore.message import Message
+from mailcore.outbox.api import Claim, Entry
+from mailcore.outbox.lifetimes import (
+    DEFAULT_AGING,
+    IDEMPOTENCY_WINDOW,
+    PRIORITY_RANK,
+    check_aging,
+    check_window,
+    expires_at,
+    expiry_reason,
+    priority_rank,
+)
 from mailcore.outbox.location import outbox_params, outbox_path, resolve_outbox_url
 from mailcore.outbox.retention import RETENTION_PARAMS, Retention, digest_recipients, parse_duration
 
@@ -54,19 +64,22 @@ SENDING: Final = "sending"
 SENT: Final = "sent"
 FAILED: Final = "failed"
 UNKNOWN: Final = "unknown"
+EXPIRED: Final = "expired"
 #: Every state a row can be in, in lifecycle order.
-STATES: Final = (QUEUED, SENDING, SENT, FAILED, UNKNOWN)
+STATES: Final = (QUEUED, SENDING, SENT, FAILED, UNKNOWN, EXPIRED)
 #: States a human may send back to ``queued`` (``mailcore outbox retry``).
 RETRYABLE: Final = (QUEUED, FAILED, UNKNOWN)
 #: States of rows that are finished (the retention rule applies to them).
-FINISHED: Final = (SENT, FAILED, UNKNOWN)
+FINISHED: Final = (SENT, FAILED, UNKNOWN, EXPIRED)
 #: What a failing database raises: locked past ``busy_timeout``, disk full, I/O errors.
 STORAGE_ERRORS: Final = (sqlite3.OperationalError, OSError)
 #: Outbox URL query parameters besides the retention ones.
-_STORE_PARAMS: Final = ("busy_timeout",)
+_STORE_PARAMS: Final = ("busy_timeout", "aging", "idempotency_window")
 #: SQL that drops a row's content and keeps its metadata (recipients as digests).
 _DROP_CONTENT: Final = "payload = '', subject = '', recipients = mailcore_digest_recipients(recipients)"
-_SCHEMA_VERSION = 1
+#: Version 1: the outbox table. Version 2 (issue 18): priority, expires_at, idempotency_key
+#: columns, the claim index and the idempotency table; a version-1 file is upgraded in place.
+_SCHEMA_VERSION = 2
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
     id TEXT PRIMARY KEY,
@@ -90,59 +103,28 @@ CREATE INDEX IF NOT EXISTS outbox_due ON outbox (due_at) WHERE state IN ('queued
 CREATE INDEX IF NOT EXISTS outbox_state ON outbox (state, updated_at);
 CREATE INDEX IF NOT EXISTS outbox_message_id ON outbox (message_id);
 """
+#: Each version's upgrade from the one before (a new file runs them all, in order).
+_MIGRATIONS: Final = {
+    2: """
+ALTER TABLE outbox ADD COLUMN priority INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE outbox ADD COLUMN expires_at REAL;
+ALTER TABLE outbox ADD COLUMN idempotency_key TEXT;
+CREATE INDEX IF NOT EXISTS outbox_claim ON outbox (priority, due_at) WHERE state IN ('queued', 'sending');
+CREATE INDEX IF NOT EXISTS outbox_expiry ON outbox (expires_at)
+    WHERE state IN ('queued', 'sending') AND expires_at IS NOT NULL;
+CREATE TABLE IF NOT EXISTS idempotency (
+    key TEXT PRIMARY KEY,
+    outbox_id TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS idempotency_created ON idempotency (created_at);
+""",
+}
 _SUMMARY_COLUMNS = (
     "id, message_id, state, sender, recipients, subject, runs, created_at, updated_at, "
-    "age_from, due_at, lease_owner, last_error, transport, provider_message_id, payload != ''"
+    "age_from, due_at, lease_owner, last_error, transport, provider_message_id, payload != '', "
+    "priority, expires_at"
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """One outbox row without its message content (what ``mailcore outbox list`` shows).
-
-    ``due_at`` is when a ``queued`` row may next be tried, or when a ``sending`` row's lease
-    expires. ``runs`` counts claims (each claim is one full pass through the policy).
-    ``has_body`` is false once the retention rule dropped the content: ``subject`` is then empty
-    and ``recipients`` are ``sha256:`` digests (:func:`mailcore.outbox.retention.recipient_digest`).
-    """
-
-    id: str
-    message_id: str
-    state: str
-    sender: str
-    recipients: tuple[str, ...]
-    subject: str
-    runs: int
-    created_at: float
-    updated_at: float
-    age_from: float
-    due_at: float
-    lease_owner: str | None
-    last_error: str | None
-    transport: str | None
-    provider_message_id: str | None
-    has_body: bool = True
-
-    @classmethod
-    def from_row(cls, row: Sequence[Any]) -> Entry:
-        values = list(row)
-        values[4] = tuple(r for r in str(values[4]).split(",") if r)
-        values[15] = bool(values[15])
-        return cls(*values)
-
-
-@dataclass(frozen=True, slots=True)
-class Claim:
-    """A row a worker has claimed: its id, the serialized message and bookkeeping."""
-
-    id: str
-    payload: str
-    runs: int
-    age_from: float
-
-    def message(self) -> Message:
-        """The message, rebuilt and re-validated from its stored ``to_dict()`` JSON."""
-        return Message.from_dict(json.loads(self.payload))
 
 
 class SQLiteOutbox:
@@ -155,6 +137,10 @@ class SQLiteOutbox:
         ``database is locked`` error.
     :param retention: how long content and metadata are kept (default :class:`Retention()`:
         content of sent messages dropped at once, rows deleted after 30 days).
+    :param aging: seconds one priority step is worth in the claim order (URL ``?aging=``;
+        default :data:`~mailcore.outbox.lifetimes.DEFAULT_AGING`; 0 ignores priority, due order only).
+    :param idempotency_window: seconds an ``idempotency_key`` is remembered (URL
+        ``?idempotency_window=``; default one day).
     """
 
     def __init__(
@@ -164,6 +150,8 @@ class SQLiteOutbox:
         synchronous: str = "FULL",
         busy_timeout: float = 30.0,
         retention: Retention | None = None,
+        aging: float = DEFAULT_AGING,
+        idempotency_window: float = IDEMPOTENCY_WINDOW,
     ) -> None:
         if synchronous not in ("FULL", "NORMAL", "EXTRA"):
             raise ConfigurationError(f"synchronous must be FULL, NORMAL or EXTRA, not {synchronous!r}")
@@ -171,6 +159,8 @@ class SQLiteOutbox:
             raise ConfigurationError(f"outbox busy_timeout must be finite seconds >= 0, not {busy_timeout!r}")
         self.path = Path(path).absolute()
         self.retention = retention or Retention()
+        self.aging = check_aging(aging)
+        self.idempotency_window = check_window(idempotency_window)
         self.busy_timeout = busy_timeout
         _create_private_file(self.path)
         self._lock = threading.RLock()
@@ -197,11 +187,11 @@ class SQLiteOutbox:
                     f"outbox {self.path} has schema version {version}; this mailcore knows "
                     f"{_SCHEMA_VERSION}. Upgrade mailcore."
                 )
-            if version < _SCHEMA_VERSION:
-                for statement in _SCHEMA.split(";"):
-                    if statement.strip():
-                        db.execute(statement)
-                db.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
+            if version < 1:
+                _run_script(db, _SCHEMA)
+            for target in range(max(version, 1) + 1, _SCHEMA_VERSION + 1):
+                _run_script(db, _MIGRATIONS[target])
+            db.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -227,24 +217,53 @@ class SQLiteOutbox:
     def enqueue(self, message: Message, *, delay: float = 0.0, last_error: str | None = None) -> str:
         """Store ``message`` as ``queued`` (due after ``delay`` seconds) and return its outbox id.
 
-        The row is committed and on disk when this returns.
+        The row is committed and on disk when this returns. A message whose ``idempotency_key``
+        was enqueued within :attr:`idempotency_window` seconds is not stored again: the first
+        message's id is returned.
         """
         return self.enqueue_many([message], delay=delay, last_error=last_error)[0]
 
     def enqueue_many(
         self, messages: Iterable[Message], *, delay: float = 0.0, last_error: str | None = None
     ) -> list[str]:
-        """Store several messages in one transaction (one disk sync); return their ids in order."""
+        """Store several messages in one transaction (one disk sync); return their ids in order.
+
+        Idempotency keys are looked up and recorded in the same transaction as the inserts, so
+        two processes enqueueing the same key store it once.
+        """
         now = time.time()
         rows = [_new_row(message, now, now + delay, last_error) for message in messages]
+        ids: list[str] = []
         with self._transaction() as db:
+            fresh: list[tuple[Any, ...]] = []
+            seen: dict[str, str] = {}  # keys met earlier in this batch
+            for row in rows:
+                key = row[-1]
+                if key is not None:
+                    first = seen.get(key) or self._first_with_key(db, key, now)
+                    if first is not None:
+                        ids.append(first)
+                        continue
+                    seen[key] = row[0]
+                    db.execute(
+                        "INSERT OR REPLACE INTO idempotency (key, outbox_id, created_at) VALUES (?, ?, ?)",
+                        (key, row[0], now),
+                    )
+                fresh.append(row)
+                ids.append(row[0])
             db.executemany(
                 "INSERT INTO outbox (id, message_id, state, payload, sender, recipients, subject, "
-                "created_at, updated_at, age_from, due_at, last_error) "
-                "VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                rows,
+                "created_at, updated_at, age_from, due_at, last_error, priority, expires_at, idempotency_key) "
+                "VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                fresh,
             )
-        return [row[0] for row in rows]
+        return ids
+
+    def _first_with_key(self, db: sqlite3.Connection, key: str, now: float) -> str | None:
+        row = db.execute(
+            "SELECT outbox_id FROM idempotency WHERE key = ? AND created_at > ?", (key, now - self.idempotency_window)
+        ).fetchone()
+        return None if row is None else str(row[0])
 
     # -- workers -------------------------------------------------------------------------------
 
@@ -252,14 +271,28 @@ class SQLiteOutbox:
         """Claim up to ``limit`` due rows for ``owner`` under a lease of ``lease`` seconds.
 
         Due rows are ``queued`` ones whose time has come and ``sending`` ones whose lease has
-        expired (their worker died). Oldest due first.
+        expired (their worker died), taken in ascending ``due_at + rank * aging``
+        (:func:`~mailcore.outbox.lifetimes.claim_key`): high before normal before low, and a
+        message that waited ``aging`` seconds longer moves up a rank. Rows whose message expired
+        (``expires_at`` passed) are never handed out: they move to ``expired`` in the same
+        transaction.
         """
         now = time.time()
         with self._transaction() as db:
+            self._expire_due(db, now)
+            # one index range per rank (outbox_claim), merged by the claim key: O(limit), not a sort
+            # of every due row
+            per_rank = " UNION ALL ".join(
+                "SELECT * FROM (SELECT id, payload, runs, age_from, due_at + priority * ? AS claim_key FROM outbox "
+                "WHERE priority = ? AND state IN ('queued', 'sending') AND due_at <= ? ORDER BY due_at LIMIT ?)"
+                for _ in PRIORITY_RANK
+            )
+            args: list[Any] = []
+            for rank in sorted(PRIORITY_RANK.values()):
+                args += [self.aging, rank, now, limit]
             rows = db.execute(
-                "SELECT id, payload, runs, age_from FROM outbox "
-                "WHERE state IN ('queued', 'sending') AND due_at <= ? ORDER BY due_at LIMIT ?",
-                (now, limit),
+                f"SELECT id, payload, runs, age_from FROM ({per_rank}) ORDER BY claim_key LIMIT ?",  # noqa: S608
+                (*args, limit),
             ).fetchall()
             if rows:
                 db.executemany(
@@ -268,6 +301,22 @@ class SQLiteOutbox:
                     [(owner, now + lease, now, row[0]) for row in rows],
                 )
         return [Claim(row[0], row[1], row[2] + 1, row[3]) for row in rows]
+
+    def _expire_due(self, db: sqlite3.Connection, now: float) -> int:
+        """Move waiting rows whose message expired to ``expired`` (a ``sending`` row only once its
+        lease ran out: its worker is still deciding). Returns how many."""
+        expired = db.execute(
+            "SELECT id, expires_at FROM outbox WHERE expires_at IS NOT NULL AND expires_at <= ? "
+            "AND (state = 'queued' OR (state = 'sending' AND due_at <= ?))",
+            (now, now),
+        ).fetchall()
+        if expired:
+            db.executemany(
+                "UPDATE outbox SET state = 'expired', lease_owner = NULL, last_error = ?, updated_at = ?, due_at = ? "
+                "WHERE id = ?",
+                [(expiry_reason(at), now, now, id) for id, at in expired],
+            )
+        return len(expired)
 
     def renew(self, owner: str, ids: Sequence[str], lease: float) -> list[str]:
         """Extend ``owner``'s lease on ``ids`` (a long batch keeps its rows); return the ids it
@@ -311,6 +360,10 @@ class SQLiteOutbox:
     def mark_failed(self, owner: str, id: str, reason: str) -> None:
         """Park a row for good: a permanent failure (or expiry), with its reason."""
         self._finish(owner, id, FAILED, reason)
+
+    def mark_expired(self, owner: str, id: str, reason: str) -> None:
+        """Park a row whose message expired (``Message.expires``) before it was delivered; never sent."""
+        self._finish(owner, id, EXPIRED, reason)
 
     def mark_unknown(self, owner: str, id: str, reason: str) -> None:
         """Park a row whose last attempt may have been delivered; a human decides (retry or purge)."""
@@ -437,7 +490,7 @@ class SQLiteOutbox:
         now = time.time() if now is None else now
         dropped = deleted = 0
         with self._transaction() as db:
-            for states, keep in (((SENT,), rule.sent_body), ((FAILED, UNKNOWN), rule.failed_body)):
+            for states, keep in (((SENT,), rule.sent_body), ((FAILED, UNKNOWN, EXPIRED), rule.failed_body)):
                 if keep is not None:
                     marks = ", ".join("?" * len(states))
                     dropped += db.execute(
@@ -447,8 +500,10 @@ class SQLiteOutbox:
                     ).rowcount
             if rule.metadata is not None:
                 deleted = db.execute(
-                    "DELETE FROM outbox WHERE state IN (?, ?, ?) AND updated_at <= ?", (*FINISHED, now - rule.metadata)
+                    f"DELETE FROM outbox WHERE state IN ({', '.join('?' * len(FINISHED))}) AND updated_at <= ?",  # noqa: S608
+                    (*FINISHED, now - rule.metadata),
                 ).rowcount
+            db.execute("DELETE FROM idempotency WHERE created_at <= ?", (now - self.idempotency_window,))
         if dropped or deleted:
             self.scrub()
         return dropped, deleted
@@ -484,14 +539,20 @@ def open_outbox(url: str | None = None, *, synchronous: str = "FULL") -> SQLiteO
     """Open the outbox named by ``url``, ``MAILCORE_OUTBOX`` or the default location.
 
     The URL's query may set the retention (``keep_sent_body``, ``keep_failed_body``,
-    ``keep_metadata``: durations such as ``0``, ``12h``, ``30d`` or ``forever``) and
-    ``busy_timeout`` (seconds to wait for another writer, default 30).
+    ``keep_metadata``: durations such as ``0``, ``12h``, ``30d`` or ``forever``),
+    ``busy_timeout`` (seconds to wait for another writer, default 30), ``aging`` (seconds a
+    priority step is worth in the claim order, default 300) and ``idempotency_window`` (seconds
+    an idempotency key is remembered, default 86400).
     """
     resolved = resolve_outbox_url(url)
     params = outbox_params(resolved, (*RETENTION_PARAMS, *_STORE_PARAMS))
     options: dict[str, Any] = {"synchronous": synchronous, "retention": Retention.from_params(params)}
     if "busy_timeout" in params:
         options["busy_timeout"] = parse_duration(params["busy_timeout"], name="busy_timeout")
+    if "aging" in params:
+        options["aging"] = check_aging(params["aging"], "outbox URL aging")
+    if "idempotency_window" in params:
+        options["idempotency_window"] = check_window(params["idempotency_window"], "outbox URL idempotency_window")
     return SQLiteOutbox(outbox_path(resolved), **options)
 
 
@@ -501,7 +562,16 @@ def _new_row(message: Message, now: float, due: float, last_error: str | None) -
     return (
         uuid.uuid4().hex, message.message_id, payload, message.from_email.email, recipients,
         message.subject, now, now, now, due, last_error,
+        priority_rank(message.priority), expires_at(message), message.idempotency_key,
     )  # fmt: skip
+
+
+def _run_script(db: sqlite3.Connection, script: str) -> None:
+    """Run ``;``-separated DDL statements inside the caller's transaction (``executescript``
+    would commit it)."""
+    for statement in script.split(";"):
+        if statement.strip():
+            db.execute(statement)
 
 
 def _like_prefix(text: str) -> str:

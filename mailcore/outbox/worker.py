@@ -13,6 +13,8 @@ What a run of one message ends in:
 * the policy gave up on transient errors only → ``queued`` again after a backoff (a provider's
   ``Retry-After`` is a floor), until the message is ``max_age`` old → ``failed`` ("expired");
 * a permanent error (message rejected, every transport refused it) → ``failed`` with the reason;
+* the message's ``expires`` passed (before the claim, before the send, or while the policy was
+  retrying) → ``expired`` with the reason; it is never sent after that;
 * a timeout after hand-over (``DeliveryFailed.outcome == "unknown"``) → ``unknown``: it may have
   been delivered, so it is not resent blindly; ``mailcore outbox retry --state unknown`` decides;
 * anything unexpected (a missing plugin, a bug) → ``queued`` again after a backoff, logged:
@@ -39,18 +41,16 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from mailcore.errors import DeliveryFailed, InvalidMessage
-from mailcore.mailer import failure_log_level
+from mailcore.outbox.api import Claim, OutboxSender, OutboxStore
 from mailcore.outbox.backoff import OUTBOX_BACKOFF, Delays, next_delay
 from mailcore.outbox.lease import LeaseKeeper, check_lease, send_budget
+from mailcore.outbox.lifetimes import expires_at, expiry_reason, is_expired
 from mailcore.outbox.retention import Retention
-from mailcore.outbox.store import STORAGE_ERRORS, Claim, SQLiteOutbox, open_outbox
+from mailcore.outbox.store import STORAGE_ERRORS
 from mailcore.redact import install_log_filter
-
-if TYPE_CHECKING:
-    from mailcore.mailer import Mailer
+from mailcore.sender import failure_log_level
 
 __all__ = ["OutboxWorker", "WorkerStats"]
 
@@ -77,11 +77,12 @@ class WorkerStats:
     failed: int = 0
     requeued: int = 0
     unknown: int = 0
+    expired: int = 0
     started: float = field(default_factory=time.monotonic)
 
     @property
     def processed(self) -> int:
-        return self.sent + self.failed + self.requeued + self.unknown
+        return self.sent + self.failed + self.requeued + self.unknown + self.expired
 
     @property
     def rate(self) -> float:
@@ -92,7 +93,10 @@ class WorkerStats:
     def line(self) -> str:
         """The counts (no rate: an average since start says "1292/s" for one message; the CLI's
         status line shows the last minute instead)."""
-        return f"sent {self.sent}  requeued {self.requeued}  failed {self.failed}  unknown {self.unknown}"
+        return (
+            f"sent {self.sent}  requeued {self.requeued}  failed {self.failed}  unknown {self.unknown}"
+            f"  expired {self.expired}"
+        )
 
 
 class OutboxWorker:
@@ -100,8 +104,9 @@ class OutboxWorker:
 
     :param mailer: the Mailer whose policy delivers (its ``outbox_url`` names the outbox unless
         ``outbox`` is given).
-    :param outbox: an open :class:`SQLiteOutbox` or a URL; the worker opens its own connection
-        for a URL (``synchronous=NORMAL``: safe for state updates, see the store docs).
+    :param outbox: an open :class:`~mailcore.outbox.api.OutboxStore` (SQLite, PostgreSQL,
+        Django's database…) or a URL; the worker opens its own connection for a URL (SQLite:
+        ``synchronous=NORMAL``, safe for state updates, see the store docs).
     :param batch_size: rows claimed per claim.
     :param lease: seconds a claim is held; a crashed worker's rows are claimed again after it.
         Renewed during a long batch, and every ``lease / 4`` seconds for the message in flight,
@@ -118,8 +123,8 @@ class OutboxWorker:
 
     def __init__(
         self,
-        mailer: Mailer,
-        outbox: SQLiteOutbox | str | None = None,
+        mailer: OutboxSender,
+        outbox: OutboxStore | str | None = None,
         *,
         batch_size: int = 20,
         lease: float = 300.0,
@@ -136,11 +141,18 @@ class OutboxWorker:
             raise ValueError("batch_size must be >= 1, poll_interval and retention_interval > 0")
         lease = check_lease(lease)
         self.mailer = mailer
-        self._owns_outbox = not isinstance(outbox, SQLiteOutbox)
-        if isinstance(outbox, SQLiteOutbox):
-            self.outbox = outbox
+        self._owns_outbox = outbox is None or isinstance(outbox, str)
+        if outbox is None or isinstance(outbox, str):
+            from mailcore.outbox.queue import open_store
+
+            self.outbox: OutboxStore = open_store(outbox or mailer.outbox_url, worker=True)
         else:
-            self.outbox = open_outbox(outbox or mailer.outbox_url, synchronous="NORMAL")
+            self.outbox = outbox
+        #: what a failing database raises here: SQLite's, plus the store's own (``storage_errors``)
+        self.storage_errors: tuple[type[BaseException], ...] = (
+            *STORAGE_ERRORS,
+            *getattr(self.outbox, "storage_errors", ()),
+        )
         self.batch_size = batch_size
         self.lease = lease
         self.poll_interval = poll_interval
@@ -182,7 +194,7 @@ class OutboxWorker:
                     done = self.run_once()
                     self._scrub(idle=not done)
                     wait = 0.0 if done or until_idle else self._idle_wait()
-                except STORAGE_ERRORS as error:
+                except self.storage_errors as error:
                     failures += 1
                     pause = storage_pause(failures, STORAGE_BACKOFF_CAP)
                     log.warning(
@@ -241,7 +253,7 @@ class OutboxWorker:
         """Give unsent rows back; if the database refuses, their lease expires and they come back."""
         try:
             self.outbox.release(self.id, ids)
-        except STORAGE_ERRORS as error:
+        except self.storage_errors as error:
             log.warning("outbox %s: could not release %d row(s) (back after the lease): %s", self.id, len(ids), error)
 
     def _renew_in_flight(self, row_id: str) -> bool:
@@ -258,7 +270,7 @@ class OutboxWorker:
         try:
             if self.outbox.scrub():
                 self._scrub_due = None
-        except STORAGE_ERRORS as error:
+        except self.storage_errors as error:
             log.warning(
                 "outbox %s: could not truncate the WAL after dropping content (next batch will): %s", self.id, error
             )
@@ -334,16 +346,20 @@ class OutboxWorker:
         except (InvalidMessage, KeyError, TypeError, ValueError) as error:
             self._fail(claim, f"the stored message cannot be read: {error}")
             return False
+        expiry = expires_at(message)
+        if is_expired(expiry, time.time()):  # claimed just before its expiry: never sent after it
+            self._expire(claim, expiry_reason(expiry or 0.0))
+            return False
         try:
             with failure_log_level(None):  # this worker logs the outcome: WARNING requeued, ERROR given up
                 result = self.mailer.send(message, park=False)
         except DeliveryFailed as failure:
-            self._after_failure(claim, failure)
+            self._after_failure(claim, failure, expiry)
         except InvalidMessage as error:
             self._fail(claim, str(error))
         except Exception as error:  # misconfiguration or a bug: keep the message, try later
             log.exception("outbox %s: unexpected error delivering %s; will retry", self.id, claim.id)
-            self._reschedule(claim, f"{type(error).__name__}: {error}", None)
+            self._reschedule(claim, f"{type(error).__name__}: {error}", None, expiry)
         else:
             drop = self.retention.drops_sent_body_at_once
             self._record(
@@ -368,7 +384,7 @@ class OutboxWorker:
         while True:
             try:
                 write()
-            except STORAGE_ERRORS as error:
+            except self.storage_errors as error:
                 failures += 1
                 pause = storage_pause(failures, RECORD_BACKOFF_CAP)
                 if failures & (failures - 1) == 0:  # 1st, 2nd, 4th, 8th... failure: log, not every one
@@ -383,25 +399,37 @@ class OutboxWorker:
                 log.warning("outbox %s: recorded %s as %s after %d failed write(s)", self.id, row_id, outcome, failures)
             return
 
-    def _after_failure(self, claim: Claim, failure: DeliveryFailed) -> None:
+    def _after_failure(self, claim: Claim, failure: DeliveryFailed, expiry: float | None = None) -> None:
         reason = str(failure.last_error or failure)
-        if failure.outcome == "unknown":
+        if failure.expired:
+            self._expire(claim, expiry_reason(expiry) if expiry is not None else reason)
+        elif failure.outcome == "unknown":
             self._record(claim.id, "unknown", lambda: self.outbox.mark_unknown(self.id, claim.id, reason))
             self.stats.unknown += 1
             log.warning("outbox %s: outcome unknown (may have been delivered); parked: %s", claim.id, reason)
         elif failure.transient:
-            self._reschedule(claim, reason, failure)
+            self._reschedule(claim, reason, failure, expiry)
         else:
             self._fail(claim, reason)
 
-    def _reschedule(self, claim: Claim, reason: str, failure: DeliveryFailed | None) -> None:
+    def _reschedule(
+        self, claim: Claim, reason: str, failure: DeliveryFailed | None, expiry: float | None = None
+    ) -> None:
         delay = next_delay(self.backoff, claim.runs, failure)
+        if is_expired(expiry, time.time() + delay):  # the next run would come after the expiry
+            self._expire(claim, f"{expiry_reason(expiry or 0.0)} (last error: {reason})")
+            return
         if time.time() + delay - claim.age_from > self.max_age:
             self._fail(claim, f"expired after {claim.runs} run(s): {reason}")
             return
         self._record(claim.id, "queued", lambda: self.outbox.reschedule(self.id, claim.id, delay, reason))
         self.stats.requeued += 1
         log.warning("outbox %s: not delivered yet (run %d), next try in %.0fs: %s", claim.id, claim.runs, delay, reason)
+
+    def _expire(self, claim: Claim, reason: str) -> None:
+        self._record(claim.id, "expired", lambda: self.outbox.mark_expired(self.id, claim.id, reason))
+        self.stats.expired += 1
+        log.warning("outbox %s: not sent, %s", claim.id, reason)
 
     def _fail(self, claim: Claim, reason: str) -> None:
         self._record(claim.id, "failed", lambda: self.outbox.mark_failed(self.id, claim.id, reason))

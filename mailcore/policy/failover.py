@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Sequence
 
+from mailcore.budget import expiry_error
 from mailcore.capabilities import CannotCarry, cannot_carry
 from mailcore.errors import ConfigurationError, DeliveryFailed, SendError
 from mailcore.message import Message
@@ -72,7 +73,7 @@ class Combinator(Policy):
         return self.kind
 
     def send(self, message: Message) -> SendResult:
-        token = start_deadline(self.deadline, self.clock)
+        token = start_deadline(self.deadline, self.clock, expires=message.expires)
         try:
             return self._send(message)
         finally:
@@ -82,6 +83,11 @@ class Combinator(Policy):
         attempts: list[Attempt] = []
         last: BaseException | None = None
         for transport in self.order():
+            expired = expiry_error(self.name)
+            if expired is not None:  # never an attempt (or a failover) after the message's expiry
+                attempts.append(Attempt(self.name, expired, 0.0))
+                last = expired
+                break
             if last is not None:
                 left = remaining_time(self.clock)
                 if left is not None and left <= 0:

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from mailcore.budget import expiry_error
 from mailcore.errors import ConfigurationError, DeliveryFailed, RateLimited, SendError
 from mailcore.message import Message
 from mailcore.policy.base import (
@@ -144,7 +145,7 @@ class Retrying(Wrapper):
         return f"retry {self.policy.describe()}{extra}"
 
     def send(self, message: Message) -> SendResult:
-        token = start_deadline(self.policy.deadline, self.clock)
+        token = start_deadline(self.policy.deadline, self.clock, expires=message.expires)
         try:
             return self._send(message)
         finally:
@@ -155,6 +156,14 @@ class Retrying(Wrapper):
         number = 0
         while True:
             number += 1
+            expired = expiry_error(self.name)
+            if expired is not None:  # never an attempt after the message's expiry
+                attempts.append(Attempt(self.name, expired, 0.0))
+                raise DeliveryFailed(
+                    f"{self.name} stopped retrying {message.message_id}: {expired}",
+                    attempts=attempts,
+                    transport=self.name,
+                )
             started = self.clock()
             try:
                 result = self.inner.send(message)
@@ -168,6 +177,10 @@ class Retrying(Wrapper):
                 return with_attempts(result, attempts) if attempts else result
             wait = self._wait_before_retry(last, number)
             if wait is None:
+                retryable = number < self.policy.attempts and decide(last, self.on_ambiguous) is Action.RETRY
+                expired = expiry_error(self.name, ahead=math.inf) if retryable else None
+                if expired is not None:  # only the message's expiry stopped the retries
+                    attempts.append(Attempt(self.name, expired, 0.0))
                 raise DeliveryFailed(
                     f"{self.name} gave up on {message.message_id} after {number} attempt(s): {last}",
                     attempts=attempts,

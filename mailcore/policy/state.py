@@ -38,8 +38,10 @@ if TYPE_CHECKING:
     from limits.storage import Storage
 
 __all__ = [
+    "PENDING",
     "STATE_ENV",
     "BreakerState",
+    "IdempotencyStore",
     "Limiter",
     "MemoryStore",
     "RedisStore",
@@ -50,6 +52,8 @@ __all__ = [
 ]
 
 STATE_ENV = "MAILCORE_STATE_URL"
+#: What an idempotency key holds while its first send is in flight.
+PENDING = "pending"
 log = install_log_filter(logging.getLogger("mailcore"))
 T = TypeVar("T")
 
@@ -118,6 +122,22 @@ class StateStore(Protocol):
         """Where the state lives, secrets masked."""
 
 
+@runtime_checkable
+class IdempotencyStore(Protocol):
+    """Remembers idempotency keys for ``Mailer.send`` (memory and Redis stores implement it).
+
+    ``idempotency_reserve`` is atomic: exactly one caller gets ``None`` (go ahead and send) for a
+    key; the others get :data:`PENDING` or the first send's recorded result. A store that
+    cannot be reached fails open (the message is sent), like breakers and limits.
+    """
+
+    def idempotency_reserve(self, key: str, ttl: float) -> str | None: ...
+
+    def idempotency_record(self, key: str, value: str, ttl: float) -> None: ...
+
+    def idempotency_forget(self, key: str) -> None: ...
+
+
 class _LimitsLimiter:
     """A :class:`Limiter` over the ``limits`` library (moving window)."""
 
@@ -157,6 +177,7 @@ class MemoryStore:
         self._lock = threading.Lock()
         self._breakers: dict[str, BreakerState] = {}
         self._storage: Storage | None = None
+        self._idempotency: dict[str, tuple[str, float]] = {}
 
     def breaker(self, key: str) -> BreakerState:
         return self._breakers.get(key, CLOSED)
@@ -203,11 +224,36 @@ class MemoryStore:
         """Forget every breaker and limit (tests)."""
         with self._lock:
             self._breakers.clear()
+            self._idempotency.clear()
             if self._storage is not None:
                 self._storage.reset()
 
     def describe(self) -> str:
         return "in-process memory"
+
+    # -- idempotency (Mailer.send with Message.idempotency_key) ------------------------------
+
+    def idempotency_reserve(self, key: str, ttl: float) -> str | None:
+        """Reserve ``key`` for ``ttl`` seconds; ``None`` when reserved now, else what is stored
+        (:data:`PENDING` while the first send is in flight, then its recorded result)."""
+        now = time.time()
+        with self._lock:
+            found = self._idempotency.get(key)
+            if found is not None and found[1] > now:
+                return found[0]
+            self._idempotency[key] = (PENDING, now + ttl)
+            if len(self._idempotency) > 4096:  # drop stale keys now and then
+                for stale in [k for k, (_, until) in self._idempotency.items() if until <= now]:
+                    del self._idempotency[stale]
+            return None
+
+    def idempotency_record(self, key: str, value: str, ttl: float) -> None:
+        with self._lock:
+            self._idempotency[key] = (value, time.time() + ttl)
+
+    def idempotency_forget(self, key: str) -> None:
+        with self._lock:
+            self._idempotency.pop(key, None)
 
 
 def _acquire_decision(state: BreakerState, now: float) -> str:
@@ -360,6 +406,28 @@ class RedisStore:
 
     def describe(self) -> str:
         return f"redis {self.shown} (prefix {self.prefix!r})"
+
+    # -- idempotency: ``<prefix>:idem:<key>``, SET NX with a TTL; fails open like the rest ----
+
+    def idempotency_reserve(self, key: str, ttl: float) -> str | None:
+        name = f"{self.prefix}:idem:{key}"
+        millis = max(1, int(ttl * 1000))
+
+        def reserve() -> str | None:
+            if self.client.set(name, PENDING, nx=True, px=millis):
+                return None
+            raw = self.client.get(name)
+            if raw is None:  # expired between the two calls
+                return None if self.client.set(name, PENDING, nx=True, px=millis) else PENDING
+            return raw.decode() if isinstance(raw, bytes) else str(raw)
+
+        return self._guard(reserve, None)
+
+    def idempotency_record(self, key: str, value: str, ttl: float) -> None:
+        self._guard(lambda: self.client.set(f"{self.prefix}:idem:{key}", value, px=max(1, int(ttl * 1000))), None)
+
+    def idempotency_forget(self, key: str) -> None:
+        self._guard(lambda: self.client.delete(f"{self.prefix}:idem:{key}"), 0)
 
 
 def _split_prefix(url: str) -> tuple[str, str]:

@@ -91,7 +91,7 @@ def test_retry_and_purge(outbox_url, filled):
 
 def test_stats_json_for_monitoring(outbox_url, filled):
     data = json.loads(run("outbox", "stats", "--outbox", outbox_url, "--json").output)
-    assert data["counts"] == {"queued": 1, "sending": 0, "sent": 0, "failed": 1, "unknown": 1}
+    assert data["counts"] == {"queued": 1, "sending": 0, "sent": 0, "failed": 1, "unknown": 1, "expired": 0}
     assert data["oldest_waiting_seconds"] >= 0
 
 
@@ -103,7 +103,7 @@ def test_outbox_from_the_environment(outbox_url, filled):
 def test_worker_drain_delivers_and_prints_a_status_line(outbox_url, filled):
     result = CliRunner().invoke(cli, ["worker", "--url", "memory://cli?", "--outbox", outbox_url, "--drain"])
     assert result.exit_code == 0, result.output
-    assert "sent 1  requeued 0  failed 0  unknown 0" in result.output
+    assert "sent 1  requeued 0  failed 0  unknown 0  expired 0" in result.output
     assert len(memory_outbox("cli")) == 1
 
 

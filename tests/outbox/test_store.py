@@ -113,7 +113,7 @@ def test_outcomes_are_recorded(box):
     assert box.find(a).provider_message_id == "p-1"
     assert box.find(b).last_error == "550 no such user"
     assert box.find(d).due_at > time.time() + 25
-    assert box.counts() == {"queued": 1, "sending": 0, "sent": 1, "failed": 1, "unknown": 1}
+    assert box.counts() == {"queued": 1, "sending": 0, "sent": 1, "failed": 1, "unknown": 1, "expired": 0}
 
 
 def test_release_gives_rows_back_uncounted(box):

@@ -33,6 +33,21 @@ On RabbitMQ, call :func:`configure_broker` on your app (the ready-made app does)
 confirms make ``enqueue()`` return only once the broker has the task, and raise
 :class:`~mailcore.errors.EnqueueFailed` when it does not (docs/operations.md#which-broker).
 
+Message lifetimes (docs/operations.md#celery):
+
+* ``priority`` routes the task: ``high`` → ``<queue>.high``, ``normal`` → ``<queue>``, ``low`` →
+  ``<queue>.low``, where ``<queue>`` is ``mailcore_queue`` (else the app's default queue, which
+  is ``mailcore`` for :mod:`mailcore.adapters.celery.app`). Workers must consume all three
+  (``-Q mailcore.high,mailcore,mailcore.low``, or dedicated workers for ``mailcore.high``);
+  ``mailcore_priority_queues = False`` sends every priority to ``<queue>``;
+* ``expires`` becomes the task's Celery ``expires`` (a worker discards it unrun after that), and
+  the task checks it again when it runs: an expired message is not sent (logged once, result
+  ``{"status": "expired", ...}``), and no retry is scheduled past the expiry;
+* ``idempotency_key``: ``enqueue`` returns the first task id for a key seen within the window
+  (state store: ``mailcore_state_url``/``MAILCORE_STATE_URL``, else this process's memory), and
+  the worker's ``Mailer.send`` sends a key once (its state store: set ``MAILCORE_STATE_URL`` to
+  Redis so every worker shares it).
+
 The task's arguments carry the whole message (a one-time code included) through the broker;
 their *representation* (``argsrepr``, which Celery puts in task headers, events, Flower and
 ``celery inspect``) is only ``<message Message-ID>``, on the first send and on every retry. What
@@ -58,10 +73,11 @@ from mailcore.errors import ConfigurationError, DeliveryFailed, InvalidMessage
 from mailcore.mailer import URL_ENV, Mailer
 from mailcore.message import Message
 from mailcore.outbox.backoff import OUTBOX_BACKOFF, Delays, next_delay
+from mailcore.outbox.lifetimes import IDEMPOTENCY_WINDOW, expires_at, expiry_reason, is_expired
 from mailcore.policy.retry import RetryPolicy
 from mailcore.redact import install_log_filter
 
-__all__ = ["TASK_NAME", "CeleryQueue", "configure", "configure_broker", "deliver"]
+__all__ = ["TASK_NAME", "CeleryQueue", "configure", "configure_broker", "deliver", "open_celery_queue"]
 
 TASK_NAME = "mailcore.deliver"
 STATE_ENV = "MAILCORE_STATE_URL"
@@ -130,6 +146,9 @@ def deliver(self: Task[Any, Any], message: Mapping[str, Any], enqueued_at: float
     except (InvalidMessage, KeyError, TypeError, ValueError) as error:
         log.error("mailcore.deliver: the queued message cannot be read, dropped: %s", error)
         return {"status": "failed", "reason": f"the queued message cannot be read: {error}"}
+    expiry = expires_at(msg)
+    if is_expired(expiry, time.time()):
+        return _expired(msg, expiry_reason(expiry or 0.0))
     try:
         result = worker_mailer(self.app).send(msg, park=False)
     except DeliveryFailed as failure:
@@ -146,7 +165,14 @@ def deliver(self: Task[Any, Any], message: Mapping[str, Any], enqueued_at: float
         "transport": result.transport,
         "provider_message_id": result.provider_message_id,
         "attempts": len(result.attempts),
+        "replayed": result.replayed,
     }
+
+
+def _expired(msg: Message, reason: str) -> dict[str, Any]:
+    """The task's result for a message whose ``expires`` passed: not sent, logged once."""
+    log.warning("mailcore.deliver: %s not sent, %s", msg.message_id, reason)
+    return {"status": "expired", "message_id": msg.message_id, "reason": reason}
 
 
 def safe_reprs(message_id: str) -> dict[str, Any]:
@@ -158,6 +184,13 @@ def _after_failure(
     task: Task[Any, Any], msg: Message, failure: DeliveryFailed, enqueued_at: float | None
 ) -> dict[str, Any]:
     reason = str(failure.last_error or failure)
+    expiry = expires_at(msg)
+    if failure.expired:
+        return _expired(msg, expiry_reason(expiry) if expiry is not None else reason)
+    if failure.transient and expiry is not None:
+        countdown = next_delay(_backoff(task.app), task.request.retries + 1, failure)
+        if is_expired(expiry, time.time() + countdown):  # no retry past the expiry
+            return _expired(msg, f"{expiry_reason(expiry)} (last error: {reason})")
     if failure.outcome == "unknown":
         log.warning(
             "mailcore.deliver: outcome of %s unknown (may have been delivered), not retried: %s", msg.message_id, reason
@@ -201,30 +234,62 @@ class CeleryQueue:
     """``Mailer(queue="celery")``: enqueue means sending the ``mailcore.deliver`` task.
 
     :param app: the Celery app (default: the current app, e.g. your Django project's).
-    :param queue: the Celery queue to route to (default: ``app.conf.mailcore_queue``, else
-        Celery's default routing).
-    :param options: further ``apply_async`` options (``priority``, ``expires``...).
+    :param queue: the Celery queue normal-priority messages go to (default:
+        ``app.conf.mailcore_queue``, else Celery's default routing); ``high`` and ``low`` go to
+        ``<queue>.high`` / ``<queue>.low`` (see the module docs).
+    :param state: where idempotency keys live (a URL or store; default ``mailcore_state_url`` /
+        ``MAILCORE_STATE_URL``, else this process's memory).
+    :param idempotency_window: seconds a key is remembered (default one day).
+    :param options: further ``apply_async`` options.
     """
 
-    def __init__(self, app: Celery | None = None, *, queue: str | None = None, **options: Any) -> None:
+    def __init__(
+        self,
+        app: Celery | None = None,
+        *,
+        queue: str | None = None,
+        state: Any = None,
+        idempotency_window: float = IDEMPOTENCY_WINDOW,
+        **options: Any,
+    ) -> None:
         self.app = app
         self.queue = queue
+        self.state = state
+        self.idempotency_window = idempotency_window
         self.options = options
+        self._store: Any = None
 
     def enqueue(self, message: Message, *, delay: float = 0.0, last_error: str | None = None) -> str:
         """Send the task; return its id. ``last_error`` is logged by the caller, not sent.
 
-        On RabbitMQ with publisher confirms (:func:`configure_broker`) this returns only after the
-        broker confirmed the task; raises :class:`~mailcore.errors.EnqueueFailed` when the broker
-        refused it, did not confirm it within ``mailcore_confirm_timeout``, or was unreachable.
+        A message whose ``idempotency_key`` was enqueued within the window is not sent again:
+        the first task's id is returned. On RabbitMQ with publisher confirms
+        (:func:`configure_broker`) this returns only after the broker confirmed the task; raises
+        :class:`~mailcore.errors.EnqueueFailed` when the broker refused it, did not confirm it
+        within ``mailcore_confirm_timeout``, or was unreachable.
         """
+        if message.idempotency_key is None:
+            return self._send(message, delay)
+        from mailcore.idempotency import run_once
+
+        task_id, _ = run_once(
+            self._idempotency_store(),
+            f"enqueue:{message.idempotency_key}",
+            self.idempotency_window,
+            lambda: self._send(message, delay),
+        )
+        return task_id
+
+    def _send(self, message: Message, delay: float) -> str:
         app = self.app or current_app
-        queue = self.queue or app.conf.get("mailcore_queue")
         options = {**safe_reprs(message.message_id), **self.options}
+        queue = self.route(message.priority, app)
         if queue:
             options["queue"] = queue
         if delay > 0:
             options["countdown"] = delay
+        if message.expires is not None:
+            options["expires"] = message.expires  # the worker discards the task unrun after it
         confirm_timeout = app.conf.get("mailcore_confirm_timeout")
         if confirm_timeout and "confirm_timeout" not in options:
             options["confirm_timeout"] = float(confirm_timeout)
@@ -234,8 +299,37 @@ class CeleryQueue:
             raise enqueue_failure(error, queue) from None
         return str(result.id)
 
+    def route(self, priority: str, app: Celery | None = None) -> str | None:
+        """The Celery queue for a priority (None: Celery's default routing)."""
+        app = app or self.app or current_app
+        configured = self.queue or app.conf.get("mailcore_queue")
+        if priority == "normal" or app.conf.get("mailcore_priority_queues") is False:
+            return str(configured) if configured else None
+        return f"{configured or app.conf.task_default_queue}.{priority}"
+
+    def _idempotency_store(self) -> Any:
+        if self._store is None:
+            from mailcore.idempotency import idempotency_store
+
+            app = self.app or current_app
+            self._store = idempotency_store(self.state or _conf(app, "mailcore_state_url"))
+        return self._store
+
     def close(self) -> None:
         """Nothing to release: the app owns its broker connections."""
 
     def __repr__(self) -> str:
         return f"<CeleryQueue {self.queue or 'default'}>"
+
+
+def open_celery_queue(url: str) -> CeleryQueue:
+    """The queue factory registered for ``celery`` (``Mailer(queue="celery")``): ``celery`` or
+    ``celery://?queue=NAME`` (the Celery queue normal-priority messages go to)."""
+    from urllib.parse import parse_qsl
+
+    _, _, query = url.partition("?")
+    params = dict(parse_qsl(query))
+    unknown = set(params) - {"queue"}
+    if unknown:
+        raise ConfigurationError(f"unknown celery queue parameter(s) {', '.join(sorted(unknown))}; known: queue")
+    return CeleryQueue(queue=params.get("queue") or None)

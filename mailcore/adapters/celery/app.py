@@ -1,4 +1,10 @@
-"""A ready-made Celery app for running mailcore workers: ``celery -A mailcore.adapters.celery.app worker``.
+"""A ready-made Celery app for running mailcore workers::
+
+    celery -A mailcore.adapters.celery.app worker -Q mailcore.high,mailcore,mailcore.low
+
+The three queues carry ``priority="high"``, ``"normal"`` and ``"low"`` messages (the default
+queue is ``mailcore``, or ``MAILCORE_CELERY_QUEUE``); for a strict preference run a separate
+worker for ``-Q mailcore.high``.
 
 The broker and result backend come from Celery's own ``CELERY_BROKER_URL`` /
 ``CELERY_RESULT_BACKEND`` environment variables (default: Redis on 127.0.0.1); the transport
