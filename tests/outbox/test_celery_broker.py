@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from amqp.exceptions import MessageNacked
 from celery import Celery
+from hypothesis import given
+from hypothesis import strategies as st
 from kombu.exceptions import OperationalError
 
 from mailcore.adapters.celery.broker import (
@@ -121,3 +123,15 @@ def test_quorum_makes_the_mail_queue_the_default_queue_unless_the_app_chose_one(
     chosen.conf.task_default_queue = "default"
     configure_broker(chosen, quorum=True)
     assert chosen.conf.task_default_queue == "default"
+
+
+@given(st.text(max_size=80))
+def test_broker_kind_classifies_any_text_without_raising(url):
+    assert broker_kind(url) in {"rabbitmq", "redis", "other"}
+
+
+@given(st.sampled_from(["amqp", "AMQP", "amqps", "pyamqp", "redis", "rediss", "sqs"]), st.text(max_size=40))
+def test_broker_kind_follows_the_scheme(scheme, rest):
+    url = f"{scheme}://{rest}"
+    expected = {"amqp": "rabbitmq", "amqps": "rabbitmq", "pyamqp": "rabbitmq", "redis": "redis", "rediss": "redis"}
+    assert broker_kind(url) == expected.get(scheme.lower(), "other")

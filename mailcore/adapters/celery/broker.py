@@ -33,7 +33,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 from mailcore.errors import ConfigurationError, EnqueueFailed
 
@@ -72,7 +71,8 @@ def broker_kind(broker_url: str | None) -> str:
     if not broker_url:
         return "rabbitmq"
     first = broker_url.split(";", 1)[0].strip()
-    scheme = urlsplit(first).scheme.lower().split("+", 1)[0]
+    # the scheme only: urlsplit() would raise on a malformed host part such as "amqp://["
+    scheme = first.partition("://")[0].lower().split("+", 1)[0] if "://" in first else ""
     if scheme in AMQP_SCHEMES:
         return "rabbitmq"
     if scheme in REDIS_SCHEMES:
