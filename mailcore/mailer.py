@@ -65,8 +65,10 @@ class Mailer:
         ``retry=RetryPolicy(...)|dict|None``, ``breaker=BreakerPolicy(...)|dict|None``,
         ``on_ambiguous="fail"|"retry"``, ``state="redis://…"`` (shared breakers and rate limits),
         and ``clock``/``sleep``/``random`` for tests. See docs/policies.md.
-    :param outbox: the durable outbox for :meth:`enqueue` (``sqlite:///path``); default
-        ``MAILCORE_OUTBOX`` or the per-user data file (see docs/operations.md).
+    :param outbox: the durable outbox for :meth:`enqueue`: a URL whose scheme picks the backend
+        (``sqlite:///path``, ``postgresql://…``, ``django``, ``celery``; see
+        :mod:`mailcore.outbox.queue`); default ``MAILCORE_OUTBOX`` or the per-user SQLite file
+        (see docs/operations.md).
     :param park_on_failure: when a :meth:`send` ends in a transient :class:`DeliveryFailed`,
         store the message in the queue and return a :class:`mailcore.outbox.Queued` instead.
     :param queue: where :meth:`enqueue` writes: ``"outbox"`` (the ``outbox`` URL, default

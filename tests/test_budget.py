@@ -95,3 +95,55 @@ def test_url_seconds_are_validated_and_parsed():
 def test_retry_deadline_must_be_finite_and_positive(deadline):
     with pytest.raises(ConfigurationError, match="deadline"):
         RetryPolicy(deadline=deadline)
+
+
+def test_the_message_expiry_caps_the_deadline_and_then_refuses_attempts():
+    from datetime import UTC, datetime, timedelta
+
+    from mailcore.budget import expiry_error
+    from mailcore.errors import MessageExpired
+    from mailcore.outbox.lifetimes import expiry_reason
+
+    clock = FakeClock()
+    expires = datetime.now(UTC) + timedelta(seconds=10)
+    token = start_deadline(30.0, clock, expires=expires)
+    try:
+        assert 9.0 < remaining_time() <= 10.0  # the expiry is the earlier bound
+        assert expiry_error() is None
+        assert expiry_error(ahead=math.inf) is not None  # the expiry is what bounds this message
+        clock.now += 10.0
+        with pytest.raises(MessageExpired) as err:
+            attempt_seconds(30.0)
+        assert str(err.value) == f"not sent: {expiry_reason(expires.timestamp())}"
+        assert err.value.reason == "expired" and err.value.expires_at == expires.timestamp()
+    finally:
+        end_deadline(token)
+
+
+def test_a_shorter_policy_deadline_stays_a_timeout_not_an_expiry():
+    from datetime import UTC, datetime, timedelta
+
+    from mailcore.budget import expiry_error
+
+    clock = FakeClock()
+    token = start_deadline(5.0, clock, expires=datetime.now(UTC) + timedelta(hours=1))
+    try:
+        assert remaining_time() == 5.0
+        assert expiry_error(ahead=math.inf) is None
+        clock.now += 6.0
+        with pytest.raises(SendTimeout):
+            attempt_seconds(30.0)
+    finally:
+        end_deadline(token)
+
+
+def test_an_expiry_alone_starts_a_deadline():
+    from datetime import UTC, datetime, timedelta
+
+    clock = FakeClock()
+    token = start_deadline(None, clock, expires=datetime.now(UTC) + timedelta(seconds=60))
+    try:
+        assert 59.0 < remaining_time() <= 60.0
+    finally:
+        end_deadline(token)
+    assert start_deadline(None, clock) is None

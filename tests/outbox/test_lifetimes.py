@@ -372,3 +372,21 @@ def test_the_cli_lists_and_filters_expired_entries(outbox_url):
     assert table.exit_code == 0 and "expired" in table.output and "low" in table.output
     shown = runner.invoke(main, ["outbox", "show", "--outbox", outbox_url, listed[0]["id"]])
     assert "expired at 2020-01-01T00:00:00Z before delivery" in shown.output
+
+
+def test_two_mailers_sharing_redis_send_a_key_once():
+    from conftest import require_redis
+
+    client = require_redis(10)
+    prefix = f"mctest-{uuid.uuid4().hex[:8]}"
+    state = f"redis://127.0.0.1:6379/10?prefix={prefix}"
+    url, sent = sink()
+    try:
+        first = Mailer(url, state=state).send(msg(1, idempotency_key="receipt-1"))
+        again = Mailer(url, state=state).send(msg(2, idempotency_key="receipt-1"))  # another process
+        assert [m.subject for m in sent] == ["n1"]
+        assert again.replayed and again.message_id == first.message_id
+        assert client.ttl(f"{prefix}:idem:send:receipt-1") > 86000  # remembered for the window
+    finally:
+        for name in client.scan_iter(match=f"{prefix}:*"):
+            client.delete(name)
