@@ -278,6 +278,24 @@ def test_transient_failures_are_retried_with_a_countdown(rabbit_vhost, tmp_path,
     assert sink.counts()[flaky.message_id] == 1
 
 
+def test_priority_queues_are_quorum_queues_too(rabbit_vhost):
+    """``priority="high"`` routes to ``<queue>.high``, which Celery creates as a quorum queue."""
+    url, queue = rabbit_vhost.url, queue_name()
+    app = Celery("quorum-priority", broker=url)
+    app.conf.mailcore_queue = queue
+    configure_broker(app, quorum=True)
+    urgent = Message("app@example.com", ["user@example.org"], "code", text="123", priority="high")
+    try:
+        CeleryQueue(app).enqueue(urgent)
+        assert waiting(url, f"{queue}.high") == 1
+        with Connection(url, connect_timeout=5) as connection, pytest.raises(Exception, match="x-queue-type"):
+            connection.channel().queue_declare(
+                f"{queue}.high", durable=True, auto_delete=False, arguments={"x-queue-type": "classic"}
+            )
+    finally:
+        delete_queue(url, f"{queue}.high")
+
+
 def worker_command(queue):
     return [sys.executable, "-m", "celery", "-A", "mcrabbit_app", "worker", "-P", "threads", "-c", str(CONCURRENCY),
             "-Q", queue, "-l", "warning", "--without-heartbeat", "--without-gossip", "--without-mingle"]  # fmt: skip
