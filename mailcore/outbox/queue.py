@@ -111,6 +111,7 @@ def _target(queue: str | None, outbox: str | None) -> str:
 def _open(target: str) -> MessageQueue:
     from mailcore.plugins import get_queue_registry
 
+    target = _alias(target)  # a factory sees "django", never "db"
     scheme = queue_scheme(target)
     queue = get_queue_registry().get(scheme).load()(target)
     if not isinstance(queue, MessageQueue):
