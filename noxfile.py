@@ -91,7 +91,7 @@ MAIN_PYTHON_VERSION = next((v for v in ("3.12", "3.13", "3.11") if AVAILABLE.get
 MAIN_PYTHON: str = MAIN_PYTHON_VERSION if AVAILABLE.get(MAIN_PYTHON_VERSION) else sys.executable
 PLUGINS = sorted(str(Path(p).parent.relative_to(ROOT)) for p in glob.glob(str(ROOT / "plugins/*/pyproject.toml")))
 TEST_DEPS = ["pytest>=8", "pytest-timeout", "hypothesis", "setuptools", "pip", "nox>=2025.2", "jinja2"]
-PEER_DEPS = [  # real peers for integration tests: SMTP, HTTP schema checks, moto, Redis, Celery, PostgreSQL
+PEER_DEPS = [  # real peers for integration tests: SMTP, HTTP schema checks, moto, Redis, Celery, RabbitMQ, PostgreSQL
     "aiosmtpd",
     "trustme",
     "jsonschema",
@@ -99,6 +99,8 @@ PEER_DEPS = [  # real peers for integration tests: SMTP, HTTP schema checks, mot
     "moto[server]",
     "redis",
     "celery",
+    "kombu",  # tests/outbox/test_celery_rabbitmq.py talks to RabbitMQ through kombu and py-amqp
+    "amqp",
     "limits",
     "psycopg[binary]>=3.1",  # the PostgreSQL outbox (tests/outbox on 127.0.0.1:5432, bench_outbox.py)
 ]

@@ -9,6 +9,7 @@ never about status codes::
     │   └── UnknownTransport
     ├── InvalidMessage            rejected before anything is sent
     ├── WebhookRejected           a provider webhook failed verification (.provider, .reason, .status)
+    ├── EnqueueFailed             the queue did not confirm it stored the message (.maybe_stored)
     └── SendError                 .transport, .response
         ├── TransientError        retry (same transport after backoff), then fail over
         │   ├── ConnectionFailed
@@ -36,6 +37,7 @@ __all__ = [
     "ConnectionFailed",
     "DeliveryFailed",
     "DuplicateSend",
+    "EnqueueFailed",
     "InvalidMessage",
     "MailcoreError",
     "MessageExpired",
@@ -84,6 +86,23 @@ class InvalidMessage(MailcoreError, ValueError):
         self.field = field
         self.problem = problem
         super().__init__(f"{field}: {problem}")
+
+
+class EnqueueFailed(MailcoreError):
+    """The queue did not confirm that it stored the message: treat it as NOT queued.
+
+    Raised by ``enqueue()`` when the broker refused the message (a RabbitMQ ``basic.nack``, a
+    full queue with ``reject-publish``), did not confirm it in time, or could not be reached.
+    The caller still owns the message: enqueue it again, send it directly, or report the error.
+    ``maybe_stored`` is true when the broker may have stored it anyway (no answer in time, a
+    connection lost after the publish): enqueuing again may then deliver it twice. ``queue``
+    names the queue (never the broker's credentials).
+    """
+
+    def __init__(self, message: str, *, queue: str | None = None, maybe_stored: bool = False) -> None:
+        super().__init__(message)
+        self.queue = queue
+        self.maybe_stored = maybe_stored
 
 
 class WebhookRejected(MailcoreError):

@@ -216,3 +216,63 @@ def store_url(request, tmp_path):
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'outbox.sqlite3'}"
     return request.getfixturevalue("pg_url")
+RABBITMQ = ("127.0.0.1", 5672)
+
+
+def rabbitmq_url(vhost="/", port=RABBITMQ[1]):
+    from urllib.parse import quote
+
+    return f"amqp://guest:guest@127.0.0.1:{port}/{quote(vhost, safe='')}"
+
+
+def require_rabbitmq(url=None):
+    """Skip (locally) or fail (CI) unless RabbitMQ answers on 127.0.0.1:5672 as guest/guest."""
+    try:
+        from kombu import Connection
+    except ImportError:
+        skip_or_fail("kombu is not installed (pip install celery)")
+    try:
+        with Connection(url or rabbitmq_url(), connect_timeout=2) as connection:
+            connection.ensure_connection(max_retries=1)
+    except Exception as error:
+        skip_or_fail(f"RabbitMQ on 127.0.0.1:5672 is not reachable as guest/guest ({type(error).__name__})")
+
+
+class RabbitVhost:
+    """A vhost of its own for one test run (rabbitmqctl), or "/" with unique queue names.
+
+    ``url`` is the broker URL; ``isolated`` says whether a vhost was created (then ``close()``
+    deletes it with everything in it). Without rabbitmqctl (not root, another machine) the
+    tests use "/" and queue names with a uuid, and delete their queues themselves.
+    """
+
+    def __init__(self):
+        import shutil
+        import uuid
+
+        require_rabbitmq()
+        self.name = f"mailcore-test-{uuid.uuid4().hex[:10]}"
+        ctl = shutil.which("rabbitmqctl")
+        self.isolated = False
+        if ctl:
+            made = subprocess.run([ctl, "add_vhost", self.name], capture_output=True, text=True, check=False)
+            if made.returncode == 0:
+                subprocess.run([ctl, "set_permissions", "-p", self.name, "guest", ".*", ".*", ".*"],
+                               capture_output=True, check=True)  # fmt: skip
+                self.isolated = True
+        self.vhost = self.name if self.isolated else "/"
+        self.url = rabbitmq_url(self.vhost)
+
+    def close(self):
+        if self.isolated:
+            import shutil
+
+            subprocess.run([shutil.which("rabbitmqctl") or "rabbitmqctl", "delete_vhost", self.name],
+                           capture_output=True, check=False)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def rabbit_vhost():
+    vhost = RabbitVhost()
+    yield vhost
+    vhost.close()

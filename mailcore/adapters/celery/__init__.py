@@ -29,6 +29,10 @@ limits shared by every worker), ``mailcore_queue`` (the Celery queue to route to
 ``mailcore_backoff`` (a RetryPolicy or a dict of its fields), ``mailcore_max_age`` (seconds).
 :func:`configure` sets a Mailer factory explicitly.
 
+On RabbitMQ, call :func:`configure_broker` on your app (the ready-made app does): publisher
+confirms make ``enqueue()`` return only once the broker has the task, and raise
+:class:`~mailcore.errors.EnqueueFailed` when it does not (docs/operations.md#which-broker).
+
 Message lifetimes (docs/operations.md#celery):
 
 * ``priority`` routes the task: ``high`` → ``<queue>.high``, ``normal`` → ``<queue>``, ``low`` →
@@ -59,9 +63,12 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from amqp.exceptions import AMQPError, MessageNacked  # type: ignore[import-untyped,unused-ignore]
 from celery import Celery, Task, current_app, shared_task  # type: ignore[import-untyped,unused-ignore]
 from celery.exceptions import Reject  # type: ignore[import-untyped,unused-ignore]
+from kombu.exceptions import KombuError  # type: ignore[import-untyped,unused-ignore]
 
+from mailcore.adapters.celery.broker import configure_broker, enqueue_failure
 from mailcore.errors import ConfigurationError, DeliveryFailed, InvalidMessage
 from mailcore.mailer import URL_ENV, Mailer
 from mailcore.message import Message
@@ -70,12 +77,15 @@ from mailcore.outbox.lifetimes import IDEMPOTENCY_WINDOW, expires_at, expiry_rea
 from mailcore.policy.retry import RetryPolicy
 from mailcore.redact import install_log_filter
 
-__all__ = ["TASK_NAME", "CeleryQueue", "configure", "deliver", "open_celery_queue"]
+__all__ = ["TASK_NAME", "CeleryQueue", "configure", "configure_broker", "deliver", "open_celery_queue"]
 
 TASK_NAME = "mailcore.deliver"
 STATE_ENV = "MAILCORE_STATE_URL"
 DEFAULT_MAX_AGE = 5 * 24 * 3600.0
 log = install_log_filter(logging.getLogger("mailcore.celery"))
+#: What publishing a task raises when the broker does not take it (kombu wraps amqp's and redis'
+#: connection errors, a RabbitMQ nack included, in OperationalError).
+PUBLISH_ERRORS: tuple[type[BaseException], ...] = (KombuError, AMQPError, MessageNacked, OSError)
 
 _lock = threading.Lock()
 _mailers: dict[int, Mailer] = {}
@@ -253,7 +263,10 @@ class CeleryQueue:
         """Send the task; return its id. ``last_error`` is logged by the caller, not sent.
 
         A message whose ``idempotency_key`` was enqueued within the window is not sent again:
-        the first task's id is returned.
+        the first task's id is returned. On RabbitMQ with publisher confirms
+        (:func:`configure_broker`) this returns only after the broker confirmed the task; raises
+        :class:`~mailcore.errors.EnqueueFailed` when the broker refused it, did not confirm it
+        within ``mailcore_confirm_timeout``, or was unreachable.
         """
         if message.idempotency_key is None:
             return self._send(message, delay)
@@ -277,7 +290,13 @@ class CeleryQueue:
             options["countdown"] = delay
         if message.expires is not None:
             options["expires"] = message.expires  # the worker discards the task unrun after it
-        result = app.send_task(TASK_NAME, args=[message.to_dict()], kwargs={"enqueued_at": time.time()}, **options)
+        confirm_timeout = app.conf.get("mailcore_confirm_timeout")
+        if confirm_timeout and "confirm_timeout" not in options:
+            options["confirm_timeout"] = float(confirm_timeout)
+        try:
+            result = app.send_task(TASK_NAME, args=[message.to_dict()], kwargs={"enqueued_at": time.time()}, **options)
+        except PUBLISH_ERRORS as error:
+            raise enqueue_failure(error, queue) from None
         return str(result.id)
 
     def route(self, priority: str, app: Celery | None = None) -> str | None:
