@@ -17,6 +17,7 @@ never about status codes::
         ├── PermanentError
         │   ├── TransportRejected this transport is unusable (auth, suspended): fail over, no retry
         │   └── MessageRejected   the message is the problem: stop, no retry, no failover
+        │       └── RecipientSuppressed  every recipient is on the suppression list
         └── DeliveryFailed        the policy gave up; .attempts holds every attempt
 
 Exception texts never contain secrets or message bodies: transports pass provider answers
@@ -39,6 +40,7 @@ __all__ = [
     "MailcoreError",
     "MessageRejected",
     "PermanentError",
+    "RecipientSuppressed",
     "RateLimited",
     "SendError",
     "SendTimeout",
@@ -195,6 +197,15 @@ class MessageRejected(PermanentError):
     ) -> None:
         super().__init__(message, transport=transport, response=response)
         self.recipients: dict[str, str] = dict(recipients or {})
+
+
+class RecipientSuppressed(MessageRejected):
+    """Every recipient of the message is on the suppression list; nothing was sent.
+
+    ``recipients`` maps each address to why it is suppressed (``"hard bounce (sendgrid event,
+    2026-11-30): 550 5.1.1 …"``). When only some recipients are suppressed the message goes to
+    the others and the suppressed ones are listed in ``SendResult.rejected`` instead.
+    """
 
 
 class DeliveryFailed(SendError):

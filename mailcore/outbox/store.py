@@ -180,6 +180,7 @@ class SQLiteOutbox:
         self._db.execute(f"PRAGMA synchronous={synchronous}")
         self._db.execute("PRAGMA secure_delete=ON")  # dropped content is zeroed, not left in free pages
         self._migrate()
+        self._migrate_events()
 
     @property
     def url(self) -> str:
@@ -202,6 +203,16 @@ class SQLiteOutbox:
                     if statement.strip():
                         db.execute(statement)
                 db.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
+
+    def _migrate_events(self) -> None:
+        """Create the delivery-event and suppression tables (:mod:`mailcore.outbox.events`) if
+        missing. Additive and independent of ``user_version``: only read when they exist."""
+        from mailcore.outbox.events import ensure_schema, has_schema
+
+        if has_schema(self._db):
+            return
+        with self._transaction() as db:
+            ensure_schema(db)
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -449,7 +460,10 @@ class SQLiteOutbox:
                 deleted = db.execute(
                     "DELETE FROM outbox WHERE state IN (?, ?, ?) AND updated_at <= ?", (*FINISHED, now - rule.metadata)
                 ).rowcount
-        if dropped or deleted:
+        from mailcore.outbox.events import enforce_event_retention
+
+        raw_dropped, events_deleted = enforce_event_retention(self, rule, now=now)
+        if dropped or deleted or raw_dropped or events_deleted:
             self.scrub()
         return dropped, deleted
 
