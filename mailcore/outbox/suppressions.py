@@ -84,7 +84,7 @@ def add(
         return 0
     with outbox._transaction() as db:
         before = db.total_changes
-        db.executemany(f"{verb} INTO suppressions ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)", rows)  # noqa: S608
+        db.executemany(f"{verb} INTO suppressions ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)", rows)
         return db.total_changes - before
 
 

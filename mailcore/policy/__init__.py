@@ -24,8 +24,8 @@ if TYPE_CHECKING:
     from mailcore.policy.failover import Combinator, Failover
     from mailcore.policy.ratelimit import RateLimit, parse_rate
     from mailcore.policy.retry import Retrying, RetryPolicy
-    from mailcore.policy.suppress import Suppressing, SuppressionPolicy
     from mailcore.policy.state import BreakerState, MemoryStore, RedisStore, StateStore, open_state
+    from mailcore.policy.suppress import Suppressing, SuppressionPolicy
 
 _HOMES = {
     "RoundRobin": "balance",

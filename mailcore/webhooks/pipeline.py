@@ -165,24 +165,24 @@ class EventPipeline:
                 notify("mailcore_delivery_event", event=event)
                 additions += suppressions_for(event, self.rules)
                 if self.rules.settle and stored.kind in SETTLING_KINDS and stored.outbox_id:
-                    if store.settle(
-                        self.outbox,
-                        stored.outbox_id,
-                        provider=stored.provider,
-                        provider_message_id=stored.provider_message_id,
-                        kind=stored.kind,
-                    ):
-                        log.info(
-                            "outbox %s: unknown outcome settled as sent by a %s event",
-                            stored.outbox_id,
-                            stored.provider,
-                        )
+                    self._settle(stored, stored.outbox_id)
                 done.append(stored.seq)
         finally:
             # what was handled is recorded even when a later event failed (its lease brings it back)
             if additions:
                 suppression_list.add(self.outbox, additions)
             store.mark_handled(self.outbox, done)
+
+    def _settle(self, stored: StoredEvent, outbox_id: str) -> None:
+        settled = store.settle(
+            self.outbox,
+            outbox_id,
+            provider=stored.provider,
+            provider_message_id=stored.provider_message_id,
+            kind=stored.kind,
+        )
+        if settled:
+            log.info("outbox %s: unknown outcome settled as sent by a %s %s event", outbox_id, stored.provider, stored.kind)
 
     def start(self) -> EventPipeline:
         """Start the background handler (a daemon thread); it first handles what earlier
