@@ -104,7 +104,9 @@ def recipient_states(events: Sequence[StoredEvent]) -> dict[str, str]:
     return {recipient: label for recipient, (_, label) in sorted(best.items())}
 
 
-def unknown_note(entry: Entry, events: Sequence[StoredEvent], *, now: float, window: float = SETTLE_WINDOW) -> str | None:
+def unknown_note(
+    entry: Entry, events: Sequence[StoredEvent], *, now: float, window: float = SETTLE_WINDOW
+) -> str | None:
     """What to tell about an ``unknown`` row (pure): still waiting, or probably not delivered."""
     if entry.state != "unknown":
         return None
@@ -142,7 +144,9 @@ def _items(entry: Entry | None, events: Sequence[StoredEvent]) -> list[TimelineI
         elif entry.state in ("failed", "unknown"):
             items.append(TimelineItem(entry.updated_at, entry.state, provider=entry.transport, detail=entry.last_error))
         else:
-            items.append(TimelineItem(entry.due_at, entry.state, detail="next try" if entry.state == "queued" else None))
+            items.append(
+                TimelineItem(entry.due_at, entry.state, detail="next try" if entry.state == "queued" else None)
+            )
     # provider events follow the outbox's own lines: their clocks are the providers' (often whole
     # seconds), so merging by time would put "delivered" before "enqueued" now and then
     for event in sorted(events, key=lambda e: (e.occurred_at, e.seq)):
@@ -164,7 +168,9 @@ def _status(outbox: SQLiteOutbox, entry: Entry | None, message_id: str | None, n
     )
 
 
-def find_status(outbox: SQLiteOutbox, key: str, *, address: bool = False, now: float | None = None) -> list[MessageStatus]:
+def find_status(
+    outbox: SQLiteOutbox, key: str, *, address: bool = False, now: float | None = None
+) -> list[MessageStatus]:
     """The status of the message(s) ``key`` names; empty when nothing is known.
 
     With ``address`` (or when ``key`` names no message but looks like an address) every message

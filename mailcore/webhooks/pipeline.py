@@ -182,7 +182,9 @@ class EventPipeline:
             kind=stored.kind,
         )
         if settled:
-            log.info("outbox %s: unknown outcome settled as sent by a %s %s event", outbox_id, stored.provider, stored.kind)
+            log.info(
+                "outbox %s: unknown outcome settled as sent by a %s %s event", outbox_id, stored.provider, stored.kind
+            )
 
     def start(self) -> EventPipeline:
         """Start the background handler (a daemon thread); it first handles what earlier
