@@ -99,10 +99,12 @@ def import_command(url: str | None, source: click.utils.LazyFile, replace: bool)
     Columns: address, scope, reason, source, detail, created_at (what `export` writes). Every
     line is checked first: one bad line imports nothing and lists each problem.
     """
-    entries, problems = store.parse_csv(source, source=f"import {Path(source.name).name}")  # type: ignore[arg-type]
+    name = str(getattr(source, "name", "-") or "-")
+    name = "stdin" if name in ("-", "<stdin>") else Path(name).name
+    entries, problems = store.parse_csv(source, source=f"import {name}")  # type: ignore[arg-type]
     if problems:
         for problem in problems[:20]:
-            click.echo(f"{source.name}: {printable(str(problem))}", err=True)
+            click.echo(f"{name}: {printable(str(problem))}", err=True)
         more = f" (and {len(problems) - 20} more)" if len(problems) > 20 else ""
         raise click.ClickException(f"{len(problems)} bad line(s){more}; nothing imported")
     with _open_or_create(url) as outbox:

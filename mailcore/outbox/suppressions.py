@@ -150,6 +150,14 @@ def parse_csv(stream: TextIO, *, source: str = "import") -> tuple[list[Suppressi
     Every line is checked; nothing is half-imported by the caller when ``problems`` is not empty.
     Unknown columns are a problem (a misspelt ``adress`` must not import nothing silently).
     """
+    text = stream.read()
+    try:
+        return _parse(io.StringIO(text, newline=""), source)
+    except csv.Error as error:
+        return [], [CsvProblem(0, f"not CSV: {error}")]
+
+
+def _parse(stream: TextIO, source: str) -> tuple[list[Suppression], list[CsvProblem]]:
     reader = csv.DictReader(stream)
     header = [name.strip().lower() for name in reader.fieldnames or []]
     if "address" not in header:
@@ -197,9 +205,8 @@ def _csv_entry(row: dict[str, str | None], source: str, now: float) -> Suppressi
 def export_csv(entries: Iterable[Suppression]) -> Iterator[str]:
     """CSV text of ``entries`` (header first), one line at a time; what :func:`parse_csv` reads."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    yield buffer.getvalue()
+    writer = csv.writer(buffer, lineterminator="\n", quoting=csv.QUOTE_ALL)  # CR in a detail stays inside quotes
+    yield ",".join(CSV_COLUMNS) + "\n"
     for item in entries:
         buffer.seek(0)
         buffer.truncate()

@@ -225,7 +225,8 @@ def _address_statuses(outbox: SQLiteOutbox, address: str, now: float) -> list[Me
                 (f"%,{_escape(text)},%", f"%,{digest},%"),
             )
         ]
-    statuses = [_status(outbox, outbox.find(id), None, now) for id in ids]
+    entries = [outbox.find(id) for id in ids]
+    statuses = [_status(outbox, entry, entry.message_id, now) for entry in entries]
     seen = {s.entry.message_id for s in statuses if s.entry is not None}
     loose: dict[str, list[StoredEvent]] = {}
     for event in event_store.events_for(outbox, recipient=text):
