@@ -11,6 +11,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import TextIO
 
 import click
 from rich.markup import escape
@@ -20,7 +21,7 @@ from mailcore.cli.outbox import _console, _open, outbox_option
 from mailcore.errors import InvalidMessage
 from mailcore.outbox import suppressions as store
 from mailcore.outbox.location import outbox_path, resolve_outbox_url
-from mailcore.outbox.store import open_outbox
+from mailcore.outbox.store import SQLiteOutbox, open_outbox
 from mailcore.redact import printable
 
 #: Reasons a human may give (the others come from provider events).
@@ -93,7 +94,7 @@ def remove_command(url: str | None, addresses: tuple[str, ...], scope: str | Non
 @outbox_option
 @click.argument("source", type=click.File("r", encoding="utf-8-sig"))
 @click.option("--replace", is_flag=True, help="Overwrite entries already listed for the same address and scope.")
-def import_command(url: str | None, source: click.utils.LazyFile, replace: bool) -> None:
+def import_command(url: str | None, source: TextIO, replace: bool) -> None:
     """Import a CSV file ('-' for stdin) with a header row naming at least 'address'.
 
     Columns: address, scope, reason, source, detail, created_at (what `export` writes). Every
@@ -101,7 +102,7 @@ def import_command(url: str | None, source: click.utils.LazyFile, replace: bool)
     """
     name = str(getattr(source, "name", "-") or "-")
     name = "stdin" if name in ("-", "<stdin>") else Path(name).name
-    entries, problems = store.parse_csv(source, source=f"import {name}")  # type: ignore[arg-type]
+    entries, problems = store.parse_csv(source, source=f"import {name}")
     if problems:
         for problem in problems[:20]:
             click.echo(f"{name}: {printable(str(problem))}", err=True)
@@ -115,7 +116,7 @@ def import_command(url: str | None, source: click.utils.LazyFile, replace: bool)
 @command.command("export")
 @outbox_option
 @click.argument("target", type=click.File("w", encoding="utf-8"), default="-")
-def export_command(url: str | None, target: click.utils.LazyFile) -> None:
+def export_command(url: str | None, target: TextIO) -> None:
     """Write the list as CSV to TARGET (default: stdout); `import` reads it back."""
     with _open(url) as outbox:
         entries = store.suppressions(outbox)
@@ -130,7 +131,7 @@ def _address(text: str, where: str) -> str:
         raise click.BadParameter(printable(str(error)), param_hint=where) from None
 
 
-def _open_or_create(url: str | None):  # type: ignore[no-untyped-def]
+def _open_or_create(url: str | None) -> SQLiteOutbox:
     """Adding to the list may create the outbox file (the list lives in it)."""
     chosen = resolve_outbox_url(url)
     outbox_path(chosen)  # a bad URL fails before anything is created
