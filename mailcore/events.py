@@ -11,7 +11,8 @@ Message-ID without its angle brackets, so ``message_id`` is ``"<" + correlation_
 
 A plugin provides a :class:`WebhookVerifier` (registered with the
 ``mailcore_register_webhooks`` hook); the receiver (:mod:`mailcore.webhooks.app`) calls it with
-the raw request and hands each event to the ``mailcore_delivery_event`` hook.
+the raw request, stores the events and answers; a background handler
+(:mod:`mailcore.webhooks.pipeline`) then hands each to the ``mailcore_delivery_event`` hook.
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@ suppression list.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import threading
 from collections.abc import Iterable, Sequence
@@ -241,11 +242,33 @@ _default: list[EventPipeline] = []
 
 
 def default_pipeline() -> EventPipeline:
-    """The process's pipeline on ``MAILCORE_OUTBOX`` (else the per-user file), started on first use."""
+    """The process's pipeline on ``MAILCORE_OUTBOX`` (else the per-user file), started on first use.
+
+    At interpreter exit it stops and handles what is still pending, so a one-shot process
+    (``mailcore events ingest-dsn`` from an MTA pipe) handles its events before it ends.
+    """
     with _default_lock:
         if not _default:
             _default.append(EventPipeline().start())
+            if not _exit_registered:
+                atexit.register(_drain_at_exit)
+                _exit_registered.append(True)
         return _default[0]
+
+
+_exit_registered: list[bool] = []
+
+
+def _drain_at_exit() -> None:
+    """Stop the default pipeline's thread and handle what it left (errors logged: events stay stored)."""
+    with _default_lock:
+        pipelines = list(_default)
+    for pipeline in pipelines:
+        try:
+            pipeline.stop()
+            pipeline.drain()
+        except Exception as error:
+            log.warning("event handler at exit: %s; the events stay stored for the next start", error)
 
 
 def reset_default_pipeline() -> None:

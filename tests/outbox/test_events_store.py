@@ -229,3 +229,24 @@ def test_stored_event_round_trips_to_a_delivery_event(outbox) -> None:
     again = stored.event()
     assert again == original and dict(again.raw) == dict(original.raw)
     assert json.loads(stored.raw) == {"event": "bounced", "email": "ann@example.org"}
+
+
+def test_a_one_shot_process_handles_its_events_before_it_exits(tmp_path) -> None:
+    """``mailcore events ingest-dsn`` style: dispatch, then exit at once; the list is fed anyway."""
+    import os
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path / 'outbox.sqlite3'}"
+    code = (
+        "from datetime import UTC, datetime\n"
+        "from mailcore.events import DeliveryEvent\n"
+        "from mailcore.webhooks.app import dispatch_events\n"
+        "dispatch_events([DeliveryEvent('bounced', 'smtp', datetime.now(UTC), recipient='gone@example.org',"
+        " bounce_type='hard', provider_event_id='dsn-1')])\n"
+    )
+    env = {**os.environ, "MAILCORE_OUTBOX": url}
+    subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=120)
+    with open_outbox(url) as box:
+        assert [(e.address, e.reason) for e in suppressions(box)] == [("gone@example.org", "hard_bounce")]
+        assert store.pending_count(box) == 0
