@@ -61,9 +61,9 @@ def make_batch(n: int = 0) -> bytes:
 def main() -> None:
     from sendgrid.helpers.eventwebhook import EventWebhook
 
+    from mailcore.outbox.events import claim_pending
     from mailcore.plugins import get_plugin_manager, hookimpl
     from mailcore.testing.webhooks import post
-    from mailcore.outbox.events import claim_pending
     from mailcore.webhooks.app import WebhookApp
     from mailcore.webhooks.pipeline import EventPipeline
     from mailcore_sendgrid.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, SendGridWebhook
