@@ -143,3 +143,13 @@ def test_import_reports_every_bad_line() -> None:
     assert "'address' column" in str(problems[0])
     _, problems = store.parse_csv(io.StringIO("address,why\nx@example.org,a\n"))
     assert "unknown column(s) why" in str(problems[0])
+
+
+def test_mailer_option_checks_know_suppression() -> None:
+    from mailcore.policy.validate import mailer_option_problems
+
+    assert mailer_option_problems({"suppression": True, "retry": None}) == []
+    [(key, problem)] = mailer_option_problems({"suppression": 3})
+    assert key == "suppression" and "takes True" in problem
+    [(key, problem)] = mailer_option_problems({"supression": True})
+    assert "did you mean 'suppression'" in problem
