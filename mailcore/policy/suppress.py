@@ -35,10 +35,10 @@ from typing import TYPE_CHECKING, Any
 from mailcore.capabilities import leaf_transports
 from mailcore.errors import ConfigurationError, RecipientSuppressed
 from mailcore.message import Message
-from mailcore.policy.base import Wrapper
+from mailcore.policy.base import Policy, is_available
 from mailcore.policy.errors import RouteSkipped
 from mailcore.result import SendResult
-from mailcore.transport import Transport
+from mailcore.transport import CheckStep, Transport
 
 if TYPE_CHECKING:
     from mailcore.outbox.events import Suppression
@@ -202,20 +202,35 @@ def _reason(entry: Suppression) -> str:
     return f"suppressed ({what}, {entry.source}, {day}){detail}"
 
 
-class Suppressing(Wrapper):
+class Suppressing(Policy):
     """The suppression layer around a whole stack (see the module docs).
+
+    Deliberately not a :class:`~mailcore.policy.base.Wrapper`: bulk sending cannot mirror it
+    for provider batches (it filters the recipients of each message), so with it a bulk send
+    falls back to one message per recipient, each one checked.
 
     :param outbox: an open :class:`~mailcore.outbox.store.SQLiteOutbox` to read (tests);
         default: opened from ``policy.store`` on the first send.
     """
 
     def __init__(self, inner: Transport, policy: SuppressionPolicy, *, outbox: Any = None) -> None:
-        super().__init__(inner)
+        self.inner = inner
+        self.name = inner.name
         self.policy = policy
         self._outbox = outbox
         self._owns = outbox is None
         self._lock = threading.Lock()
         self._providers = frozenset(provider_of(leaf) for leaf in leaf_transports(inner))
+
+    def children(self) -> Sequence[Transport]:
+        return (self.inner,)
+
+    def available(self) -> bool:
+        return is_available(self.inner)
+
+    def check(self) -> Iterator[CheckStep]:
+        """``mailcore check`` looks through the layer at the provider."""
+        return self.inner.check()
 
     def describe(self) -> str:
         bypass = f", bypass for tags {', '.join(self.policy.bypass)}" if self.policy.bypass else ""

@@ -153,3 +153,15 @@ def test_mailer_option_checks_know_suppression() -> None:
     assert key == "suppression" and "takes True" in problem
     [(key, problem)] = mailer_option_problems({"supression": True})
     assert "did you mean 'suppression'" in problem
+
+
+def test_bulk_sends_check_every_recipient(url) -> None:
+    listing(url, entry("gone@example.org"))
+    mailer = Mailer("memory://sup-bulk", suppression=url)
+    template = Message("a@example.com", ["placeholder@example.org"], "Hi {name}", text="Hello {name}")
+    results = list(mailer.send_bulk(template, [{"email": "ok@example.org", "name": "Ok"},
+                                               {"email": "gone@example.org", "name": "Gone"}]))  # fmt: skip
+    assert [r.ok for r in results] == [True, False]
+    assert "suppression list" in str(results[1].error)
+    assert [m.to[0].email for m in sent_messages("sup-bulk")] == ["ok@example.org"]
+    mailer.close()
