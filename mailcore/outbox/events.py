@@ -275,15 +275,19 @@ def store_events(outbox: SQLiteOutbox, events: Iterable[DeliveryEvent], *, now: 
         return 0
     with outbox._transaction() as db:
         before = db.total_changes
-        for row, (message_id, provider_message_id) in rows:
-            outbox_id = _find_row(db, message_id, provider_message_id)
-            db.execute(
-                "INSERT OR IGNORE INTO delivery_events (dedup_key, provider, kind, bounce_type, suppressed_by, "
-                "categories, recipient, correlation_id, message_id, provider_message_id, provider_event_id, "
-                "occurred_at, received_at, reason, diagnostic, raw, outbox_id) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (*row, outbox_id),
-            )
+        links: dict[tuple[str | None, str | None], str | None] = {}
+        values = []
+        for row, key in rows:
+            if key not in links:  # a batch holds several events per message: one lookup each
+                links[key] = _find_row(db, *key)
+            values.append((*row, links[key]))
+        db.executemany(
+            "INSERT OR IGNORE INTO delivery_events (dedup_key, provider, kind, bounce_type, suppressed_by, "
+            "categories, recipient, correlation_id, message_id, provider_message_id, provider_event_id, "
+            "occurred_at, received_at, reason, diagnostic, raw, outbox_id) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            values,
+        )
         return db.total_changes - before
 
 

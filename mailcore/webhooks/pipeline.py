@@ -74,26 +74,35 @@ def suppressions_for(event: DeliveryEvent, rules: HandlingRules | None = None) -
     rules = rules or HandlingRules()
     if not rules.suppress or not event.recipient:
         return []
+    scoped = _scoped_reasons(event, rules)
+    if not scoped:
+        return []
     try:
         address = suppression_list.normalize_address(event.recipient, "recipient")
     except InvalidMessage:
         return []
     source = f"{event.provider} event"
     detail = event.reason or event.diagnostic
+    if event.suppressed_by is not None and event.suppressed_by in rules.provider_failover:
+        detail = f"on {event.provider}'s own {event.suppressed_by} list" + (f": {detail}" if detail else "")
     at = event.timestamp.timestamp()
+    return [Suppression(address, scope, reason, source, detail, at) for scope, reason in scoped]
+
+
+def _scoped_reasons(event: DeliveryEvent, rules: HandlingRules) -> list[tuple[str, str]]:
+    """(scope, reason) pairs ``event`` adds; most events add none (checked before any parsing)."""
     if event.suppressed_by is not None:
         if event.suppressed_by in rules.provider_failover:
-            note = f"on {event.provider}'s own {event.suppressed_by} list" + (f": {detail}" if detail else "")
-            return [Suppression(address, provider_scope(event.provider), "provider", source, note, at)]
+            return [(provider_scope(event.provider), "provider")]
         reason = _LIST_REASON[event.suppressed_by]
         scopes = _unsubscribe_scopes(event) if reason == "unsubscribe" else (ALL,)
-        return [Suppression(address, scope, reason, source, detail, at) for scope in scopes]
+        return [(scope, reason) for scope in scopes]
     if event.is_hard_bounce:
-        return [Suppression(address, ALL, "hard_bounce", source, detail, at)]
+        return [(ALL, "hard_bounce")]
     if event.kind is EventKind.COMPLAINED:
-        return [Suppression(address, ALL, "complaint", source, detail, at)]
+        return [(ALL, "complaint")]
     if event.kind is EventKind.UNSUBSCRIBED:
-        return [Suppression(address, scope, "unsubscribe", source, detail, at) for scope in _unsubscribe_scopes(event)]
+        return [(scope, "unsubscribe") for scope in _unsubscribe_scopes(event)]
     return []
 
 
