@@ -115,3 +115,14 @@ def test_unknown_note_says_waiting_then_probably_not_delivered(url) -> None:
     assert "waiting for a provider event" in (unknown_note(entry, [], now=entry.updated_at + 60) or "")
     late = unknown_note(entry, [], now=entry.updated_at + SETTLE_WINDOW + 1) or ""
     assert "probably not delivered" in late and f"mailcore outbox retry {row[:12]}" in late
+
+
+def test_outbox_list_reports_unknown_rows_no_event_settled(url) -> None:
+    with open_outbox(url) as box:
+        row = box.enqueue(Message("shop@example.com", ["ann@example.org"], "s", text="x"))
+        box.claim("w", limit=1, lease=60)
+        box.mark_unknown("w", row, "timed out after hand-over")
+        box._db.execute("UPDATE outbox SET updated_at = updated_at - ? WHERE id = ?", (SETTLE_WINDOW + 5, row))
+    [listed] = json.loads(run("outbox", "list", "--outbox", url, "--json").output)
+    assert listed["state"] == "unknown" and listed["unsettled"] is True
+    assert "probably not delivered" in run("outbox", "list", "--outbox", url).output
