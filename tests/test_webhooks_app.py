@@ -209,3 +209,21 @@ def test_over_http_on_loopback(received) -> None:
         server.server_close()
     handled()
     assert [e.recipient for e in received] == ["otp-user@example.org"]
+
+
+def test_events_are_stored_before_the_answer_and_a_refusing_store_gets_500(tmp_path) -> None:
+    from mailcore.outbox import events as stored_events
+    from mailcore.webhooks.pipeline import EventPipeline
+
+    url = f"sqlite:///{tmp_path / 'store.sqlite3'}"
+    broken = EventPipeline(url)
+    broken.outbox.close()  # the database refuses every write
+    assert call(WebhookApp({"acme": HmacVerifier()}, pipeline=broken), headers=signed_headers(SECRET_BODY))[0] == 500
+    pipeline = EventPipeline(url)  # not started: the answer must not depend on handling
+    app = WebhookApp({"acme": HmacVerifier()}, pipeline=pipeline)
+    headers = signed_headers(SECRET_BODY)
+    assert call(app, headers=headers)[0] == 200
+    assert stored_events.pending_count(pipeline.outbox) == 1
+    assert call(app, headers=headers)[0] == 200  # redelivered as it was: stored once
+    assert stored_events.pending_count(pipeline.outbox) == 1
+    pipeline.close()
