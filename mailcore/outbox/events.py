@@ -420,23 +420,25 @@ SETTLING_KINDS: Final = ("accepted", "delivered")
 
 
 def settle(outbox: SQLiteOutbox, outbox_id: str, *, provider: str, provider_message_id: str | None, kind: str) -> bool:
-    """Mark the ``unknown`` row ``outbox_id`` as ``sent`` because ``provider`` reported ``kind``.
+    """Mark row ``outbox_id`` ``sent`` because ``provider`` reported ``kind`` for it.
 
-    Only an ``unknown`` row moves (a row that was retried and is queued or sending again is left
-    to its worker). ``transport`` becomes the provider's name, ``last_error`` says how it was
-    settled; the content is dropped when the retention drops sent content at once. Returns
-    whether the row was settled.
+    Moves an ``unknown`` row, and a ``sending`` one: the event can overtake the worker that is
+    about to record its ambiguous timeout, and the worker's own updates only apply to rows still
+    ``sending``, so the truth is kept whichever write comes first. ``queued``, ``failed`` and
+    ``sent`` rows are left alone. ``transport`` becomes the provider's name, ``last_error`` says
+    how it was settled; the content is dropped when the retention drops sent content at once.
+    Returns whether the row was settled.
     """
     from mailcore.outbox.store import _DROP_CONTENT
 
     now = time.time()
     content = f", {_DROP_CONTENT}" if outbox.retention.drops_sent_body_at_once else ""
-    note = f"settled by a {provider} '{kind}' event (the attempt had timed out after hand-over)"
+    note = f"settled by a {provider} '{kind}' event (the outcome of the attempt was not known)"
     with outbox._transaction() as db:
         changed = db.execute(
             "UPDATE outbox SET state = 'sent', lease_owner = NULL, transport = ?, "  # noqa: S608 - fixed fragments
             "provider_message_id = COALESCE(?, provider_message_id), last_error = ?, updated_at = ?, due_at = ?"
-            f"{content} WHERE id = ? AND state = 'unknown'",
+            f"{content} WHERE id = ? AND state IN ('unknown', 'sending')",
             (provider, provider_message_id, note, now, now, outbox_id),
         ).rowcount
     return bool(changed)

@@ -250,3 +250,17 @@ def test_a_one_shot_process_handles_its_events_before_it_exits(tmp_path) -> None
     with open_outbox(url) as box:
         assert [(e.address, e.reason) for e in suppressions(box)] == [("gone@example.org", "hard_bounce")]
         assert store.pending_count(box) == 0
+
+
+def test_an_event_overtaking_the_worker_still_settles_the_row(outbox) -> None:
+    """The provider's event is handled while the worker is still recording its ambiguous
+    timeout: the row ends ``sent`` whichever write comes first."""
+    msg = message()
+    row = outbox.enqueue(msg)
+    outbox.claim("w", limit=1, lease=60)  # sending
+    pipeline = EventPipeline(outbox)
+    pipeline.submit([event("accepted", msg=msg, provider_message_id="early", provider_event_id="e")])
+    pipeline.drain()
+    outbox.mark_unknown("w", row, "timed out after hand-over")  # the worker's write comes second
+    entry = outbox.find(row)
+    assert (entry.state, entry.provider_message_id) == ("sent", "early")
