@@ -433,7 +433,7 @@ def settle(outbox: SQLiteOutbox, outbox_id: str, *, provider: str, provider_mess
 
     now = time.time()
     content = f", {_DROP_CONTENT}" if outbox.retention.drops_sent_body_at_once else ""
-    note = f"settled by a {provider} '{kind}' event (the outcome of the attempt was not known)"
+    note = f"settled by a {provider} '{kind}' event (the attempt's own outcome was unknown or not yet recorded)"
     with outbox._transaction() as db:
         changed = db.execute(
             "UPDATE outbox SET state = 'sent', lease_owner = NULL, transport = ?, "  # noqa: S608 - fixed fragments
