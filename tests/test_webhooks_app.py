@@ -227,3 +227,15 @@ def test_events_are_stored_before_the_answer_and_a_refusing_store_gets_500(tmp_p
     assert call(app, headers=headers)[0] == 200  # redelivered as it was: stored once
     assert stored_events.pending_count(pipeline.outbox) == 1
     pipeline.close()
+
+
+def test_event_store_helper_routes_the_default_dispatch(tmp_path, received) -> None:
+    from mailcore.outbox import events as stored_events
+    from mailcore.testing.webhooks import event_store
+    from mailcore.webhooks.app import hook_dispatch
+
+    with event_store(tmp_path / "helper.sqlite3") as pipeline:
+        hook_dispatch(DeliveryEvent(EventKind.COMPLAINED, "acme", from_unix(1796040000), recipient="a@example.org"))
+        assert pipeline.wait_idle(30)
+        assert [e.kind for e in stored_events.events_for(pipeline.outbox, recipient="a@example.org")] == ["complained"]
+    assert [e.kind for e in received] == [EventKind.COMPLAINED]

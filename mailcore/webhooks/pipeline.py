@@ -37,7 +37,14 @@ from mailcore.outbox import suppressions as suppression_list
 from mailcore.outbox.events import ALL, SETTLING_KINDS, StoredEvent, Suppression, provider_scope
 from mailcore.outbox.store import STORAGE_ERRORS, SQLiteOutbox, open_outbox
 
-__all__ = ["EventPipeline", "HandlingRules", "default_pipeline", "reset_default_pipeline", "suppressions_for"]
+__all__ = [
+    "EventPipeline",
+    "HandlingRules",
+    "default_pipeline",
+    "reset_default_pipeline",
+    "suppressions_for",
+    "use_default_pipeline",
+]
 
 log = logging.getLogger("mailcore.webhooks")
 
@@ -278,6 +285,18 @@ def _drain_at_exit() -> None:
             pipeline.drain()
         except Exception as error:
             log.warning("event handler at exit: %s; the events stay stored for the next start", error)
+
+
+def use_default_pipeline(pipeline: EventPipeline) -> EventPipeline:
+    """Make ``pipeline`` the process's pipeline (the one :func:`dispatch_events` stores into),
+    closing the previous one; returns it (started)."""
+    reset_default_pipeline()
+    with _default_lock:
+        _default.append(pipeline.start())
+        if not _exit_registered:
+            atexit.register(_drain_at_exit)
+            _exit_registered.append(True)
+    return pipeline
 
 
 def reset_default_pipeline() -> None:
