@@ -208,7 +208,8 @@ def make_app(
     """A receiver for each provider in ``config`` (``{"sendgrid": {"public_key": ...}}``).
 
     ``outbox`` (``sqlite:///path``) stores events in that file, with its own background handler
-    started here; default: the process's pipeline on ``MAILCORE_OUTBOX``.
+    started here; default: the process's pipeline on ``MAILCORE_OUTBOX``, also started here, so
+    events an earlier process stored but did not handle are handled as the receiver starts.
 
     Without ``config``, every provider with ``MAILCORE_WEBHOOK_<PROVIDER>_*`` variables set is
     served. Verifiers are built (and their keys checked) here, so a bad key fails at start-up.
@@ -228,6 +229,10 @@ def make_app(
         from mailcore.webhooks.pipeline import EventPipeline
 
         pipeline = EventPipeline(outbox).start()
+    elif dispatch is hook_dispatch:
+        from mailcore.webhooks.pipeline import default_pipeline
+
+        default_pipeline()  # start the handler now: events an earlier process left are handled at start
     return WebhookApp(verifiers, max_body=max_body, dispatch=dispatch, pipeline=pipeline)
 
 
