@@ -23,6 +23,7 @@ from mailcore.errors import (
     MessageRejected,
     PermanentError,
     RateLimited,
+    RecipientSuppressed,
     SendError,
     SendTimeout,
     TransientError,
@@ -33,7 +34,7 @@ from mailcore.errors import (
 from mailcore.mailer import Mailer, send_mail
 from mailcore.message import Attachment, Message
 from mailcore.plugins import hookimpl
-from mailcore.policy import BreakerPolicy, RetryPolicy
+from mailcore.policy import BreakerPolicy, RetryPolicy, SuppressionPolicy
 from mailcore.result import Attempt, Delivery, SendResult
 from mailcore.templates import LocalTemplate
 from mailcore.transport import ProviderTransport, Transport
@@ -62,10 +63,12 @@ __all__ = [
     "PermanentError",
     "ProviderTransport",
     "RateLimited",
+    "RecipientSuppressed",
     "RetryPolicy",
     "SendError",
     "SendResult",
     "SendTimeout",
+    "SuppressionPolicy",
     "TransientError",
     "Transport",
     "TransportRejected",

@@ -18,6 +18,7 @@ never about status codes::
         ├── PermanentError
         │   ├── TransportRejected this transport is unusable (auth, suspended): fail over, no retry
         │   └── MessageRejected   the message is the problem: stop, no retry, no failover
+        │       └── RecipientSuppressed  every recipient is on the suppression list
         └── DeliveryFailed        the policy gave up; .attempts holds every attempt
 
 Exception texts never contain secrets or message bodies: transports pass provider answers
@@ -44,6 +45,7 @@ __all__ = [
     "MessageRejected",
     "PermanentError",
     "RateLimited",
+    "RecipientSuppressed",
     "SendError",
     "SendTimeout",
     "TransientError",
@@ -239,6 +241,15 @@ class DuplicateSend(TransientError):
     The cause of a :class:`DeliveryFailed` when the first send did not finish within the wait.
     Transient: trying again later returns the first send's result (or sends, if the first one
     died and its reservation ran out), so an outbox worker or Celery reschedules it.
+    """
+
+
+class RecipientSuppressed(MessageRejected):
+    """Every recipient of the message is on the suppression list; nothing was sent.
+
+    ``recipients`` maps each address to why it is suppressed (``"hard bounce (sendgrid event,
+    2026-11-30): 550 5.1.1 …"``). When only some recipients are suppressed the message goes to
+    the others and the suppressed ones are listed in ``SendResult.rejected`` instead.
     """
 
 

@@ -11,7 +11,8 @@ Message-ID without its angle brackets, so ``message_id`` is ``"<" + correlation_
 
 A plugin provides a :class:`WebhookVerifier` (registered with the
 ``mailcore_register_webhooks`` hook); the receiver (:mod:`mailcore.webhooks.app`) calls it with
-the raw request and hands each event to the ``mailcore_delivery_event`` hook.
+the raw request, stores the events and answers; a background handler
+(:mod:`mailcore.webhooks.pipeline`) then hands each to the ``mailcore_delivery_event`` hook.
 """
 
 from __future__ import annotations
@@ -25,12 +26,14 @@ from typing import Any, Protocol, runtime_checkable
 
 __all__ = [
     "BOUNCE_TYPES",
+    "SUPPRESSION_LISTS",
     "DeliveryEvent",
     "EventKind",
     "WebhookVerifier",
     "from_unix",
     "message_id_for",
     "optional_text",
+    "text_list",
     "time_or",
 ]
 
@@ -53,6 +56,8 @@ class EventKind(StrEnum):
 
 #: ``hard``: the address is bad, stop sending to it; ``soft``: a refusal that may pass later.
 BOUNCE_TYPES = frozenset({"hard", "soft"})
+#: The provider's own lists an address can be on (``DeliveryEvent.suppressed_by``).
+SUPPRESSION_LISTS = frozenset({"bounce", "unsubscribe", "complaint"})
 
 
 def from_unix(value: Any) -> datetime:
@@ -85,6 +90,15 @@ def optional_text(value: Any) -> str | None:
     return str(value)
 
 
+def text_list(value: Any) -> tuple[str, ...]:
+    """A provider's list of strings (or one string) as a tuple; anything else is ``()``."""
+    if isinstance(value, str):
+        return (value,) if value.strip() else ()
+    if isinstance(value, list | tuple):
+        return tuple(str(item) for item in value if isinstance(item, str | int) and str(item).strip())
+    return ()
+
+
 def message_id_for(correlation_id: str | None) -> str | None:
     """The Message-ID (with angle brackets) mailcore used for ``correlation_id``, or None."""
     if not correlation_id:
@@ -109,6 +123,12 @@ class DeliveryEvent:
     :param bounce_type: ``"hard"`` or ``"soft"``, only for kind ``bounced``.
     :param reason: a short human reason (the provider's words).
     :param diagnostic: the receiving server's answer (SMTP code and text) when known.
+    :param suppressed_by: set when the provider did not try because the address is on the
+        provider's *own* suppression list: which list — ``"bounce"``, ``"unsubscribe"`` or
+        ``"complaint"`` (see :data:`SUPPRESSION_LISTS`). A plugin sets it; core never parses
+        the provider's wording.
+    :param categories: the message's tags as the provider reports them (SendGrid ``category``,
+        Mailgun ``tags``); an unsubscribe applies to these categories (none: to all mail).
     :param raw: the provider's own record, read-only.
     """
 
@@ -123,6 +143,8 @@ class DeliveryEvent:
     bounce_type: str | None = None
     reason: str | None = None
     diagnostic: str | None = None
+    suppressed_by: str | None = None
+    categories: tuple[str, ...] = ()
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -137,6 +159,11 @@ class DeliveryEvent:
         object.__setattr__(self, "timestamp", self.timestamp.astimezone(UTC))
         if self.bounce_type is not None and (kind is not EventKind.BOUNCED or self.bounce_type not in BOUNCE_TYPES):
             raise ValueError(f"bounce_type {self.bounce_type!r} is only 'hard' or 'soft', and only for kind 'bounced'")
+        if self.suppressed_by is not None and self.suppressed_by not in SUPPRESSION_LISTS:
+            raise ValueError(f"suppressed_by {self.suppressed_by!r} is one of {', '.join(sorted(SUPPRESSION_LISTS))}")
+        if isinstance(self.categories, str):
+            object.__setattr__(self, "categories", (self.categories,))
+        object.__setattr__(self, "categories", tuple(str(c) for c in self.categories if str(c).strip()))
         if self.message_id is None:
             object.__setattr__(self, "message_id", message_id_for(self.correlation_id))
         object.__setattr__(self, "raw", MappingProxyType(dict(self.raw)))

@@ -103,12 +103,14 @@ def mailcore_register_webhooks(registry: WebhookRegistry) -> None:
 
 @hookspec
 def mailcore_delivery_event(event: DeliveryEvent) -> None:
-    """Called once for every event of a verified provider webhook request.
+    """Called once for every stored event of a verified provider webhook request (or DSN).
 
     :param event: a :class:`mailcore.events.DeliveryEvent` (``delivered``, ``bounced``…) with
         the correlation id mailcore sent, the recipient and the provider's raw record.
 
-    Called in the receiver's request thread before it answers the provider, so keep it quick
-    (enqueue, store): providers time out slow receivers and redeliver. Exceptions are logged and
-    ignored; the request is still answered 2xx.
+    Called by the receiver process's background handler (:mod:`mailcore.webhooks.pipeline`)
+    after the event was stored and the provider answered, so it does not slow the receiver.
+    At least once: an event whose handling was cut short (the process died) is handled again
+    at the next start, so make it idempotent (``event.provider_event_id``). Exceptions are
+    logged and ignored.
     """

@@ -22,6 +22,7 @@ from mailcore.plugins import get_plugin_manager, hookimpl
 from mailcore.testing.webhooks import post
 from mailcore.webhooks import WebhookRegistry, check_fresh, get_header
 from mailcore.webhooks.app import WebhookApp, make_app
+from mailcore.webhooks.pipeline import default_pipeline, reset_default_pipeline
 
 KEY = b"test-key"
 SECRET_BODY = b'[{"to": "otp-user@example.org", "code": "123456"}]'
@@ -59,6 +60,20 @@ def call(app, path="/acme", body=SECRET_BODY, headers=None, method="POST", lengt
     return post(app, path, body, headers, method=method, send_length=length)
 
 
+@pytest.fixture(autouse=True)
+def _event_store(tmp_path, monkeypatch):
+    """Events go to a throwaway outbox file (the default dispatch stores them there)."""
+    monkeypatch.setenv("MAILCORE_OUTBOX", f"sqlite:///{tmp_path / 'events.sqlite3'}")
+    reset_default_pipeline()
+    yield
+    reset_default_pipeline()
+
+
+def handled() -> None:
+    """Wait for the background handler to have run the hook for everything stored."""
+    assert default_pipeline().wait_idle(30)
+
+
 @pytest.fixture
 def received():
     """Events reaching the mailcore_delivery_event hook, through a registered observer."""
@@ -77,6 +92,7 @@ def received():
 def test_valid_request_is_dispatched_to_the_hook(received) -> None:
     status, answer, _ = call(WebhookApp({"acme": HmacVerifier()}), headers=signed_headers(SECRET_BODY))
     assert (status, answer) == (200, b"ok\n")
+    handled()
     assert [e.recipient for e in received] == ["otp-user@example.org"]
 
 
@@ -150,6 +166,7 @@ def test_a_raising_observer_does_not_fail_the_request(received) -> None:
     get_plugin_manager().register(Raising(), name="test-raising-observer")
     try:
         assert call(WebhookApp({"acme": HmacVerifier()}), headers=signed_headers(SECRET_BODY))[0] == 200
+        handled()
     finally:
         get_plugin_manager().unregister(name="test-raising-observer")
     assert len(received) == 1
@@ -190,4 +207,35 @@ def test_over_http_on_loopback(received) -> None:
     finally:
         server.shutdown()
         server.server_close()
+    handled()
     assert [e.recipient for e in received] == ["otp-user@example.org"]
+
+
+def test_events_are_stored_before_the_answer_and_a_refusing_store_gets_500(tmp_path) -> None:
+    from mailcore.outbox import events as stored_events
+    from mailcore.webhooks.pipeline import EventPipeline
+
+    url = f"sqlite:///{tmp_path / 'store.sqlite3'}"
+    broken = EventPipeline(url)
+    broken.outbox.close()  # the database refuses every write
+    assert call(WebhookApp({"acme": HmacVerifier()}, pipeline=broken), headers=signed_headers(SECRET_BODY))[0] == 500
+    pipeline = EventPipeline(url)  # not started: the answer must not depend on handling
+    app = WebhookApp({"acme": HmacVerifier()}, pipeline=pipeline)
+    headers = signed_headers(SECRET_BODY)
+    assert call(app, headers=headers)[0] == 200
+    assert stored_events.pending_count(pipeline.outbox) == 1
+    assert call(app, headers=headers)[0] == 200  # redelivered as it was: stored once
+    assert stored_events.pending_count(pipeline.outbox) == 1
+    pipeline.close()
+
+
+def test_event_store_helper_routes_the_default_dispatch(tmp_path, received) -> None:
+    from mailcore.outbox import events as stored_events
+    from mailcore.testing.webhooks import event_store
+    from mailcore.webhooks.app import hook_dispatch
+
+    with event_store(tmp_path / "helper.sqlite3") as pipeline:
+        hook_dispatch(DeliveryEvent(EventKind.COMPLAINED, "acme", from_unix(1796040000), recipient="a@example.org"))
+        assert pipeline.wait_idle(30)
+        assert [e.kind for e in stored_events.events_for(pipeline.outbox, recipient="a@example.org")] == ["complained"]
+    assert [e.kind for e in received] == [EventKind.COMPLAINED]

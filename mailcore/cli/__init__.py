@@ -37,6 +37,8 @@ COMMANDS = {
     "outbox": "outbox",
     "worker": "worker",
     "send-bulk": "send_bulk",
+    "status": "status",
+    "suppressions": "suppressions",
 }
 
 

@@ -89,7 +89,7 @@ def list_command(url: str | None, state: str | None, limit: int, as_json: bool) 
             escape(printable(_recipients(entry.recipients))),
             _when(entry.created_at),
             _when(entry.due_at if entry.state in ("queued", "sending") else entry.updated_at),
-            escape(_short(printable(entry.last_error or ""), 60)),
+            escape(_short(printable(_unsettled_prefix(entry) + (entry.last_error or "")), 60)),
         )
     _console().print(table)
 
@@ -250,7 +250,20 @@ def _summary(entry: Entry) -> dict[str, object]:
         "updated_at": entry.updated_at,
         "last_error": entry.last_error,
         "transport": entry.transport,
+        "unsettled": _unsettled(entry),
     }
+
+
+def _unsettled(entry: Entry) -> bool:
+    """An ``unknown`` row no provider event settled within the window: probably not delivered
+    (``mailcore status`` says more)."""
+    from mailcore.outbox.timeline import SETTLE_WINDOW
+
+    return entry.state == "unknown" and time.time() - entry.updated_at >= SETTLE_WINDOW
+
+
+def _unsettled_prefix(entry: Entry) -> str:
+    return "no provider event within 1h: probably not delivered; " if _unsettled(entry) else ""
 
 
 def _recipients(recipients: Iterable[str]) -> str:

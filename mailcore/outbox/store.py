@@ -170,6 +170,7 @@ class SQLiteOutbox:
         self._db.execute(f"PRAGMA synchronous={synchronous}")
         self._db.execute("PRAGMA secure_delete=ON")  # dropped content is zeroed, not left in free pages
         self._migrate()
+        self._migrate_events()
 
     @property
     def url(self) -> str:
@@ -192,6 +193,16 @@ class SQLiteOutbox:
             for target in range(max(version, 1) + 1, _SCHEMA_VERSION + 1):
                 _run_script(db, _MIGRATIONS[target])
             db.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
+
+    def _migrate_events(self) -> None:
+        """Create the delivery-event and suppression tables (:mod:`mailcore.outbox.events`) if
+        missing. Additive and independent of ``user_version``: only read when they exist."""
+        from mailcore.outbox.events import ensure_schema, has_schema
+
+        if has_schema(self._db):
+            return
+        with self._transaction() as db:
+            ensure_schema(db)
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -506,7 +517,10 @@ class SQLiteOutbox:
                     (*FINISHED, now - rule.metadata),
                 ).rowcount
             db.execute("DELETE FROM idempotency WHERE created_at <= ?", (now - self.idempotency_window,))
-        if dropped or deleted:
+        from mailcore.outbox.events import enforce_event_retention
+
+        raw_dropped, events_deleted = enforce_event_retention(self, rule, now=now)
+        if dropped or deleted or raw_dropped or events_deleted:
             self.scrub()
         return dropped, deleted
 

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from mailcore.policy.ratelimit import RateLimit, parse_rate
     from mailcore.policy.retry import Retrying, RetryPolicy
     from mailcore.policy.state import BreakerState, MemoryStore, RedisStore, StateStore, open_state
+    from mailcore.policy.suppress import Suppressing, SuppressionPolicy
 
 _HOMES = {
     "RoundRobin": "balance",
@@ -52,6 +53,8 @@ _HOMES = {
     "RedisStore": "state",
     "StateStore": "state",
     "open_state": "state",
+    "Suppressing": "suppress",
+    "SuppressionPolicy": "suppress",
 }
 
 __all__ = [
@@ -73,6 +76,8 @@ __all__ = [
     "RoundRobin",
     "RouteSkipped",
     "StateStore",
+    "Suppressing",
+    "SuppressionPolicy",
     "Verdict",
     "Weighted",
     "breaker_verdict",

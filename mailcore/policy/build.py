@@ -35,6 +35,7 @@ from mailcore.policy.failover import Combinator, Failover
 from mailcore.policy.ratelimit import RateLimit, parse_rate
 from mailcore.policy.retry import Retrying, RetryPolicy
 from mailcore.policy.state import StateStore, open_state
+from mailcore.policy.suppress import Suppressing, SuppressionPolicy
 from mailcore.redact import Secret, conceal_traceback
 from mailcore.registry import TransportRegistry
 from mailcore.transport import Transport
@@ -82,6 +83,7 @@ def build(
     clock: Clock | None = None,
     sleep: Sleep | None = None,
     random: Callable[[], float] | None = None,
+    suppression: Any = "env",
 ) -> Transport:
     """Compose ``spec`` into one transport; a list is combined with ``strategy``.
 
@@ -101,6 +103,10 @@ def build(
         default ``time.monotonic`` for deadlines and ``time.time`` for breakers.
     :param sleep: how retries and rate-limit waits sleep (tests pass a fake).
     :param random: the jitter and balancing random source, uniform in [0, 1).
+    :param suppression: the suppression layer around the whole stack
+        (:mod:`mailcore.policy.suppress`): ``True`` (the outbox file), a ``sqlite:///`` URL, a
+        :class:`~mailcore.policy.suppress.SuppressionPolicy` or dict, ``None`` for none.
+        Default ``"env"``: ``MAILCORE_SUPPRESSION`` (``on``, ``off`` or a URL; off when unset).
 
     A URL may be given as a :class:`~mailcore.redact.Secret`. A :class:`ConfigurationError`
     leaves this function without the frames below it, whose local variables hold revealed
@@ -136,7 +142,9 @@ def build(
         _check_weights(root)
     elif isinstance(root, TransportURL) and root.get("weight") is not None:
         raise ConfigurationError(f"{root.masked()}: ?weight= only means something inside weighted(...)")
-    return _build(root, options)
+    stack = _build(root, options)
+    chosen = SuppressionPolicy.coerce(suppression)
+    return stack if chosen is None else Suppressing(stack, chosen)
 
 
 class _Built:

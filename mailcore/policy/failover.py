@@ -25,6 +25,7 @@ from mailcore.policy.base import (
 )
 from mailcore.policy.decisions import AMBIGUOUS_CHOICES, Action, decide
 from mailcore.policy.errors import RouteSkipped
+from mailcore.policy.suppress import avoided
 from mailcore.result import Attempt, SendResult
 from mailcore.transport import Transport
 
@@ -93,7 +94,7 @@ class Combinator(Policy):
                 if left is not None and left <= 0:
                     break  # the deadline has passed: no new attempt; an outbox retries later
                 self._log_failover(message, last, transport, len(attempts))
-            skip = cannot_carry(transport, message)
+            skip = cannot_carry(transport, message) or avoided(transport)
             if skip is not None:  # recorded like any attempt, but nothing is called or sent
                 attempts.append(Attempt(skip.transport or transport.name, skip, 0.0))
                 last = skip

@@ -29,6 +29,7 @@ MAILER_OPTIONS = (
     "outbox",
     "queue",
     "from_email",
+    "suppression",
 )
 
 
@@ -88,6 +89,10 @@ def mailer_option_problems(options: Mapping[str, Any]) -> list[tuple[str, str]]:
                 choices = strategies if key == "strategy" else AMBIGUOUS_CHOICES
                 if value not in choices:
                     raise ConfigurationError(f"{key}={value!r}; choose one of {', '.join(choices)}")
+            elif key == "suppression":
+                from mailcore.policy.suppress import SuppressionPolicy
+
+                SuppressionPolicy.coerce(value)
             elif key == "park_on_failure" and not isinstance(value, bool):
                 raise ConfigurationError(f"park_on_failure must be True or False, not {value!r}")
             elif key in ("state", "outbox", "from_email") and not (value is None or isinstance(value, str)):

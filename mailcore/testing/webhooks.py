@@ -3,16 +3,25 @@
 ``post(app, "/sendgrid", body, headers)`` builds a WSGI environ (headers become ``HTTP_*``), runs
 the app and returns ``(status, body, headers)``. For tests of verifiers and of
 :mod:`mailcore.webhooks.app`; no socket is opened.
+
+``with event_store(tmp_path / "events.sqlite3") as pipeline:`` sends everything the default
+dispatch stores (:func:`mailcore.webhooks.app.dispatch_events`) to that file for the block;
+``pipeline.wait_idle()`` waits until the hook has seen every stored event.
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from wsgiref.util import setup_testing_defaults
 
-__all__ = ["post"]
+if TYPE_CHECKING:
+    from mailcore.webhooks.pipeline import EventPipeline
+
+__all__ = ["event_store", "post"]
 
 
 def post(
@@ -44,3 +53,16 @@ def post(
 
     answer = b"".join(app(environ, start_response))
     return int(seen["status"].split()[0]), answer, seen["headers"]
+
+
+@contextmanager
+def event_store(path: str | Path) -> Iterator[EventPipeline]:
+    """Within the block, verified events are stored in the SQLite file ``path`` and handled there
+    (the process's default pipeline); the pipeline is stopped and forgotten afterwards."""
+    from mailcore.webhooks.pipeline import EventPipeline, reset_default_pipeline, use_default_pipeline
+
+    pipeline = use_default_pipeline(EventPipeline(f"sqlite:///{Path(path).absolute()}"))
+    try:
+        yield pipeline
+    finally:
+        reset_default_pipeline()

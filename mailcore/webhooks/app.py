@@ -1,15 +1,19 @@
 """A framework-neutral WSGI receiver for provider webhooks: one path per provider.
 
 ``POST /sendgrid``, ``POST /mailgun`` …: the body is read (up to ``max_body`` bytes), handed to the
-provider's verifier, and each verified event to ``dispatch`` — by default the
-``mailcore_delivery_event`` hook. Answers:
+provider's verifier, and the verified events to the dispatch — by default
+:func:`dispatch_events`, which *stores* them in the outbox file (one transaction, redeliveries
+stored once) and returns; a background handler then calls the ``mailcore_delivery_event`` hook,
+feeds the suppression list and settles ``unknown`` outbox rows
+(:mod:`mailcore.webhooks.pipeline`). Answers:
 
-* 200 — verified and dispatched (also for a batch with no events);
+* 200 — verified and stored (also for a batch with no events);
 * 4xx — refused: 400 malformed, 401 missing/stale signature, 403 bad signature or replayed
   token, 404 unknown provider path, 405 not POST, 411/413 no length or body too large.
   Logged on ``mailcore.webhooks`` with provider, reason, client address and size — never the
   body, headers or signature;
-* 500 — the verifier or a custom ``dispatch`` raised: the provider redelivers later. After a
+* 500 — the verifier or the dispatch raised (a custom one, or the store: disk full, database
+  locked): the provider redelivers later. After a
   failed dispatch the verifier's optional ``release(headers, body)`` is called, so a one-time
   token (Mailgun) is forgotten and the redelivery is not refused as a replay.
 
@@ -26,14 +30,17 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from mailcore.errors import ConfigurationError, WebhookRejected
 from mailcore.events import DeliveryEvent, WebhookVerifier
 from mailcore.webhooks.registry import ENV_PREFIX, WebhookRegistry, build_verifier, settings_from_env
 
-__all__ = ["DEFAULT_MAX_BODY", "WebhookApp", "application", "make_app"]
+if TYPE_CHECKING:
+    from mailcore.webhooks.pipeline import EventPipeline
+
+__all__ = ["DEFAULT_MAX_BODY", "WebhookApp", "application", "dispatch_events", "hook_dispatch", "make_app"]
 
 log = logging.getLogger("mailcore.webhooks")
 
@@ -45,20 +52,37 @@ _REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden"
 _REASONS |= {405: "Method Not Allowed", 411: "Length Required", 413: "Content Too Large", 500: "Internal Server Error"}
 
 
-def hook_dispatch(event: DeliveryEvent) -> None:
-    """Hand ``event`` to every ``mailcore_delivery_event`` implementation (errors logged, ignored)."""
-    from mailcore.plugins import notify
+def dispatch_events(events: Sequence[DeliveryEvent]) -> None:
+    """The one entry point for verified events (webhooks, DSNs, the Django view).
 
-    notify("mailcore_delivery_event", event=event)
+    Stores ``events`` in the process's :func:`~mailcore.webhooks.pipeline.default_pipeline`
+    (the outbox file of ``MAILCORE_OUTBOX``) in one transaction and returns once they are on
+    disk; the pipeline's background thread handles them (hook, suppression list, settling).
+    Raises when the store refuses them: answer the provider with an error so it redelivers.
+    """
+    if not events:
+        return
+    from mailcore.webhooks.pipeline import default_pipeline
+
+    default_pipeline().submit(events)
+
+
+def hook_dispatch(event: DeliveryEvent) -> None:
+    """:func:`dispatch_events` for one event (kept for callers that dispatch one at a time)."""
+    dispatch_events([event])
 
 
 class WebhookApp:
     """The WSGI application. ``verifiers`` maps a path segment (``"sendgrid"``) to its verifier.
 
     :param max_body: larger bodies get 413 without being read.
-    :param dispatch: called once per verified event, in order; defaults to the hook. If it raises,
-        the request gets 500 so the provider redelivers (make it idempotent: use
-        ``event.provider_event_id``).
+    :param dispatch: called once per verified event, in order; by default the events of a request
+        are stored together (:func:`dispatch_events`) and handled in the background. If it
+        raises, the request gets 500 so the provider redelivers (make a custom one idempotent:
+        use ``event.provider_event_id``).
+    :param pipeline: where the default dispatch stores events (an
+        :class:`~mailcore.webhooks.pipeline.EventPipeline`); default: the process's pipeline on
+        ``MAILCORE_OUTBOX``.
     """
 
     def __init__(
@@ -67,12 +91,14 @@ class WebhookApp:
         *,
         max_body: int = DEFAULT_MAX_BODY,
         dispatch: Dispatch = hook_dispatch,
+        pipeline: EventPipeline | None = None,
     ) -> None:
         if not verifiers:
             raise ConfigurationError("a webhook receiver needs at least one provider verifier")
         self.verifiers = {name.strip("/").lower(): verifier for name, verifier in verifiers.items()}
         self.max_body = max_body
         self.dispatch = dispatch
+        self.pipeline = pipeline
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         provider = str(environ.get("PATH_INFO", "")).strip("/").lower()
@@ -95,8 +121,13 @@ class WebhookApp:
             log.error("%s webhook verifier raised %s; answered 500", provider, type(error).__name__)
             return _answer(start_response, 500, "verifier error")
         try:
-            for event in events:
-                self.dispatch(event)
+            if self.dispatch is hook_dispatch and self.pipeline is not None:
+                self.pipeline.submit(events)  # one transaction for the whole batch
+            elif self.dispatch is hook_dispatch:
+                dispatch_events(events)
+            else:
+                for event in events:
+                    self.dispatch(event)
         except Exception as error:
             log.error(
                 "%s webhook: dispatch raised %s; answered 500, the provider will redeliver",
@@ -105,7 +136,7 @@ class WebhookApp:
             )
             _release(verifier, provider, headers, body)
             return _answer(start_response, 500, "dispatch error")
-        log.debug("%s webhook: %d event(s) accepted", provider, len(events))
+        log.debug("%s webhook: %d event(s) stored", provider, len(events))
         return _answer(start_response, 200, "ok")
 
     def _read(self, environ: dict[str, Any]) -> tuple[bytes | None, int]:
@@ -172,8 +203,13 @@ def make_app(
     environ: Mapping[str, str] | None = None,
     max_body: int = DEFAULT_MAX_BODY,
     dispatch: Dispatch = hook_dispatch,
+    outbox: str | None = None,
 ) -> WebhookApp:
     """A receiver for each provider in ``config`` (``{"sendgrid": {"public_key": ...}}``).
+
+    ``outbox`` (``sqlite:///path``) stores events in that file, with its own background handler
+    started here; default: the process's pipeline on ``MAILCORE_OUTBOX``, also started here, so
+    events an earlier process stored but did not handle are handled as the receiver starts.
 
     Without ``config``, every provider with ``MAILCORE_WEBHOOK_<PROVIDER>_*`` variables set is
     served. Verifiers are built (and their keys checked) here, so a bad key fails at start-up.
@@ -188,7 +224,16 @@ def make_app(
                 "MAILCORE_WEBHOOK_MAILGUN_SIGNING_KEY, or pass make_app({...})"
             )
     verifiers = {name: build_verifier(name, settings, registry) for name, settings in config.items()}
-    return WebhookApp(verifiers, max_body=max_body, dispatch=dispatch)
+    pipeline = None
+    if outbox is not None:
+        from mailcore.webhooks.pipeline import EventPipeline
+
+        pipeline = EventPipeline(outbox).start()
+    elif dispatch is hook_dispatch:
+        from mailcore.webhooks.pipeline import default_pipeline
+
+        default_pipeline()  # start the handler now: events an earlier process left are handled at start
+    return WebhookApp(verifiers, max_body=max_body, dispatch=dispatch, pipeline=pipeline)
 
 
 _lock = threading.Lock()

@@ -223,3 +223,14 @@ def test_redelivery_after_a_failed_dispatch_is_not_refused_as_a_replay() -> None
     assert call(app, "/mailgun", body)[0] == 200
     assert stored[1].kind is EventKind.DELIVERED
     assert call(app, "/mailgun", body)[0] == 403  # processed once: now a replay
+
+
+@pytest.mark.parametrize(
+    ("reason", "expected"),
+    [("suppress-bounce", "bounce"), ("suppress-unsubscribe", "unsubscribe"), ("suppress-complaint", "complaint")],
+)
+def test_a_drop_names_mailguns_own_suppression_list(reason, expected) -> None:
+    event = map_event(event_data("failed", severity="permanent", reason=reason, tags=["news"]), default_time=0)
+    assert (event.kind, event.suppressed_by, event.categories) == (EventKind.DROPPED, expected, ("news",))
+    bounce = map_event(event_data("failed", severity="permanent", reason="bounce"), default_time=0)
+    assert bounce.suppressed_by is None

@@ -209,3 +209,22 @@ def test_through_the_wsgi_receiver(keys) -> None:
     assert len(events) == 6 and events[1].kind is EventKind.DELIVERED
     assert post(app, "/sendgrid", body.replace(b"spamreport", b"delivered"), signed(private, body))[0] == 403
     assert len(events) == 6
+
+
+@pytest.mark.parametrize(
+    ("reason", "expected"),
+    [
+        ("Bounced Address", "bounce"),
+        ("Unsubscribed Address", "unsubscribe"),
+        ("Spam Reporting Address", "complaint"),
+        ("Invalid", None),
+        (None, None),
+    ],
+)
+def test_dropped_names_sendgrids_own_suppression_list(reason, expected) -> None:
+    record = {"event": "dropped", "email": "user@example.org", "reason": reason, "category": ["news", "weekly"]}
+    event = map_event(record, default_time=1796040000)
+    assert event.kind is EventKind.DROPPED and event.suppressed_by == expected
+    assert event.categories == ("news", "weekly")
+    assert map_event({"event": "bounce", "reason": "Bounced Address"}, default_time=0).suppressed_by is None
+    assert map_event({"event": "unsubscribe", "category": "news"}, default_time=0).categories == ("news",)

@@ -290,3 +290,12 @@ def test_map_record_never_raises_on_odd_ses_shapes(event_type, section, mail) ->
     key = event_type[0].lower() + event_type[1:]
     events = map_record(json.dumps({"eventType": event_type, "mail": mail, key: section}))
     assert events and all(e.provider == "ses" for e in events)
+
+
+@pytest.mark.parametrize(
+    ("subtype", "expected"), [("OnAccountSuppressionList", "bounce"), ("Suppressed", "bounce"), ("General", None)]
+)
+def test_a_bounce_from_ses_own_suppression_list_says_so(subtype, expected) -> None:
+    bounced = [{"emailAddress": "user@example.org"}]
+    [event] = map_record(ses_record("Bounce", bounceType="Permanent", bounceSubType=subtype, bouncedRecipients=bounced))
+    assert (event.kind, event.bounce_type, event.suppressed_by) == (EventKind.BOUNCED, "hard", expected)

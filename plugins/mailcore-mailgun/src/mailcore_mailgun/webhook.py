@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from mailcore.errors import ConfigurationError, WebhookRejected
-from mailcore.events import DeliveryEvent, EventKind, from_unix, optional_text, time_or
+from mailcore.events import DeliveryEvent, EventKind, from_unix, optional_text, text_list, time_or
 from mailcore.webhooks.verify import (
     DEFAULT_MAX_AGE,
     MemoryReplayCache,
@@ -34,7 +34,7 @@ __all__ = ["MailgunWebhook", "map_event"]
 
 PROVIDER = "mailgun"
 #: ``failed`` + ``permanent`` with one of these reasons: Mailgun did not try (its suppression list).
-_SUPPRESSED = {"suppress-bounce", "suppress-unsubscribe", "suppress-complaint"}
+_SUPPRESSED = {"suppress-bounce": "bounce", "suppress-unsubscribe": "unsubscribe", "suppress-complaint": "complaint"}
 _KINDS = {
     "accepted": EventKind.ACCEPTED,
     "delivered": EventKind.DELIVERED,
@@ -138,6 +138,8 @@ def map_event(record: Any, *, default_time: float) -> DeliveryEvent:
         bounce_type=bounce_type,
         reason=optional_text(record.get("reason")) or optional_text(status.get("description")),
         diagnostic=_diagnostic(status),
+        suppressed_by=_SUPPRESSED.get(str(record.get("reason"))) if kind is EventKind.DROPPED else None,
+        categories=text_list(record.get("tags")),
         raw=record,
     )
 

@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from mailcore.errors import ConfigurationError, WebhookRejected
-from mailcore.events import DeliveryEvent, EventKind, from_unix, optional_text, time_or
+from mailcore.events import DeliveryEvent, EventKind, from_unix, optional_text, text_list, time_or
 from mailcore.webhooks.verify import DEFAULT_MAX_AGE, check_fresh, check_settings, get_header, setting_seconds
 from mailcore_sendgrid.payload import CORRELATION_ARG
 
@@ -48,6 +48,13 @@ _KINDS = {
     "group_unsubscribe": EventKind.UNSUBSCRIBED,
     "open": EventKind.OPENED,
     "click": EventKind.CLICKED,
+}
+
+#: ``dropped`` reasons that name SendGrid's own suppression lists (the address was not tried).
+_SUPPRESSION_REASONS = {
+    "bounced address": "bounce",
+    "unsubscribed address": "unsubscribe",
+    "spam reporting address": "complaint",
 }
 
 
@@ -147,6 +154,10 @@ def map_event(record: Any, *, default_time: float) -> DeliveryEvent:
         bounce_type=bounce_type,
         reason=optional_text(record.get("reason")) or optional_text(record.get("type")),
         diagnostic=optional_text(record.get("response")) or optional_text(record.get("status")),
+        suppressed_by=_SUPPRESSION_REASONS.get(str(record.get("reason", "")).strip().lower())
+        if kind is EventKind.DROPPED
+        else None,
+        categories=text_list(record.get("category")),
         raw=record,
     )
 

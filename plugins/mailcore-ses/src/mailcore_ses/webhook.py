@@ -253,6 +253,9 @@ _SIMPLE = {
     "Subscription": ("subscription", EventKind.UNSUBSCRIBED),
 }
 
+#: ``bounceSubType`` values meaning SES suppressed the address itself (no delivery was tried).
+_SUPPRESSED_SUBTYPES = frozenset({"Suppressed", "OnAccountSuppressionList"})
+
 
 def map_record(text: Any, *, sns_message_id: str | None = None) -> list[DeliveryEvent]:
     """An SES record (the SNS ``Message`` text) → one event per recipient; never raises.
@@ -301,6 +304,8 @@ def _per_listed_recipient(name: str, record: Mapping[str, Any], mail: Mapping[st
     reason = optional_text(
         section.get("bounceSubType") or section.get("complaintFeedbackType") or section.get("delayType")
     )
+    # SES did not try: the address is on its global or the account's suppression list
+    suppressed_by = "bounce" if kind is EventKind.BOUNCED and reason in _SUPPRESSED_SUBTYPES else None
     return [
         _event(
             kind,
@@ -310,6 +315,7 @@ def _per_listed_recipient(name: str, record: Mapping[str, Any], mail: Mapping[st
             optional_text(entry.get("emailAddress")),
             bounce_type=bounce_type,
             reason=reason,
+            suppressed_by=suppressed_by,
             diagnostic=optional_text(entry.get("diagnosticCode") or entry.get("status")),
         )
         for entry in listed
