@@ -36,7 +36,7 @@ from mailcore.addresses import parse_address
 from mailcore.errors import ConfigurationError, InvalidMessage
 from mailcore.message import Message
 
-__all__ = ["DELIMITER", "MAX_LOCAL_PART", "VerpToken", "matches", "parse_verp", "verp_address", "verp_for", "with_verp"]
+__all__ = ["DELIMITER", "MAX_LOCAL_PART", "VerpToken", "check_base", "matches", "parse_verp", "verp_address", "verp_for", "with_verp"]
 
 #: Separates the base local part from the token (Postfix ``recipient_delimiter = +``).
 DELIMITER = "+"
@@ -131,6 +131,11 @@ def _split_base(base: str) -> tuple[str, str]:
     if len(local) + 1 + 1 + _DIGEST_CHARS > MAX_LOCAL_PART:
         raise ConfigurationError(f"verp={base!r}: the local part leaves no room for a token; use a shorter one")
     return local, domain
+
+
+def check_base(base: str) -> None:
+    """Check that ``base`` can carry VERP tokens; :class:`ConfigurationError` says why not."""
+    _split_base(base)
 
 
 def verp_address(base: str, correlation_id: str, recipient: str | None = None) -> str:

@@ -37,6 +37,7 @@ COMMANDS = {
     "outbox": "outbox",
     "worker": "worker",
     "send-bulk": "send_bulk",
+    "events": "events",
 }
 
 
