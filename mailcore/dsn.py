@@ -42,7 +42,7 @@ from mailcore.events import DeliveryEvent, EventKind
 from mailcore.message import CORRELATION_HEADER
 from mailcore.verp import VerpToken, matches, parse_verp
 
-__all__ = ["MAX_DSN_BYTES", "MAX_RECIPIENTS", "PROVIDER", "parse_dsn", "VERP_HEADERS"]
+__all__ = ["MAX_DSN_BYTES", "MAX_RECIPIENTS", "PROVIDER", "VERP_HEADERS", "parse_dsn"]
 
 #: The ``provider`` of every event this module makes.
 PROVIDER = "dsn"
@@ -138,9 +138,7 @@ def _parse(raw: bytes, envelope_to: str | None, fallback: datetime) -> list[Deli
     events = []
     for index, fields in enumerate(recipients[:MAX_RECIPIENTS]):
         events.append(
-            _recipient_event(
-                fields, common, f"{event_base}/{index}", correlation_id, token, queue_id, default_time
-            )
+            _recipient_event(fields, common, f"{event_base}/{index}", correlation_id, token, queue_id, default_time)
         )
     if len(recipients) > MAX_RECIPIENTS:
         events.append(

@@ -36,7 +36,17 @@ from mailcore.addresses import parse_address
 from mailcore.errors import ConfigurationError, InvalidMessage
 from mailcore.message import Message
 
-__all__ = ["DELIMITER", "MAX_LOCAL_PART", "VerpToken", "check_base", "matches", "parse_verp", "verp_address", "verp_for", "with_verp"]
+__all__ = [
+    "DELIMITER",
+    "MAX_LOCAL_PART",
+    "VerpToken",
+    "check_base",
+    "matches",
+    "parse_verp",
+    "verp_address",
+    "verp_for",
+    "with_verp",
+]
 
 #: Separates the base local part from the token (Postfix ``recipient_delimiter = +``).
 DELIMITER = "+"

@@ -9,9 +9,9 @@ returns the bytes a reporting MTA would deliver to ``original``'s envelope sende
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from email.message import EmailMessage, Message
 from email.utils import format_datetime, make_msgid
-from datetime import UTC, datetime
 from typing import Literal
 
 __all__ = ["Recipient", "build_dsn"]
