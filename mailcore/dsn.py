@@ -143,7 +143,7 @@ def _parse(raw: bytes, envelope_to: str | None, fallback: datetime) -> list[Deli
     if len(recipients) > MAX_RECIPIENTS:
         events.append(
             _unknown(
-                f"{len(recipients) - MAX_RECIPIENTS} more recipient block(s) not read (limit {MAX_RECIPIENTS})",
+                f"recipient blocks after the first {MAX_RECIPIENTS} not read",
                 default_time,
                 f"{event_base}/{MAX_RECIPIENTS}",
                 correlation_id=correlation_id,
@@ -331,7 +331,7 @@ def _correlation(token: VerpToken | None, returned_id: str | None) -> str | None
 
 def _text(value: Any) -> str:
     """A header value as one bounded line (folding and control characters removed)."""
-    text = str(value)
+    text = re.sub(r"[ \t]*(?:\r?\n|\r)[ \t]*", " ", str(value))  # unfold continuation lines
     text = re.sub(r"[\x00-\x1f\x7f]+", " ", text).strip()
     return text[:_MAX_FIELD]
 
