@@ -233,7 +233,9 @@ def test_arbitrary_bytes_never_raise_and_always_give_an_event(raw) -> None:
 @settings(max_examples=200, deadline=None)
 @given(st.integers(0, 4000), st.binary(min_size=1, max_size=64))
 def test_mutated_reports_never_raise(position, junk) -> None:
-    raw = bytearray(build_dsn(SENT, [Recipient("user@example.org"), Recipient("b@example.org", "delayed", "4.4.1")], to=VERP))
+    raw = bytearray(
+        build_dsn(SENT, [Recipient("user@example.org"), Recipient("b@example.org", "delayed", "4.4.1")], to=VERP)
+    )
     position %= len(raw)
     raw[position : position + len(junk)] = junk
     events = parse_dsn(bytes(raw))

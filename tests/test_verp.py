@@ -14,7 +14,9 @@ from mailcore.verp import MAX_LOCAL_PART, matches, parse_verp, verp_address, ver
 
 #: What a token may contain: lower-case dot-atom text every MTA accepts.
 SAFE_LOCAL = re.compile(r"[a-z0-9=_\-]+(?:\.[a-z0-9=_\-]+)*\+[a-z0-9=_\-]+(?:\.[a-z0-9=_\-]+)*")
-ID_TEXT = st.text(st.characters(min_codepoint=33, max_codepoint=126, blacklist_characters="<>@"), min_size=1, max_size=60)
+ID_TEXT = st.text(
+    st.characters(min_codepoint=33, max_codepoint=126, blacklist_characters="<>@"), min_size=1, max_size=60
+)
 
 
 def local_of(address: str) -> str:
@@ -91,7 +93,9 @@ def test_foreign_or_broken_addresses_carry_no_token(address) -> None:
     left=ID_TEXT,
     domain=st.sampled_from(["example.com", "Shop.Example.COM", "mail.example.net", "x.y"]),
     recipient=st.none() | st.emails(),
-    base_local=st.from_regex(r"[a-z][a-z0-9.\-]{0,19}", fullmatch=True).filter(lambda s: ".." not in s and not s.endswith(".")),
+    base_local=st.from_regex(r"[a-z][a-z0-9.\-]{0,19}", fullmatch=True).filter(
+        lambda s: ".." not in s and not s.endswith(".")
+    ),
 )
 def test_round_trip_safe_and_bounded(left, domain, recipient, base_local) -> None:
     correlation_id = f"{left}@{domain}"
