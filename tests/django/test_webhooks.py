@@ -234,3 +234,25 @@ def test_an_ingested_dsn_reaches_the_signal(received):
     assert [(e.kind, e.bounce_type, e.correlation_id) for _, e in received] == [
         (EventKind.BOUNCED, "hard", MESSAGE.correlation_id)
     ]
+
+
+def test_manage_py_ingest_dsn_reaches_the_signal_and_keeps_exit_codes(received, monkeypatch, tmp_path):
+    from django.core.management import call_command
+
+    from mailcore.webhooks import app as webhook_app
+
+    raw = build_dsn(render(MESSAGE), [Recipient("user@example.org")], to=verp_for("bounces@example.com", MESSAGE))
+    path = tmp_path / "bounce.eml"
+    path.write_bytes(raw)
+    with pytest.raises(SystemExit) as done:
+        call_command("mailcore_ingest_dsn", "-q", str(path))
+    assert done.value.code == 0
+    assert [(e.kind, e.correlation_id) for _, e in received] == [(EventKind.BOUNCED, MESSAGE.correlation_id)]
+
+    def down(event):
+        raise ConnectionError("store down")
+
+    monkeypatch.setattr(webhook_app, "hook_dispatch", down)
+    with pytest.raises(SystemExit) as done:
+        call_command("mailcore_ingest_dsn", "-q", str(path))
+    assert done.value.code == 75
