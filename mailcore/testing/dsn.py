@@ -46,7 +46,7 @@ def build_dsn(
     reporting_mta: str = "mx.example.org",
     arrival: datetime | None = None,
     returned: Literal["headers", "message", "none"] = "headers",
-    extra_per_message: list[tuple[str, str]] = (),  # type: ignore[assignment]
+    extra_per_message: tuple[tuple[str, str], ...] = (),
 ) -> bytes:
     """A DSN about ``original`` (the bytes that were sent), addressed to ``to``."""
     arrival = arrival or datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
