@@ -103,7 +103,8 @@ def mailcore_register_webhooks(registry: WebhookRegistry) -> None:
 
 @hookspec
 def mailcore_delivery_event(event: DeliveryEvent) -> None:
-    """Called once for every stored event of a verified provider webhook request (or DSN).
+    """Called once for every stored event of a verified provider webhook request, and of every
+    bounce (RFC 3464 DSN) read by ``mailcore events ingest-dsn``.
 
     :param event: a :class:`mailcore.events.DeliveryEvent` (``delivered``, ``bounced``…) with
         the correlation id mailcore sent, the recipient and the provider's raw record.

@@ -11,7 +11,8 @@ Exit status, the same for every command (docs/scripts.md has the table):
 * 1 — failed: not sent, a configuration error, an invalid message, no such outbox or message;
 * 2 — usage error: a missing or wrong option or argument;
 * 3 — partial: sent, but some recipients were refused (``send``), or some rows failed
-  (``send-bulk``).
+  (``send-bulk``);
+* 75 — temporary failure (``EX_TEMPFAIL``, ``events ingest-dsn``): an MTA piping to it retries.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ COMMANDS = {
     "send-bulk": "send_bulk",
     "status": "status",
     "suppressions": "suppressions",
+    "events": "events",
 }
 
 

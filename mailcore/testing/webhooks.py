@@ -7,6 +7,10 @@ the app and returns ``(status, body, headers)``. For tests of verifiers and of
 ``with event_store(tmp_path / "events.sqlite3") as pipeline:`` sends everything the default
 dispatch stores (:func:`mailcore.webhooks.app.dispatch_events`) to that file for the block;
 ``pipeline.wait_idle()`` waits until the hook has seen every stored event.
+
+``with captured_events(tmp_path / "events.sqlite3") as captured:`` does the same and records
+what reaches the ``mailcore_delivery_event`` hook; ``captured.seen()`` waits for the background
+handler, then returns those events in order.
 """
 
 from __future__ import annotations
@@ -18,10 +22,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from wsgiref.util import setup_testing_defaults
 
+from mailcore.plugins import hookimpl
+
 if TYPE_CHECKING:
+    from mailcore.events import DeliveryEvent
     from mailcore.webhooks.pipeline import EventPipeline
 
-__all__ = ["event_store", "post"]
+__all__ = ["CapturedEvents", "captured_events", "event_store", "post"]
 
 
 def post(
@@ -66,3 +73,36 @@ def event_store(path: str | Path) -> Iterator[EventPipeline]:
         yield pipeline
     finally:
         reset_default_pipeline()
+
+
+class CapturedEvents:
+    """A ``mailcore_delivery_event`` hook implementation that records each event it is given."""
+
+    def __init__(self, pipeline: EventPipeline) -> None:
+        self.pipeline = pipeline
+        self._events: list[DeliveryEvent] = []
+
+    @hookimpl
+    def mailcore_delivery_event(self, event: DeliveryEvent) -> None:
+        self._events.append(event)
+
+    def seen(self, timeout: float = 30.0) -> list[DeliveryEvent]:
+        """Every event the hook received, after the handler finished what was stored so far."""
+        if not self.pipeline.wait_idle(timeout):
+            raise AssertionError(f"the event pipeline did not finish handling within {timeout} s")
+        return list(self._events)
+
+
+@contextmanager
+def captured_events(path: str | Path) -> Iterator[CapturedEvents]:
+    """:func:`event_store` at ``path`` plus a registered :class:`CapturedEvents` for the block."""
+    from mailcore.plugins import get_plugin_manager
+
+    with event_store(path) as pipeline:
+        capture = CapturedEvents(pipeline)
+        manager = get_plugin_manager()
+        manager.register(capture, name=f"mailcore-testing-capture-{id(capture)}")
+        try:
+            yield capture
+        finally:
+            manager.unregister(capture)

@@ -28,14 +28,14 @@ or build one in code with :func:`make_app`.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from mailcore.errors import ConfigurationError, WebhookRejected
+from mailcore.errors import ConfigurationError
 from mailcore.events import DeliveryEvent, WebhookVerifier
-from mailcore.webhooks.registry import ENV_PREFIX, WebhookRegistry, build_verifier, settings_from_env
+from mailcore.webhooks.receive import REASONS, check_length, each_event, handle_request, log_refusal
+from mailcore.webhooks.registry import WebhookRegistry, build_verifiers
 
 if TYPE_CHECKING:
     from mailcore.webhooks.pipeline import EventPipeline
@@ -48,8 +48,6 @@ log = logging.getLogger("mailcore.webhooks")
 DEFAULT_MAX_BODY = 5 * 1024 * 1024
 Dispatch = Callable[[DeliveryEvent], None]
 StartResponse = Callable[..., Any]
-_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found"}
-_REASONS |= {405: "Method Not Allowed", 411: "Length Required", 413: "Content Too Large", 500: "Internal Server Error"}
 
 
 def dispatch_events(events: Sequence[DeliveryEvent]) -> None:
@@ -107,64 +105,45 @@ class WebhookApp:
             return _answer(start_response, 404, "unknown webhook path")
         if environ.get("REQUEST_METHOD") != "POST":
             return _answer(start_response, 405, "use POST", [("Allow", "POST")])
-        body, status = self._read(environ)
+        client = str(environ.get("REMOTE_ADDR", "?"))
+        refused = check_length(
+            environ.get("CONTENT_LENGTH"),
+            environ.get("HTTP_TRANSFER_ENCODING", "").lower() == "chunked"
+            or bool(environ.get("wsgi.input_terminated")),
+            self.max_body,
+        )
+        if refused is not None:
+            reason = "too_large" if refused.status == 413 else "no_length"
+            log_refusal(provider, reason, client, environ.get("CONTENT_LENGTH") or "?")
+            return _answer(start_response, refused.status, refused.text)
+        body = self._read(environ)
         if body is None:
-            _log_refusal(environ, provider, "too_large" if status == 413 else "no_length", -1)
-            return _answer(start_response, status, "body too large" if status == 413 else "Content-Length required")
-        try:
-            headers = _headers(environ)
-            events = verifier.verify_and_parse(headers, body)
-        except WebhookRejected as error:
-            _log_refusal(environ, provider, error.reason, len(body))
-            return _answer(start_response, error.status, f"rejected: {error.reason}")
-        except Exception as error:
-            log.error("%s webhook verifier raised %s; answered 500", provider, type(error).__name__)
-            return _answer(start_response, 500, "verifier error")
-        try:
-            if self.dispatch is hook_dispatch and self.pipeline is not None:
-                self.pipeline.submit(events)  # one transaction for the whole batch
-            elif self.dispatch is hook_dispatch:
-                dispatch_events(events)
-            else:
-                for event in events:
-                    self.dispatch(event)
-        except Exception as error:
-            log.error(
-                "%s webhook: dispatch raised %s; answered 500, the provider will redeliver",
-                provider,
-                type(error).__name__,
-            )
-            _release(verifier, provider, headers, body)
-            return _answer(start_response, 500, "dispatch error")
-        log.debug("%s webhook: %d event(s) stored", provider, len(events))
-        return _answer(start_response, 200, "ok")
+            log_refusal(provider, "too_large", client, "?")
+            return _answer(start_response, 413, "body too large")
+        answer = handle_request(
+            provider, verifier, _headers(environ), body, dispatch=self._dispatch_batch, client=client
+        )
+        return _answer(start_response, answer.status, answer.text)
 
-    def _read(self, environ: dict[str, Any]) -> tuple[bytes | None, int]:
-        """The body, or (None, 413/411) when it is too large or its length unknown."""
+    def _dispatch_batch(self, events: Sequence[DeliveryEvent]) -> None:
+        """The default dispatch stores a request's events together (one transaction) in this
+        app's pipeline or the process's; a custom one is called once per event."""
+        if self.dispatch is not hook_dispatch:
+            each_event(self.dispatch)(events)
+        elif self.pipeline is not None:
+            self.pipeline.submit(events)
+        else:
+            dispatch_events(events)
+
+    def _read(self, environ: dict[str, Any]) -> bytes | None:
+        """The body (length already checked), or None when a chunked body exceeds ``max_body``."""
         raw_length = environ.get("CONTENT_LENGTH") or ""
         stream = environ["wsgi.input"]
         if raw_length.strip().isdigit():
-            length = int(raw_length)
-            if length > self.max_body:
-                return None, 413
-            return stream.read(length), 200
-        if environ.get("HTTP_TRANSFER_ENCODING", "").lower() != "chunked" and not environ.get("wsgi.input_terminated"):
-            return None, 411
+            data: bytes = stream.read(int(raw_length))
+            return data
         body: bytes = stream.read(self.max_body + 1)
-        return (body, 200) if len(body) <= self.max_body else (None, 413)
-
-
-def _release(verifier: WebhookVerifier, provider: str, headers: Mapping[str, str], body: bytes) -> None:
-    """Let a verifier forget the one-time token of a request that was not processed (optional method)."""
-    release = getattr(verifier, "release", None)
-    if release is None:
-        return
-    try:
-        release(headers, body)
-    except Exception as error:
-        log.error(
-            "%s webhook: release raised %s; a redelivery may be refused as a replay", provider, type(error).__name__
-        )
+        return body if len(body) <= self.max_body else None
 
 
 def _headers(environ: Mapping[str, Any]) -> dict[str, str]:
@@ -177,22 +156,12 @@ def _headers(environ: Mapping[str, Any]) -> dict[str, str]:
     return headers
 
 
-def _log_refusal(environ: Mapping[str, Any], provider: str, reason: str, size: int) -> None:
-    log.warning(
-        "%s webhook refused (%s) from %s, %s bytes",
-        provider,
-        reason,
-        environ.get("REMOTE_ADDR", "?"),
-        size if size >= 0 else environ.get("CONTENT_LENGTH") or "?",
-    )
-
-
 def _answer(
     start_response: StartResponse, status: int, text: str, extra: list[tuple[str, str]] | None = None
 ) -> list[bytes]:
     body = (text + "\n").encode("ascii")
     headers = [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body))), *(extra or [])]
-    start_response(f"{status} {_REASONS.get(status, '')}".rstrip(), headers)
+    start_response(f"{status} {REASONS.get(status, '')}".rstrip(), headers)
     return [body]
 
 
@@ -214,16 +183,7 @@ def make_app(
     Without ``config``, every provider with ``MAILCORE_WEBHOOK_<PROVIDER>_*`` variables set is
     served. Verifiers are built (and their keys checked) here, so a bad key fails at start-up.
     """
-    if config is None:
-        env = os.environ if environ is None else environ
-        names = {key[len(ENV_PREFIX) :].split("_", 1)[0].lower() for key in env if key.startswith(ENV_PREFIX)}
-        config = {name: settings_from_env(name, env) for name in sorted(names)}
-        if not config:
-            raise ConfigurationError(
-                "no webhook configured: set e.g. MAILCORE_WEBHOOK_SENDGRID_PUBLIC_KEY or "
-                "MAILCORE_WEBHOOK_MAILGUN_SIGNING_KEY, or pass make_app({...})"
-            )
-    verifiers = {name: build_verifier(name, settings, registry) for name, settings in config.items()}
+    verifiers = build_verifiers(config, registry=registry, environ=environ)
     pipeline = None
     if outbox is not None:
         from mailcore.webhooks.pipeline import EventPipeline

@@ -20,7 +20,15 @@ from typing import Union
 from mailcore.errors import ConfigurationError
 from mailcore.events import WebhookVerifier
 
-__all__ = ["ENV_PREFIX", "VerifierFactory", "WebhookRegistry", "WebhookSpec", "build_verifier", "settings_from_env"]
+__all__ = [
+    "ENV_PREFIX",
+    "VerifierFactory",
+    "WebhookRegistry",
+    "WebhookSpec",
+    "build_verifier",
+    "build_verifiers",
+    "settings_from_env",
+]
 
 VerifierFactory = Callable[[Mapping[str, str]], WebhookVerifier]
 ENV_PREFIX = "MAILCORE_WEBHOOK_"
@@ -104,3 +112,29 @@ def build_verifier(
         registry = get_webhook_registry()
     factory = registry.get(provider).load()
     return factory(settings_from_env(provider) if settings is None else settings)
+
+
+def build_verifiers(
+    config: Mapping[str, Mapping[str, str]] | None = None,
+    *,
+    registry: WebhookRegistry | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> dict[str, WebhookVerifier]:
+    """A verifier for each provider in ``config`` (``{"sendgrid": {"public_key": ...}}``).
+
+    Without ``config``, every provider with ``MAILCORE_WEBHOOK_<PROVIDER>_*`` variables set.
+    Every receiver (WSGI, Django) builds its verifiers here, at start-up, so a bad key fails
+    before the first request.
+
+    :raises ConfigurationError: when nothing is configured, or a provider's settings are wrong.
+    """
+    if config is None:
+        env = os.environ if environ is None else environ
+        names = {key[len(ENV_PREFIX) :].split("_", 1)[0].lower() for key in env if key.startswith(ENV_PREFIX)}
+        config = {name: settings_from_env(name, env) for name in sorted(names)}
+        if not config:
+            raise ConfigurationError(
+                "no webhook configured: set e.g. MAILCORE_WEBHOOK_SENDGRID_PUBLIC_KEY or "
+                "MAILCORE_WEBHOOK_MAILGUN_SIGNING_KEY, or pass the providers' settings"
+            )
+    return {name.lower(): build_verifier(name, settings, registry) for name, settings in config.items()}

@@ -216,6 +216,8 @@ def store_url(request, tmp_path):
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'outbox.sqlite3'}"
     return request.getfixturevalue("pg_url")
+
+
 RABBITMQ = ("127.0.0.1", 5672)
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import secrets
 import time
@@ -22,6 +20,7 @@ from mailcore.testing.webhooks import post as call
 from mailcore.webhooks import RedisReplayCache, build_verifier
 from mailcore.webhooks.app import make_app
 from mailcore_mailgun.payload import CORRELATION_VAR, build_form
+from mailcore_mailgun.testing import signed_body
 from mailcore_mailgun.webhook import MailgunWebhook, map_event
 
 SIGNING_KEY = "key-test-" + "0" * 24
@@ -43,12 +42,7 @@ def event_data(event: str, **extra) -> dict:
 
 
 def post(record: dict, key: str = SIGNING_KEY, timestamp: str | None = None, token: str | None = None) -> bytes:
-    timestamp = timestamp or str(int(time.time()))
-    token = token or secrets.token_hex(25)
-    signature = hmac.new(key.encode(), (timestamp + token).encode(), hashlib.sha256).hexdigest()
-    return json.dumps(
-        {"signature": {"timestamp": timestamp, "token": token, "signature": signature}, "event-data": record}
-    ).encode()
+    return signed_body(record, key, timestamp, token)
 
 
 def reason_of(verifier: MailgunWebhook, body: bytes) -> str:

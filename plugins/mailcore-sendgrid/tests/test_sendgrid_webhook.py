@@ -7,7 +7,7 @@ import json
 import time
 
 import pytest
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from hypothesis import given
 from hypothesis import strategies as st
@@ -20,23 +20,11 @@ from mailcore.testing.webhooks import post
 from mailcore.webhooks import build_verifier
 from mailcore.webhooks.app import make_app
 from mailcore_sendgrid.payload import build_payload
+from mailcore_sendgrid.testing import key_pair, signed
 from mailcore_sendgrid.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, SendGridWebhook, map_event
 
 MESSAGE = Message("app@example.com", ["user@example.org"], "Your code", text="123456")
 SENT_ID = "14c5d75ce93"  # what SendGrid returned as X-Message-Id
-
-
-def key_pair(curve: ec.EllipticCurve | None = None) -> tuple[ec.EllipticCurvePrivateKey, str]:
-    """A fresh private key and its public key as SendGrid shows it: base64 of the DER SPKI."""
-    private = ec.generate_private_key(curve or ec.SECP256R1())
-    der = private.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    return private, base64.b64encode(der).decode()
-
-
-def signed(private: ec.EllipticCurvePrivateKey, body: bytes, timestamp: str | None = None) -> dict[str, str]:
-    timestamp = timestamp or str(int(time.time()))
-    signature = private.sign(timestamp.encode() + body, ec.ECDSA(hashes.SHA256()))
-    return {SIGNATURE_HEADER: base64.b64encode(signature).decode(), TIMESTAMP_HEADER: timestamp}
 
 
 def batch() -> bytes:

@@ -37,6 +37,7 @@ PARAMS = frozenset(
         "max_messages",
         "oauth_token",
         "relay",
+        "verp",
     }
 )
 
@@ -75,6 +76,7 @@ class SMTPSettings:
     pool: int = 1
     max_messages: int = DEFAULT_MAX_MESSAGES
     relay: str = "neutral"
+    verp: str | None = None  # bounces@example.com: a per-message envelope sender (mailcore.verp)
 
     @property
     def name(self) -> str:
@@ -134,6 +136,7 @@ class SMTPSettings:
             pool=_at_least_one(url, "pool", 1),
             max_messages=_at_least_one(url, "max_messages", DEFAULT_MAX_MESSAGES),
             relay=relay_for_host(host, url.get("relay") or None),
+            verp=url.get("verp") or None,
         )
         settings.validate(url.masked(), has_token_provider=has_token_provider)
         return settings
@@ -159,6 +162,10 @@ class SMTPSettings:
             raise ConfigurationError(f"{where}: the user name has no password or oauth_token (user:password@host)")
         if self.keyfile and not self.certfile:
             raise ConfigurationError(f"{where}: keyfile needs certfile (the client certificate)")
+        if self.verp is not None:
+            from mailcore.verp import check_base
+
+            check_base(self.verp)
         if self.ehlo is not None and check_hostname(self.ehlo, f"{where}: ehlo") != self.ehlo:
             raise ConfigurationError(f"{where}: write ehlo= in its ASCII form, {check_hostname(self.ehlo, 'ehlo')!r}")
 

@@ -33,6 +33,7 @@ from mailcore.message import ADDRESS_HEADERS, Message
 from mailcore.render import render
 from mailcore.result import Delivery, SendResult
 from mailcore.transport import CheckStep, ProviderTransport
+from mailcore.verp import verp_for
 from mailcore_smtp import classify
 from mailcore_smtp.classify import Reply, Stage, Verdict
 from mailcore_smtp.net import Deadline, Resolver
@@ -236,11 +237,15 @@ class SMTPTransport(ProviderTransport):
         utf8 = connection.has("SMTPUTF8") and _needs_smtputf8(message)
         extra = tag_headers(message, self.settings.relay)  # InvalidMessage: the tags cannot go
         try:
-            if utf8:
+            if message.envelope_from is None and self.settings.verp:
+                sender = verp_for(self.settings.verp, message)  # ASCII: bounces+<token>@domain
+            elif utf8:
                 sender = message.envelope_sender.envelope_email  # UTF-8 local part, A-label domain
-                recipients = [r.envelope_email for r in message.recipients]
             else:
                 sender = message.envelope_sender.ascii_email
+            if utf8:
+                recipients = [r.envelope_email for r in message.recipients]
+            else:
                 recipients = [r.ascii_email for r in message.recipients]
             data = render(message, smtputf8=utf8, extra_headers=extra)
         except InvalidMessage as error:
