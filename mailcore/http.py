@@ -538,6 +538,7 @@ class ConnectionPool:
         headers: Mapping[str, str],
         *,
         content_type: str | None = None,
+        cache_headers: bool = True,
     ) -> HTTPAnswer:
         """Send exactly one request and read its answer within the attempt's time.
 
@@ -545,10 +546,11 @@ class ConnectionPool:
         as they are (it must point at this pool's host). ``headers`` are usually the same
         mapping for every request of a transport: their encoded lines are cached (keyed by
         content, so a changed mapping is encoded again); ``content_type``, when given, is the
-        one header that changes per request (a multipart boundary). ``Host``,
+        one header that changes per request (a multipart boundary); ``cache_headers=False`` for
+        headers that all change per request (a signature). ``Host``,
         ``Accept-Encoding: identity`` and ``Content-Length`` are added unless given.
         """
-        head = self._head(method, self._target(path), body, headers, content_type)
+        head = self._head(method, self._target(path), body, headers, content_type, cache_headers)
         seconds = attempt_seconds(self.timeout)
         connection = self._acquire()
         connection.begin(time.monotonic() + seconds)
@@ -576,15 +578,21 @@ class ConnectionPool:
             self._release(connection, reusable)
 
     def _head(
-        self, method: str, target: str, body: bytes | None, headers: Mapping[str, str], content_type: str | None
+        self,
+        method: str,
+        target: str,
+        body: bytes | None,
+        headers: Mapping[str, str],
+        content_type: str | None,
+        cache: bool,
     ) -> bytes:
         """The request line and headers, ending with the blank line."""
         if not _METHOD(method):
             raise ValueError(f"invalid HTTP method {method!r}")
         if _ILLEGAL_TARGET(target):
             raise ValueError(f"invalid character in the request target {target!r}")
-        key = tuple(headers.items())
-        lines = self._header_cache.get(key)
+        key = tuple(headers.items()) if cache else None
+        lines = self._header_cache.get(key) if key is not None else None
         if lines is None:
             lines = header_lines(headers)
             present = {name.lower() for name in headers}
@@ -592,9 +600,10 @@ class ConnectionPool:
                 lines = b"Host: %s\r\n" % self._host_header.encode("idna") + lines
             if "accept-encoding" not in present:
                 lines += b"Accept-Encoding: identity\r\n"
-            if len(self._header_cache) >= 16:
-                self._header_cache.clear()
-            self._header_cache[key] = lines
+            if key is not None:
+                if len(self._header_cache) >= 16:
+                    self._header_cache.clear()
+                self._header_cache[key] = lines
         extra = header_lines({"Content-Type": content_type}) if content_type is not None else b""
         if body is not None or method in ("POST", "PUT", "PATCH"):
             extra += b"Content-Length: %d\r\n" % (len(body) if body is not None else 0)
