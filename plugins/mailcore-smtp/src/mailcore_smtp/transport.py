@@ -42,7 +42,7 @@ from mailcore_smtp.relay import tag_headers
 from mailcore_smtp.session import WIRE_ERRORS, Opener, TokenProvider, wire_error
 from mailcore_smtp.settings import SMTPSettings
 from mailcore_smtp.tls import client_context
-from mailcore_smtp.wire import Disconnected, ProtocolFailure, SMTPConnection, dot_stuff, message_size
+from mailcore_smtp.wire import Disconnected, ProtocolFailure, SMTPConnection, dot_stuff_sized
 
 __all__ = ["IDLE_PROBE", "SMTPTransport"]
 
@@ -231,8 +231,8 @@ class SMTPTransport(ProviderTransport):
 
     # -- the transaction -----------------------------------------------------------------
 
-    def _envelope(self, connection: SMTPConnection, message: Message) -> tuple[bool, str, list[str], bytes]:
-        """(smtputf8, sender, recipients, dot-stuffed data) for this server; no I/O."""
+    def _envelope(self, connection: SMTPConnection, message: Message) -> tuple[bool, str, list[str], tuple[bytes, int]]:
+        """(smtputf8, sender, recipients, (dot-stuffed data, its RFC 1870 size)) for this server; no I/O."""
         utf8 = connection.has("SMTPUTF8") and _needs_smtputf8(message)
         extra = tag_headers(message, self.settings.relay)  # InvalidMessage: the tags cannot go
         try:
@@ -250,11 +250,11 @@ class SMTPTransport(ProviderTransport):
         limit = connection.size_limit
         if limit is not None and len(data) > limit:
             raise MessageRejected(f"the message is {len(data)} bytes; {self.settings.host} accepts at most {limit}")
-        return utf8, sender, recipients, dot_stuff(data)
+        return utf8, sender, recipients, dot_stuff_sized(data)
 
-    def _options(self, connection: SMTPConnection, utf8: bool, stuffed: bytes) -> str:
+    def _options(self, connection: SMTPConnection, utf8: bool, stuffed: bytes, size: int) -> str:
         """MAIL FROM parameters: SIZE (RFC 1870), SMTPUTF8, and BODY=8BITMIME for 8-bit data."""
-        options = f" SIZE={message_size(stuffed)}" if connection.has("SIZE") else ""
+        options = f" SIZE={size}" if connection.has("SIZE") else ""
         if utf8:
             options += " SMTPUTF8"
         if connection.has("8BITMIME") and (utf8 or not stuffed.isascii()):
@@ -263,8 +263,8 @@ class SMTPTransport(ProviderTransport):
 
     def _transactions(self, connection: SMTPConnection, message: Message, *, reused: bool) -> Delivery:
         connection.delivered_in_attempt = 0
-        utf8, sender, pending, stuffed = self._envelope(connection, message)
-        options = self._options(connection, utf8, stuffed)
+        utf8, sender, pending, (stuffed, size) = self._envelope(connection, message)
+        options = self._options(connection, utf8, stuffed, size)
         rejected: dict[str, str] = {}
         final: Reply | None = None
         while pending:
