@@ -157,11 +157,7 @@ def tests(session: nox.Session) -> None:
         if plan_only:
             rows.append((name, version, "planned", "MAILCORE_NOX_PLAN=1"))
             continue
-        command = [sys.executable, str(ROOT / "noxfile.py"), "-s", name]
-        if session.posargs:
-            command += ["--", *session.posargs]
-        code = subprocess.run(command, cwd=ROOT, check=False).returncode
-        rows.append((name, version, "passed" if code == 0 else "FAILED", "" if code == 0 else f"exit code {code}"))
+        rows.append((name, version, *run_session(name, session.posargs)))
     print(summary_table(rows), flush=True)
     failed = [row[0] for row in rows if row[2] == "FAILED"]
     not_run = [row[0] for row in rows if row[2] == "NOT RUN"]
@@ -171,6 +167,35 @@ def tests(session: nox.Session) -> None:
         session.error(f"could not run (CI requires every session): {', '.join(not_run)}")
     if not_run:
         session.warn(f"INCOMPLETE: {len(not_run)} of {len(rows)} sessions could not run: {', '.join(not_run)}")
+
+
+def run_session(name: str, posargs: list[str]) -> tuple[str, str]:
+    """Run one session in its own nox process; return its (result, why) for the summary table.
+
+    nox exits 0 for a session that skipped itself, so the result is read from nox's ``--report``:
+    a skip is shown as ``skipped`` with its reason, never as a pass.
+    """
+    import json
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        report = Path(tmp) / "report.json"
+        command = [sys.executable, str(ROOT / "noxfile.py"), "-s", name, "--report", str(report)]
+        if posargs:
+            command += ["--", *posargs]
+        code = subprocess.run(command, cwd=ROOT, check=False).returncode
+        results = json.loads(report.read_text())["sessions"] if report.exists() else []
+    if code != 0:
+        return "FAILED", f"exit code {code}"
+    return session_outcome(results)
+
+
+def session_outcome(results: list[dict[str, object]]) -> tuple[str, str]:
+    """(result, why) from nox's report entries of one successful run: ``skipped`` when any skipped."""
+    skipped = [entry for entry in results if entry.get("result") == "skipped"]
+    if skipped:
+        return "skipped", "; ".join(str(entry.get("reason") or "no reason given") for entry in skipped)
+    return "passed", ""
 
 
 def summary_table(rows: list[tuple[str, str, str, str]]) -> str:

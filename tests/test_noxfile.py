@@ -5,6 +5,7 @@ plans without installing anything) with PATH stripped to a folder holding only t
 running these tests, under its ``pythonX.Y`` name, and HOME moved so no pyenv is found.
 """
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -41,7 +42,7 @@ def _run_tests_session(tmp_path, **extra_env):
     rows = {}
     for line in out.stdout.splitlines():
         cells = line.split()
-        if len(cells) >= 3 and cells[2] in ("planned", "NOT", "passed", "FAILED"):
+        if len(cells) >= 3 and cells[2] in ("planned", "NOT", "passed", "skipped", "FAILED"):
             rows[cells[0]] = (cells[1], line)
     return out, rows
 
@@ -88,3 +89,39 @@ def test_the_names_session_reads_pip_index_versions_output():
         *(f"steadymail-{p}" for p in ("smtp", "sendgrid", "ses", "mailgun", "console")),
     }
     assert "names" not in module.nox.options.sessions, "the registry check is never part of the default run"
+
+
+def _load_noxfile():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("noxfile_outcome", REPO_ROOT / "noxfile.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_session_that_skips_itself_is_reported_as_skipped_not_passed(tmp_path):
+    """nox exits 0 for a skip; the summary reads nox's own --report so the table says "skipped"."""
+    (tmp_path / "noxfile.py").write_text(
+        "import nox\n\n"
+        "@nox.session(python=False)\n"
+        "def skipper(session):\n"
+        "    session.skip('the newest Django is a minor version already covered')\n\n"
+        "@nox.session(python=False)\n"
+        "def runner(session):\n"
+        "    pass\n"
+    )
+    module = _load_noxfile()
+    outcomes = {}
+    for name in ("skipper", "runner"):
+        report = tmp_path / f"{name}.json"
+        out = subprocess.run(
+            [sys.executable, "-m", "nox", "-f", str(tmp_path / "noxfile.py"), "-s", name, "--report", str(report)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert out.returncode == 0, out.stderr
+        outcomes[name] = module.session_outcome(json.loads(report.read_text())["sessions"])
+    assert outcomes["skipper"] == ("skipped", "the newest Django is a minor version already covered")
+    assert outcomes["runner"] == ("passed", "")

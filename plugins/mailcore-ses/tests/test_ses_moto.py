@@ -123,3 +123,13 @@ def test_a_transport_lacking_the_calendar_is_skipped_and_ses_delivers_the_invita
     parts = {part.get_content_type(): part for part in parsed.walk()}
     assert parts["text/calendar"].get_param("method") == "REQUEST"
     assert "SUMMARY:Planning" in parts["text/calendar"].get_content()
+
+
+def test_a_message_with_an_envelope_sender_goes_through_ses_not_skipped(moto):
+    """SES declares ``envelope_sender``: bounces are forwarded to it (FeedbackForwardingEmailAddress),
+    so a message with ``envelope_from`` is delivered by SES rather than skipped as uncarriable."""
+    message = Message("sender@example.com", ["r@example.org"], "Bounce here", text="t", envelope_from="b@example.com")
+    mailer = Mailer([moto.url()], retry=None, breaker=None)
+    result = mailer.send(message)
+    assert result.transport.startswith("ses://") and len(result.attempts) == 1
+    assert read_back(moto, result)[1]["Subject"] == "Bounce here"

@@ -7,9 +7,10 @@ from mailcore.registry import TransportRegistry
 from mailcore.webhooks.registry import WebhookRegistry
 
 #: What the SES transport carries faithfully (see docs/capabilities.md). A calendar part travels
-#: in the raw MIME message, so only without a provider template.
+#: in the raw MIME message, so only without a provider template. The envelope sender becomes
+#: ``FeedbackForwardingEmailAddress``: SES keeps MAIL FROM but forwards bounces and complaints there.
 CAPABILITIES = frozenset(
-    {"provider_template", "tags", "metadata", "inline_images", "custom_headers", "batch", "calendar"}
+    {"provider_template", "tags", "metadata", "inline_images", "custom_headers", "batch", "calendar", "envelope_sender"}
 )
 
 
