@@ -550,13 +550,13 @@ class ConnectionPool:
         headers that all change per request (a signature). ``Host``,
         ``Accept-Encoding: identity`` and ``Content-Length`` are added unless given.
         """
-        head = self._head(method, self._target(path), body, headers, content_type, cache_headers)
         seconds = attempt_seconds(self.timeout)
         connection = self._acquire()
         connection.begin(time.monotonic() + seconds)
         reusable = False
         try:
-            try:
+            try:  # a header or target that could inject fails here, before any byte is written
+                head = self._head(method, self._target(path), body, headers, content_type, cache_headers)
                 if connection.sock is None:
                     connection.connect()
                 connection.send(head, body)

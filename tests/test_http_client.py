@@ -131,3 +131,12 @@ def test_request_head_has_host_length_and_cached_static_headers():
     assert POOL._head("GET", "/x", None, {"Host": "h"}, None, False) == (
         b"GET /x HTTP/1.1\r\nHost: h\r\nAccept-Encoding: identity\r\n\r\n"
     )
+
+
+def test_an_injecting_header_fails_the_request_before_anything_is_sent():
+    from mailcore.http import RequestFailed
+
+    with pytest.raises(RequestFailed) as caught:
+        POOL.request("POST", "/v3/mail/send", b"{}", {"Authorization": "Bearer k\r\nX-Evil: 1"})
+    assert caught.value.body_sent is False
+    assert isinstance(caught.value.error, ValueError)
