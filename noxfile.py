@@ -353,7 +353,7 @@ def bench(session: nox.Session, django: str, scope: str) -> None:
     ``bench(django61)`` runs every benchmark; ``bench(django52)`` reruns the ones with Django
     anchors (SMTP, render) under Django 5.2, each against mailcore in its own run.
     """
-    install_project(session, *PEER_DEPS, django, "django-anymail[sendgrid]", "sendgrid", "requests")
+    install_project(session, *PEER_DEPS, django, "django-anymail[sendgrid]", "sendgrid", "requests", "py-spy")
     scripts = session.posargs or (
         sorted(glob.glob("benchmarks/bench_*.py")) if scope == "all" else list(DJANGO_BENCHES)
     )

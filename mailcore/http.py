@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import http.client
 import io
+import re
 import select
 import socket
 import ssl
@@ -189,16 +190,14 @@ class AttemptTimeout(TimeoutError):
 class _DeadlineSocket:
     """A socket whose every write and read gets only the time left before ``end``.
 
-    ``http.client`` sets one timeout per ``recv``; a server dripping a byte at a time would
-    never hit it. Here each ``recv_into`` and ``sendall`` is given what remains of the attempt,
-    so the attempt as a whole ends on time.
+    A per-``recv`` timeout would let a server dripping a byte at a time hold an attempt forever;
+    here each ``recv_into`` and ``sendall`` is given what remains of the attempt, so the attempt
+    as a whole ends on time.
     """
 
     def __init__(self, sock: socket.socket, end: float) -> None:
         self.sock = sock
         self.end = end
-        self._readers = 0  # like socket.makefile: the fd stays open while a reader uses it
-        self._closing = False
 
     def _left(self) -> float:
         left = self.end - time.monotonic()
@@ -206,7 +205,7 @@ class _DeadlineSocket:
             raise AttemptTimeout("the attempt's time ran out")
         return left
 
-    def sendall(self, data: bytes) -> None:
+    def sendall(self, data: bytes | memoryview) -> None:
         self.sock.settimeout(self._left())
         self.sock.sendall(data)
 
@@ -214,26 +213,11 @@ class _DeadlineSocket:
         self.sock.settimeout(self._left())
         return self.sock.recv_into(buffer)
 
-    def makefile(self, mode: str = "rb", *_args: object, **_kwargs: object) -> io.BufferedReader:
-        self._readers += 1
-        return io.BufferedReader(_DeadlineReader(self))
-
-    def reader_closed(self) -> None:
-        self._readers -= 1
-        if self._closing and self._readers <= 0:
-            self.sock.close()
-
     def fileno(self) -> int:
         return self.sock.fileno()
 
-    def settimeout(self, value: float | None) -> None:
-        self.sock.settimeout(value)
-
     def close(self) -> None:
-        """Close now, or when the last reader (an answer still being read) is closed."""
-        self._closing = True
-        if self._readers <= 0:
-            self.sock.close()
+        self.sock.close()
 
 
 class _DeadlineReader(io.RawIOBase):
@@ -243,28 +227,62 @@ class _DeadlineReader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def close(self) -> None:
-        if not self.closed:
-            self._sock.reader_closed()
-        super().close()
-
     def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
         return self._sock.recv_into(buffer)
 
 
-class _Connection(http.client.HTTPConnection):
-    """``HTTPConnection`` that connects within a wall clock and reads through a deadline socket."""
+#: Longest status or header line read, and most header lines (the limits ``http.client`` uses).
+_MAX_LINE = 65536
+_MAX_HEADERS = 100
+#: A body up to this size goes out in the same ``sendall`` as the head (one TLS record, one
+#: syscall); a larger one is written after it from a ``memoryview``, never copied.
+_JOIN_BODY = 64 * 1024
+_LEGAL_HEADER_NAME = re.compile(rb"[^:\s][^:\r\n]*").fullmatch
+_ILLEGAL_HEADER_VALUE = re.compile(rb"\n(?![ \t])|\r(?![ \t\n])").search
+_ILLEGAL_TARGET = re.compile(r"[\x00-\x20\x7f]").search
+_METHOD = re.compile(r"[A-Z]+").fullmatch
+
+
+def header_lines(headers: Mapping[str, str]) -> bytes:
+    """``Name: value\\r\\n`` lines for ``headers``, refused when a name or value could inject.
+
+    The same rules ``http.client`` applies: a name is a token without ``:`` or white space, a
+    value has no bare CR or LF (a header-injection attempt through a configured API key fails
+    here with ``ValueError`` before anything is written). Values are Latin-1, as in HTTP/1.1.
+    """
+    lines = []
+    for name, value in headers.items():
+        raw_name = name.encode("ascii")
+        raw_value = value.encode("latin-1")
+        if not _LEGAL_HEADER_NAME(raw_name):
+            raise ValueError(f"invalid HTTP header name {name!r}")
+        if _ILLEGAL_HEADER_VALUE(raw_value):
+            raise ValueError(f"invalid HTTP header value for {name!r} (CR or LF)")
+        lines.append(b"%s: %s\r\n" % (raw_name, raw_value))
+    return b"".join(lines)
+
+
+class _Connection:
+    """One HTTP/1.1 keep-alive connection, connected within a wall clock.
+
+    A request is written in one ``sendall`` (head and body together, for bodies up to
+    :data:`_JOIN_BODY`); the answer is read through a deadline socket by :func:`_read_head` and
+    :meth:`read_body`, strict like ``http.client`` (same line and header limits, same exception
+    types) but without building an ``email.message.Message`` for the headers.
+    """
 
     def __init__(self, host: str, port: int, *, ssl_context: ssl.SSLContext | None, connect_timeout: float) -> None:
-        super().__init__(host, port)
+        self.host = host
+        self.port = port
         self.ssl_context = ssl_context
         self.connect_timeout = connect_timeout
         self.end = 0.0
+        self.sock: _DeadlineSocket | None = None
 
     def begin(self, end: float) -> None:
         """Bound everything this connection does from now on by ``end`` (``time.monotonic``)."""
         self.end = end
-        if isinstance(self.sock, _DeadlineSocket):
+        if self.sock is not None:
             self.sock.end = end
 
     def connect(self) -> None:
@@ -277,6 +295,139 @@ class _Connection(http.client.HTTPConnection):
             sock.close()
             raise
         self.sock = _DeadlineSocket(sock, self.end)
+
+    def send(self, head: bytes, body: bytes | None) -> None:
+        assert self.sock is not None
+        if body is None:
+            self.sock.sendall(head)
+        elif len(body) <= _JOIN_BODY:
+            self.sock.sendall(head + body)
+        else:
+            self.sock.sendall(head)
+            self.sock.sendall(memoryview(body))
+
+    def reader(self) -> io.BufferedReader:
+        """A reader for one answer; bytes it buffered past the answer go with it (as in
+        ``http.client``), never into the next answer."""
+        assert self.sock is not None
+        return io.BufferedReader(_DeadlineReader(self.sock), 16 * 1024)
+
+    def close(self) -> None:
+        sock, self.sock = self.sock, None
+        if sock is not None:
+            sock.close()
+
+
+def _read_line(reader: io.BufferedReader, what: str) -> bytes:
+    line = reader.readline(_MAX_LINE + 1)
+    if len(line) > _MAX_LINE:
+        raise http.client.LineTooLong(what)
+    return line
+
+
+def _read_status(reader: io.BufferedReader) -> tuple[str, int]:
+    """The status line's version and code (``http.client``'s rules and exceptions)."""
+    raw = _read_line(reader, "status line")
+    if not raw:
+        raise http.client.RemoteDisconnected("Remote end closed connection without response")
+    line = raw.decode("iso-8859-1")
+    parts = line.split(None, 2)
+    if len(parts) < 2 or not parts[0].startswith("HTTP/"):
+        raise http.client.BadStatusLine(line)
+    try:
+        status = int(parts[1])
+    except ValueError:
+        raise http.client.BadStatusLine(line) from None
+    if not 100 <= status <= 999:
+        raise http.client.BadStatusLine(line)
+    return parts[0], status
+
+
+def _read_headers(reader: io.BufferedReader) -> dict[str, str]:
+    """Header lines up to the blank line: lower-cased names, the last of repeated names wins."""
+    headers: dict[str, str] = {}
+    name = ""
+    count = 0
+    while True:
+        line = _read_line(reader, "header line")
+        if line in (b"\r\n", b"\n", b""):
+            return headers
+        count += 1
+        if count > _MAX_HEADERS:
+            raise http.client.HTTPException(f"got more than {_MAX_HEADERS} headers")
+        text = line.decode("iso-8859-1")
+        if text[0] in " \t" and name:  # obsolete line folding continues the previous value
+            headers[name] = f"{headers[name]} {text.strip()}"
+            continue
+        key, colon, value = text.partition(":")
+        if colon:
+            name = key.strip().lower()
+            headers[name] = value.strip()
+
+
+@dataclass(slots=True)
+class _Head:
+    status: int
+    headers: dict[str, str]
+    will_close: bool
+    length: int | None  # None: chunked or until the connection closes
+    chunked: bool
+
+
+def _read_head(reader: io.BufferedReader, method: str) -> _Head:
+    """Status line and headers of the final answer (``100 Continue`` and other 1xx skipped)."""
+    while True:
+        version, status = _read_status(reader)
+        headers = _read_headers(reader)
+        if not 100 <= status < 200 or status == 101:
+            break
+    if version == "HTTP/1.0":
+        keep_alive = "keep-alive" in headers or "keep-alive" in headers.get("connection", "").lower()
+        will_close = not keep_alive
+    elif version.startswith("HTTP/1."):
+        will_close = "close" in headers.get("connection", "").lower()
+    else:
+        raise http.client.UnknownProtocol(version)
+    chunked = headers.get("transfer-encoding", "").lower().rsplit(",", 1)[-1].strip() == "chunked"
+    length: int | None = None
+    if status in (204, 304) or method == "HEAD":
+        length = 0
+    elif not chunked:
+        try:
+            length = int(headers["content-length"])
+        except (KeyError, ValueError):
+            length = None
+        if length is not None and length < 0:
+            length = None
+        if length is None:
+            will_close = True  # the body ends when the server closes the connection
+    return _Head(status, headers, will_close, length, chunked)
+
+
+def _read_chunked(reader: io.BufferedReader, limit: int) -> tuple[bytes, bool]:
+    """A chunked body, at most ``limit`` bytes kept; ``True`` when there was more (stopped early)."""
+    parts: list[bytes] = []
+    size = 0
+    while True:
+        line = _read_line(reader, "chunk size")
+        try:
+            chunk = int(line.split(b";", 1)[0], 16)
+        except ValueError:
+            raise http.client.IncompleteRead(b"".join(parts)) from None
+        if chunk < 0:
+            raise http.client.IncompleteRead(b"".join(parts))
+        if chunk == 0:
+            _read_headers(reader)  # trailers
+            return b"".join(parts), False
+        if size + chunk > limit:
+            return (b"".join(parts) + reader.read(limit - size))[:limit], True
+        data = reader.read(chunk)
+        if len(data) < chunk:
+            raise http.client.IncompleteRead(data)
+        parts.append(data)
+        size += chunk
+        if _read_line(reader, "chunk end") not in (b"\r\n", b"\n"):
+            raise http.client.IncompleteRead(b"".join(parts))
 
 
 _resolver: ThreadPoolExecutor | None = None
@@ -374,51 +525,109 @@ class ConnectionPool:
         self.max_body = max_body
         self._idle: list[_Connection] = []
         self._lock = threading.Lock()
+        default_port = 443 if self.scheme == "https" else 80
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        self._host_header = host if self.port == default_port else f"{host}:{self.port}"
+        self._header_cache: dict[tuple[tuple[str, str], ...], bytes] = {}
 
-    def request(self, method: str, path: str, body: bytes | None, headers: Mapping[str, str]) -> HTTPAnswer:
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None,
+        headers: Mapping[str, str],
+        *,
+        content_type: str | None = None,
+        cache_headers: bool = True,
+    ) -> HTTPAnswer:
         """Send exactly one request and read its answer within the attempt's time.
 
         ``path`` is appended to the base URL's path; an absolute URL's path and query are used
-        as they are (it must point at this pool's host).
+        as they are (it must point at this pool's host). ``headers`` are usually the same
+        mapping for every request of a transport: their encoded lines are cached (keyed by
+        content, so a changed mapping is encoded again); ``content_type``, when given, is the
+        one header that changes per request (a multipart boundary); ``cache_headers=False`` for
+        headers that all change per request (a signature). ``Host``,
+        ``Accept-Encoding: identity`` and ``Content-Length`` are added unless given.
         """
         seconds = attempt_seconds(self.timeout)
         connection = self._acquire()
         connection.begin(time.monotonic() + seconds)
         reusable = False
         try:
-            try:
+            try:  # a header or target that could inject fails here, before any byte is written
+                head = self._head(method, self._target(path), body, headers, content_type, cache_headers)
                 if connection.sock is None:
                     connection.connect()
-                connection.request(method, self._target(path), body=body, headers=dict(headers))
+                connection.send(head, body)
             except (OSError, http.client.HTTPException, ValueError) as error:
                 raise RequestFailed(error, body_sent=False) from error
+            reader = connection.reader()
             try:
-                response = connection.getresponse()
+                answer_head = _read_head(reader, method)
             except (OSError, http.client.HTTPException, ValueError) as error:
                 raise RequestFailed(error, body_sent=True) from error
-            answer_headers = {name.lower(): value for name, value in response.getheaders()}
-            data, truncated = self._read_body(response)
+            data, truncated = self._read_body(reader, answer_head)
             # a server error may come from a bad backend behind this keep-alive connection: the
             # retry gets a fresh connection, like an SMTP session that answered 4xx
-            healthy = response.status < 500 and response.status not in (408, 429)
-            reusable = healthy and data is not None and not truncated and not response.will_close
-            return HTTPAnswer(response.status, answer_headers, data, truncated)
+            status = answer_head.status
+            healthy = status < 500 and status not in (408, 429)
+            reusable = healthy and data is not None and not truncated and not answer_head.will_close
+            return HTTPAnswer(status, answer_head.headers, data, truncated)
         finally:
             self._release(connection, reusable)
 
-    def _read_body(self, response: http.client.HTTPResponse) -> tuple[bytes | None, bool]:
+    def _head(
+        self,
+        method: str,
+        target: str,
+        body: bytes | None,
+        headers: Mapping[str, str],
+        content_type: str | None,
+        cache: bool,
+    ) -> bytes:
+        """The request line and headers, ending with the blank line."""
+        if not _METHOD(method):
+            raise ValueError(f"invalid HTTP method {method!r}")
+        if _ILLEGAL_TARGET(target):
+            raise ValueError(f"invalid character in the request target {target!r}")
+        key = tuple(headers.items()) if cache else None
+        lines = self._header_cache.get(key) if key is not None else None
+        if lines is None:
+            lines = header_lines(headers)
+            present = {name.lower() for name in headers}
+            if "host" not in present:
+                lines = b"Host: %s\r\n" % self._host_header.encode("idna") + lines
+            if "accept-encoding" not in present:
+                lines += b"Accept-Encoding: identity\r\n"
+            if key is not None:
+                if len(self._header_cache) >= 16:
+                    self._header_cache.clear()
+                self._header_cache[key] = lines
+        extra = header_lines({"Content-Type": content_type}) if content_type is not None else b""
+        if body is not None or method in ("POST", "PUT", "PATCH"):
+            extra += b"Content-Length: %d\r\n" % (len(body) if body is not None else 0)
+        return b"%s %s HTTP/1.1\r\n%s%s\r\n" % (method.encode("ascii"), target.encode("ascii"), lines, extra)
+
+    def _read_body(self, reader: io.BufferedReader, head: _Head) -> tuple[bytes | None, bool]:
         """At most ``max_body`` bytes of the body and whether there was more; ``None`` if cut off."""
+        limit = self.max_body
         try:
-            data = response.read(self.max_body + 1)
+            if head.chunked:
+                return _read_chunked(reader, limit)
+            if head.length is not None:
+                data = reader.read(min(head.length, limit + 1))
+                if len(data) < min(head.length, limit + 1):
+                    return None, False
+                if len(data) > limit:
+                    return data[:limit], True
+                return data, False
+            data = reader.read(limit + 1)  # until the server closes
         except (OSError, http.client.HTTPException, ValueError):
             return None, False
-        if len(data) > self.max_body:
-            return data[: self.max_body], True
-        try:
-            rest = response.read(1) if not response.isclosed() else b""
-        except (OSError, http.client.HTTPException, ValueError):
-            return data, False
-        return data, bool(rest)
+        if len(data) > limit:
+            return data[:limit], True
+        return data, False
 
     def _target(self, path: str) -> str:
         if path.startswith(("http://", "https://")):
@@ -454,7 +663,7 @@ class ConnectionPool:
         connection.close()
 
 
-def _dropped(connection: http.client.HTTPConnection) -> bool:
+def _dropped(connection: _Connection) -> bool:
     """True when an idle keep-alive connection was closed by the peer (readable means EOF)."""
     sock = connection.sock
     if sock is None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import ssl
 import time
 from collections.abc import Iterator
 from urllib.parse import quote
@@ -28,6 +27,7 @@ from mailcore.http import ConnectionPool, RequestFailed, api_base_url
 from mailcore.message import Message
 from mailcore.redact import MASK, Secret, mask_secrets
 from mailcore.result import Delivery
+from mailcore.tlscontext import client_context
 from mailcore.transport import CheckStep, ProviderTransport
 from mailcore.validate import INSECURE_HTTP_PARAM
 from mailcore_mailgun.errors import classify_failure, classify_response
@@ -78,7 +78,8 @@ class MailgunTransport(ProviderTransport):
         self.timeout = timeout
         self.cafile = cafile
         self.ignore_unsupported = ignore_unsupported
-        context = ssl.create_default_context(cafile=cafile) if base_url.startswith("https") else None
+        # shared per process and trust files: building a transport does not reload the CA bundle
+        context = client_context(cafile) if base_url.startswith("https") else None
         self._pool = ConnectionPool(base_url, timeout=timeout, ssl_context=context)
         self.connect_timeout = self._pool.connect_timeout
         self._messages_path = f"/v3/{quote(domain, safe='')}/messages"
@@ -123,9 +124,8 @@ class MailgunTransport(ProviderTransport):
         timeout that invites a resend.
         """
         body, content_type = encode_form(form)
-        headers = {**self._headers, "Content-Type": content_type}
         try:
-            answer = self._pool.request("POST", self._messages_path, body, headers)
+            answer = self._pool.request("POST", self._messages_path, body, self._headers, content_type=content_type)
         except RequestFailed as failed:
             raise classify_failure(failed.error, body_sent=failed.body_sent, secrets=self._secrets()) from None
         outcome = classify_response(

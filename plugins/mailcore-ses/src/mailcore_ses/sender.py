@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import json
 import os
-import ssl
 import threading
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
 from mailcore.http import ConnectionPool, HTTPAnswer
+from mailcore.tlscontext import client_context
 
 __all__ = ["PooledSender"]
 
@@ -71,7 +71,7 @@ class PooledSender:
             pool = self._pools.get(key)
             if pool is None:
                 cafile = self.cafile or os.environ.get("AWS_CA_BUNDLE") or None
-                context = ssl.create_default_context(cafile=cafile) if parts.scheme == "https" else None
+                context = client_context(cafile) if parts.scheme == "https" else None
                 pool = ConnectionPool(f"{parts.scheme}://{parts.netloc}", timeout=self.timeout, ssl_context=context)
                 self._pools[key] = pool
             return pool

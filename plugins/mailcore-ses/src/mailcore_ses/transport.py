@@ -25,15 +25,16 @@ from mailcore.budget import positive_seconds
 from mailcore.bulk.model import Batch, RecipientResult
 from mailcore.capabilities import coerce_capabilities
 from mailcore.config import TransportURL, mask_endpoint
-from mailcore.errors import ConfigurationError
+from mailcore.errors import ConfigurationError, MailcoreError
 from mailcore.http import CONNECT_TIMEOUT
 from mailcore.message import Message
 from mailcore.redact import MASK, Secret
 from mailcore.result import Delivery
 from mailcore.transport import CheckStep, ProviderTransport
 from mailcore.validate import INSECURE_HTTP_PARAM, check_endpoint_url
+from mailcore_ses.direct import DirectSendEmail
 from mailcore_ses.errors import classify_exception, delivery_from_response
-from mailcore_ses.payload import SesOptions, build_send_email
+from mailcore_ses.payload import PROVIDER_KEY, SesOptions, build_send_email
 from mailcore_ses.plugin import CAPABILITIES
 from mailcore_ses.sender import PooledSender
 
@@ -85,6 +86,8 @@ class SesTransport(ProviderTransport):
         self._access_key_id = access_key_id
         self._secret_access_key = secret_access_key
         self._client: SESV2Client | None = None
+        self._credentials: Any = None
+        self._direct: DirectSendEmail | None = None
         self._sender = PooledSender(timeout=timeout, cafile=cafile)
         self.connect_timeout = min(timeout, CONNECT_TIMEOUT)
         self._lock = threading.Lock()
@@ -151,10 +154,33 @@ class SesTransport(ProviderTransport):
                 region_name=self.region,
             )
             client = session.client("sesv2", endpoint_url=self.endpoint_url, config=config, verify=self.cafile)
+            self._credentials = session.get_credentials()
         except BotoCoreError as error:
             raise ConfigurationError(f"{self.name}: {classify_exception(error, self.secrets())}") from None
         client.meta.events.register("before-send.sesv2", self._sender)
         return client
+
+    def _direct_sender(self) -> DirectSendEmail | None:
+        """The fast ``SendEmail`` path (:mod:`mailcore_ses.direct`), once the client resolved the
+        region, endpoint and credentials; ``None`` when botocore knows no region to sign for."""
+        direct = self._direct
+        if direct is None:
+            client = self.client()
+            region = client.meta.region_name
+            if not region:
+                return None
+            with self._lock:
+                if self._direct is None:
+                    self._direct = DirectSendEmail(
+                        endpoint_url=client.meta.endpoint_url,
+                        credentials=self._credentials,
+                        region=region,
+                        service=client.meta.service_model.signing_name or "ses",
+                        pool=self._sender.pool,
+                        secrets=self.secrets(),
+                    )
+                direct = self._direct
+        return direct
 
     def secrets(self) -> tuple[str | Secret | None, ...]:
         """Everything that must never appear in an error text."""
@@ -166,6 +192,7 @@ class SesTransport(ProviderTransport):
     def close(self) -> None:
         with self._lock:
             client, self._client = self._client, None
+            self._direct = None
         if client is not None:
             client.close()
         self._sender.close()
@@ -174,9 +201,14 @@ class SesTransport(ProviderTransport):
 
     def deliver(self, message: Message) -> Delivery:
         request = build_send_email(message, self.options)
-        client = self.client()
         try:
-            response = client.send_email(**request)
+            # passthrough options go through botocore, which validates them; the rest is ours
+            direct = None if message.provider_options.get(PROVIDER_KEY) else self._direct_sender()
+            if direct is not None:
+                return direct.send(request)
+            response = self.client().send_email(**request)
+        except MailcoreError:  # already classified by the direct path
+            raise
         except Exception as raised:  # botocore raises many unrelated types; classify them all
             error = classify_exception(raised, self.secrets())
             if isinstance(error, ConfigurationError):  # not a SendError: name the transport here

@@ -36,6 +36,7 @@ __all__ = [
     "TLSFailure",
     "WireTimeout",
     "dot_stuff",
+    "dot_stuff_sized",
     "message_size",
 ]
 
@@ -75,13 +76,25 @@ class ProtocolFailure(ConnectionError):
 
 def dot_stuff(data: bytes) -> bytes:
     """Normalize line ends to CRLF, double leading dots, and append the final ``.`` line."""
+    return dot_stuff_sized(data)[0]
+
+
+def dot_stuff_sized(data: bytes) -> tuple[bytes, int]:
+    """:func:`dot_stuff` and the :func:`message_size` of its output, with one scan fewer.
+
+    When no line starts with a dot (nearly always) the size is known without counting the
+    stuffed dots again: on a 137 KB attachment each scan of the data is a noticeable part of
+    the CPU an SMTP send costs.
+    """
     if b"\n" in data and data.count(b"\n") != data.count(_CRLF):
         data = _BARE_LF.sub(_CRLF, data.replace(b"\r\n", b"\n").replace(b"\r", b"\n"))
-    if data.startswith(b".") or b"\n." in data:
+    stuffed = data.startswith(b".") or b"\n." in data
+    if stuffed:
         data = _LEADING_DOT.sub(b"..", data)
     if not data.endswith(_CRLF):
         data += _CRLF
-    return data + b".\r\n"
+    data += b".\r\n"
+    return data, (message_size(data) if stuffed else len(data) - 3)
 
 
 def message_size(stuffed: bytes) -> int:
