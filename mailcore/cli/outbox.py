@@ -19,7 +19,7 @@ from mailcore.outbox.location import OUTBOX_ENV, outbox_path, resolve_outbox_url
 from mailcore.outbox.migrate import migrate_store
 from mailcore.outbox.queue import open_store, queue_scheme
 from mailcore.outbox.retention import parse_duration
-from mailcore.outbox.store import RETRYABLE, STATES
+from mailcore.outbox.store import RETRYABLE, STATES, SQLiteOutbox
 from mailcore.redact import printable
 
 _STATE_STYLE = {
@@ -194,6 +194,19 @@ def _console() -> Console:
     """Rich output; wide when piped (logs, grep) so rows are not wrapped mid-field."""
     console = Console()
     return console if console.is_terminal else Console(width=200)
+
+
+def _open_sqlite(url: str | None) -> SQLiteOutbox:
+    """:func:`_open` for the commands whose data lives only in the SQLite outbox file (delivery
+    events, ``mailcore status``, the suppression list): another store is a clear error (exit 1)."""
+    outbox = _open(url)
+    if isinstance(outbox, SQLiteOutbox):
+        return outbox
+    outbox.close()
+    raise click.ClickException(
+        f"delivery events, status and the suppression list are kept in a SQLite outbox; "
+        f"{outbox.url} is not one (point --outbox or MAILCORE_OUTBOX at a sqlite:/// outbox)"
+    )
 
 
 def _open(url: str | None) -> OutboxStore:

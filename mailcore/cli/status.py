@@ -15,7 +15,7 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from mailcore.cli.outbox import _console, _open, outbox_option
+from mailcore.cli.outbox import _console, _open_sqlite, outbox_option
 from mailcore.outbox.suppressions import suppressions
 from mailcore.outbox.timeline import MessageStatus, find_status
 from mailcore.redact import printable
@@ -41,7 +41,7 @@ _STYLE = {
 def command(url: str | None, key: str, by_address: bool, as_json: bool) -> None:
     """Show what happened to a message: KEY is a Message-ID (or correlation id), an outbox id,
     a provider's message id, or a recipient address."""
-    with _open(url) as outbox:
+    with _open_sqlite(url) as outbox:
         statuses = find_status(outbox, key, address=by_address)
         listed = suppressions(outbox, address=key) if _looks_like_address(key) else []
     if not statuses and not listed:

@@ -17,7 +17,7 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from mailcore.cli.outbox import _console, _open, outbox_option
+from mailcore.cli.outbox import _console, _open_sqlite, outbox_option
 from mailcore.errors import InvalidMessage
 from mailcore.outbox import suppressions as store
 from mailcore.outbox.location import outbox_path, resolve_outbox_url
@@ -40,7 +40,7 @@ def command() -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON document (a list of entries).")
 def list_command(url: str | None, address: str | None, limit: int | None, as_json: bool) -> None:
     """List entries, newest first."""
-    with _open(url) as outbox:
+    with _open_sqlite(url) as outbox:
         entries = store.suppressions(outbox, address=_address(address, "--address") if address else None, limit=limit)
     if as_json:
         click.echo(json.dumps([entry.as_dict() for entry in entries], indent=2))
@@ -83,7 +83,7 @@ def add_command(url: str | None, addresses: tuple[str, ...], scope: str, reason:
 def remove_command(url: str | None, addresses: tuple[str, ...], scope: str | None) -> None:
     """Remove addresses from the list (they are mailed again)."""
     keys = [_address(address, f"ADDRESSES[{i}]") for i, address in enumerate(addresses)]
-    with _open(url) as outbox:
+    with _open_sqlite(url) as outbox:
         removed = sum(store.remove(outbox, key, scope=scope) for key in keys)
     click.echo(f"{removed} entr{'y' if removed == 1 else 'ies'} removed")
     if not removed:
@@ -118,7 +118,7 @@ def import_command(url: str | None, source: TextIO, replace: bool) -> None:
 @click.argument("target", type=click.File("w", encoding="utf-8"), default="-")
 def export_command(url: str | None, target: TextIO) -> None:
     """Write the list as CSV to TARGET (default: stdout); `import` reads it back."""
-    with _open(url) as outbox:
+    with _open_sqlite(url) as outbox:
         entries = store.suppressions(outbox)
     for line in store.export_csv(entries):
         target.write(line)
