@@ -58,12 +58,10 @@ from mailcore.outbox.lifetimes import (
 from mailcore.outbox.pgurl import PostgresURL, parse_postgres_url
 from mailcore.outbox.retention import Retention, digest_recipients, parse_duration
 from mailcore.outbox.rules import (
-    EXPIRED,
-    FAILED,
     FINISHED,
     RETRYABLE,
     SUMMARY_SQL,
-    UNKNOWN,
+    ParkingMarks,
     check_purge_state,
     check_retry_state,
     content_drops,
@@ -155,7 +153,7 @@ class PostgresStorageError(MailcoreError, OSError):
     database (password masked) and what PostgreSQL said."""
 
 
-class PostgresOutbox:
+class PostgresOutbox(ParkingMarks):
     """A durable outbox in a PostgreSQL database, shared by producers and workers on many machines.
 
     :param url: ``postgresql://user:password@host:port/dbname?…`` (see :mod:`mailcore.outbox.pgurl`).
@@ -499,18 +497,6 @@ class PostgresOutbox:
         # recipient_digest() does; otherwise (or already sent) a transaction with Python's digests.
         if not self._run(ascii_in_sql, idempotent=True):
             self._run(in_python)
-
-    def mark_failed(self, owner: str, id: str, reason: str) -> None:
-        """Park a row for good: a permanent failure, with its reason."""
-        self._finish(owner, id, FAILED, reason)
-
-    def mark_expired(self, owner: str, id: str, reason: str) -> None:
-        """Park a row whose message expired before it could be delivered (never sent after it)."""
-        self._finish(owner, id, EXPIRED, reason)
-
-    def mark_unknown(self, owner: str, id: str, reason: str) -> None:
-        """Park a row whose last attempt may have been delivered; a human decides."""
-        self._finish(owner, id, UNKNOWN, reason)
 
     def reschedule(self, owner: str, id: str, delay: float, reason: str) -> None:
         """Send a row back to ``queued`` after a transient failure, due in ``delay`` seconds."""

@@ -160,3 +160,27 @@ def like_prefix(text: str) -> str:
     """A ``LIKE`` pattern (backslash escapes) matching what starts with ``text``."""
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return escaped + "%"
+
+
+class ParkingMarks:
+    """``mark_failed``/``mark_expired``/``mark_unknown`` for a store: each parks a row its
+    ``owner`` still holds in one finished state with the reason, through the store's
+    ``_finish`` (which changes the row only while ``owner`` holds its lease)."""
+
+    def mark_failed(self, owner: str, id: str, reason: str) -> None:
+        """Park a row for good: a permanent failure, with its reason."""
+        self._finish(owner, id, FAILED, reason)
+
+    def mark_expired(self, owner: str, id: str, reason: str) -> None:
+        """Park a row whose message expired (``Message.expires``) before it was delivered; it is
+        never sent."""
+        self._finish(owner, id, EXPIRED, reason)
+
+    def mark_unknown(self, owner: str, id: str, reason: str) -> None:
+        """Park a row whose last attempt may have been delivered; a human decides (retry or purge)."""
+        self._finish(owner, id, UNKNOWN, reason)
+
+    def _finish(self, owner: str, id: str, state: str, reason: str) -> None:
+        """Move row ``id`` to ``state`` with ``reason`` as its last error, lease cleared, only
+        while ``owner`` holds it."""
+        raise NotImplementedError

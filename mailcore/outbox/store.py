@@ -56,10 +56,14 @@ from mailcore.outbox.rules import (
     EXPIRED,
     FAILED,
     FINISHED,
+    QUEUED,
     RETRYABLE,
+    SENDING,
+    SENT,
     STATES,
     SUMMARY_SQL,
     UNKNOWN,
+    ParkingMarks,
     check_purge_state,
     check_retry_state,
     content_drops,
@@ -71,12 +75,23 @@ from mailcore.outbox.rules import (
     stored_message,
 )
 
-# the states live in mailcore.outbox.rules; these names stay importable from here too
-from mailcore.outbox.rules import QUEUED as QUEUED
-from mailcore.outbox.rules import SENDING as SENDING
-from mailcore.outbox.rules import SENT as SENT
-
-__all__ = ["STATES", "STORAGE_ERRORS", "Claim", "Entry", "SQLiteOutbox", "open_outbox"]
+# The states live in mailcore.outbox.rules (shared by every store); their names stay importable here.
+__all__ = [
+    "EXPIRED",
+    "FAILED",
+    "FINISHED",
+    "QUEUED",
+    "RETRYABLE",
+    "SENDING",
+    "SENT",
+    "STATES",
+    "STORAGE_ERRORS",
+    "UNKNOWN",
+    "Claim",
+    "Entry",
+    "SQLiteOutbox",
+    "open_outbox",
+]
 
 #: What a failing database raises: locked past ``busy_timeout``, disk full, I/O errors.
 STORAGE_ERRORS: Final = (sqlite3.OperationalError, OSError)
@@ -130,7 +145,7 @@ CREATE INDEX IF NOT EXISTS idempotency_created ON idempotency (created_at);
 _SUMMARY_COLUMNS: Final = SUMMARY_SQL
 
 
-class SQLiteOutbox:
+class SQLiteOutbox(ParkingMarks):
     """A durable outbox in one SQLite file; safe to share between threads and processes.
 
     :param path: the database file (created ``0600`` with its directory ``0700`` if missing).
@@ -371,18 +386,6 @@ class SQLiteOutbox:
                 f"provider_message_id = ?, updated_at = ?, due_at = ?{content} WHERE id = ? AND state != 'sent'",
                 (transport, provider_message_id, now, now, id),
             )
-
-    def mark_failed(self, owner: str, id: str, reason: str) -> None:
-        """Park a row for good: a permanent failure (or expiry), with its reason."""
-        self._finish(owner, id, FAILED, reason)
-
-    def mark_expired(self, owner: str, id: str, reason: str) -> None:
-        """Park a row whose message expired (``Message.expires``) before it was delivered; never sent."""
-        self._finish(owner, id, EXPIRED, reason)
-
-    def mark_unknown(self, owner: str, id: str, reason: str) -> None:
-        """Park a row whose last attempt may have been delivered; a human decides (retry or purge)."""
-        self._finish(owner, id, UNKNOWN, reason)
 
     def reschedule(self, owner: str, id: str, delay: float, reason: str) -> None:
         """Send a row back to ``queued`` after a transient failure, due in ``delay`` seconds."""

@@ -53,6 +53,7 @@ from mailcore.outbox.rules import (
     FAILED,
     FINISHED,
     NEW_ROW_COLUMNS,
+    PARKED,
     QUEUED,
     RETRYABLE,
     SENDING,
@@ -61,6 +62,7 @@ from mailcore.outbox.rules import (
     SUMMARY_FIELDS,
     UNKNOWN,
     WAITING,
+    ParkingMarks,
     check_purge_state,
     check_retry_state,
     content_drops,
@@ -71,10 +73,28 @@ from mailcore.outbox.rules import (
     state_counts,
     stored_message,
 )
-from mailcore.outbox.rules import PARKED as PARKED  # re-exported (the states live in rules)
 from mailcore.redact import mask_secrets
 
-__all__ = ["SCHEME", "STATES", "DjangoOutbox", "DjangoStorageError", "check_django_outbox_url", "open_django_outbox"]
+# The states live in mailcore.outbox.rules (shared by every store); their names stay importable here.
+__all__ = [
+    "CANCELLABLE",
+    "EXPIRED",
+    "FAILED",
+    "FINISHED",
+    "PARKED",
+    "QUEUED",
+    "RETRYABLE",
+    "SCHEME",
+    "SENDING",
+    "SENT",
+    "STATES",
+    "UNKNOWN",
+    "WAITING",
+    "DjangoOutbox",
+    "DjangoStorageError",
+    "check_django_outbox_url",
+    "open_django_outbox",
+]
 
 #: The URL scheme of this outbox (``MAILCORE["QUEUE"] = "db"`` is ``django://``).
 SCHEME: Final = "django"
@@ -90,7 +110,7 @@ class DjangoStorageError(MailcoreError, OSError):
     text names the database alias and what the driver said, never the password."""
 
 
-class DjangoOutbox:
+class DjangoOutbox(ParkingMarks):
     """The outbox in a Django database; see the module docs.
 
     :param using: a ``DATABASES`` alias; ``None`` asks Django's routers (``db_for_write``).
@@ -312,21 +332,12 @@ class DjangoOutbox:
                     changes.update(payload="", subject="", recipients=digest_recipients(recipients))
             rows.update(**changes)
 
-    def mark_failed(self, owner: str, id: str, reason: str) -> None:
-        """Park a row for good: a permanent failure, with its reason."""
-        self._update_owned(owner, [id], state=FAILED, lease_owner=None, last_error=reason)
-
-    def mark_unknown(self, owner: str, id: str, reason: str) -> None:
-        """Park a row whose last attempt may have been delivered; a human decides."""
-        self._update_owned(owner, [id], state=UNKNOWN, lease_owner=None, last_error=reason)
-
-    def mark_expired(self, owner: str, id: str, reason: str) -> None:
-        """Park a row whose message expired before it could be delivered; it is never sent."""
-        self._update_owned(owner, [id], state=EXPIRED, lease_owner=None, last_error=reason)
-
     def reschedule(self, owner: str, id: str, delay: float, reason: str) -> None:
         """Send a row back to ``queued`` after a transient failure, due in ``delay`` seconds."""
         self._update_owned(owner, [id], state=QUEUED, lease_owner=None, due_at=time.time() + delay, last_error=reason)
+
+    def _finish(self, owner: str, id: str, state: str, reason: str) -> None:
+        self._update_owned(owner, [id], state=state, lease_owner=None, last_error=reason)
 
     def _update_owned(self, owner: str, ids: Sequence[str], **changes: Any) -> None:
         """Change rows only while ``owner`` still holds their lease (a reclaimed row is not ours)."""
