@@ -144,7 +144,6 @@ _SQL_DIGESTS: Final = (
     "left(encode(sha256(convert_to(lower(btrim(r)), 'UTF8')), 'hex'), 16) END, ',' ORDER BY n), '') "
     "FROM unnest(string_to_array(recipients, ',')) WITH ORDINALITY AS t(r, n) WHERE btrim(r) != '')"
 )
-_SUMMARY_COLUMNS: Final = SUMMARY_SQL
 
 
 class PostgresStorageError(MailcoreError, OSError):
@@ -544,7 +543,7 @@ class PostgresOutbox(ParkingMarks):
     def entries(self, *, state: str | None = None, limit: int = 50) -> list[Entry]:
         """Rows without content, newest first, optionally of one state."""
         where, args = ("WHERE state = %s", (state,)) if state else ("", ())
-        sql = f"SELECT {_SUMMARY_COLUMNS} FROM mailcore_outbox {where} ORDER BY created_at DESC LIMIT %s"  # noqa: S608
+        sql = f"SELECT {SUMMARY_SQL} FROM mailcore_outbox {where} ORDER BY created_at DESC LIMIT %s"  # noqa: S608
         rows = self._run(lambda cur: cur.execute(sql, (*args, limit)).fetchall(), write=False)
         return [Entry.from_row(row) for row in rows]
 
@@ -552,7 +551,7 @@ class PostgresOutbox(ParkingMarks):
         """The row whose id (or unique id prefix, or Message-ID) is ``id_or_prefix``."""
         key = id_or_prefix.strip()
         sql = (
-            f"SELECT {_SUMMARY_COLUMNS} FROM mailcore_outbox "  # noqa: S608 - fixed fragments
+            f"SELECT {SUMMARY_SQL} FROM mailcore_outbox "  # noqa: S608 - fixed fragments
             "WHERE id = %s OR message_id = %s OR message_id = %s OR id LIKE %s LIMIT 2"
         )
         rows = self._run(

@@ -142,7 +142,6 @@ CREATE TABLE IF NOT EXISTS idempotency (
 CREATE INDEX IF NOT EXISTS idempotency_created ON idempotency (created_at);
 """,
 }
-_SUMMARY_COLUMNS: Final = SUMMARY_SQL
 
 
 class SQLiteOutbox(ParkingMarks):
@@ -434,7 +433,7 @@ class SQLiteOutbox(ParkingMarks):
         where, args = ("WHERE state = ?", (state,)) if state else ("", ())
         with self._lock:
             rows = self._db.execute(
-                f"SELECT {_SUMMARY_COLUMNS} FROM outbox {where} "  # noqa: S608 - fixed fragments
+                f"SELECT {SUMMARY_SQL} FROM outbox {where} "  # noqa: S608 - fixed fragments
                 "ORDER BY created_at DESC LIMIT ?",
                 (*args, limit),
             ).fetchall()
@@ -445,7 +444,7 @@ class SQLiteOutbox(ParkingMarks):
         key = id_or_prefix.strip()
         with self._lock:
             rows = self._db.execute(
-                f"SELECT {_SUMMARY_COLUMNS} FROM outbox "  # noqa: S608 - fixed fragments
+                f"SELECT {SUMMARY_SQL} FROM outbox "  # noqa: S608 - fixed fragments
                 "WHERE id = ? OR message_id = ? OR message_id = ? OR id LIKE ? ESCAPE '\\' LIMIT 2",
                 (key, key, f"<{key}>", like_prefix(key)),
             ).fetchall()

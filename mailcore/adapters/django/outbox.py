@@ -101,7 +101,6 @@ SCHEME: Final = "django"
 #: States :meth:`DjangoOutbox.cancel` stops (a ``sending`` row belongs to its worker).
 CANCELLABLE: Final = (QUEUED, UNKNOWN)
 _PARAMS: Final = (*RETENTION_PARAMS, "aging", "idempotency_window")
-_SUMMARY: Final = SUMMARY_FIELDS
 
 
 class DjangoStorageError(MailcoreError, OSError):
@@ -376,7 +375,7 @@ class DjangoOutbox(ParkingMarks):
         from django.db.models import BooleanField, Case, Value, When
 
         has_body = Case(When(payload="", then=Value(False)), default=Value(True), output_field=BooleanField())
-        return self._objects().annotate(has_body=has_body).values_list(*_SUMMARY)
+        return self._objects().annotate(has_body=has_body).values_list(*SUMMARY_FIELDS)
 
     def entries(self, *, state: str | None = None, limit: int = 50) -> list[Entry]:
         """Rows without content, newest first, optionally of one state."""
