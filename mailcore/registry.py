@@ -7,12 +7,12 @@ closing it at once, which the factory contract (no I/O until the first send) mak
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Union
 
 from mailcore.errors import ConfigurationError, UnknownTransport
+from mailcore.lazy_registry import LazyRegistry, load_callable
 
 if TYPE_CHECKING:
     from mailcore.config import TransportURL
@@ -74,28 +74,21 @@ class TransportSpec:
         return validator
 
     def _import(self, target_path: str) -> Any:
-        module_name, _, attr_path = target_path.partition(":")
-        try:
-            target: object = importlib.import_module(module_name)
-            for attr in attr_path.split("."):
-                target = getattr(target, attr)
-        except (ImportError, AttributeError) as error:
-            raise ConfigurationError(
+        return load_callable(
+            target_path,
+            lambda error: ConfigurationError(
                 f"the {self.scheme}:// transport of plugin {self.plugin!r} cannot be loaded "
                 f"({type(error).__name__}: {error}); reinstall it, e.g. pip install "
                 f"'{KNOWN_PLUGINS.get(self.scheme, self.plugin)}'"
-            ) from None
-        if not callable(target):
-            raise ConfigurationError(f"{target_path!r} registered for {self.scheme}:// is not callable")
-        return target
+            ),
+            f"{target_path!r} registered for {self.scheme}:// is not callable",
+        )
 
 
-class TransportRegistry:
+class TransportRegistry(LazyRegistry[TransportSpec]):
     """Maps URL schemes to transport factories; filled by ``mailcore_register_transports``."""
 
-    def __init__(self) -> None:
-        self._specs: dict[str, TransportSpec] = {}
-        self.current_plugin = "mailcore"
+    kind = "scheme"
 
     def add(
         self,
@@ -121,25 +114,16 @@ class TransportRegistry:
             caps = frozenset(c.value for c in coerce_capabilities(capabilities, f"{scheme}:// capabilities"))
         except InvalidMessage as error:
             raise ConfigurationError(f"plugin {self.current_plugin!r}: {error}") from None
-        scheme = scheme.lower()
-        existing = self._specs.get(scheme)
-        if existing is not None and existing.plugin != self.current_plugin:
-            raise ConfigurationError(
-                f"scheme {scheme!r} is registered by both {existing.plugin!r} and {self.current_plugin!r}; "
-                "uninstall one, or hide it with MAILCORE_DISABLE_PLUGINS"
-            )
-        self._specs[scheme] = TransportSpec(
-            scheme, factory, self.current_plugin, description, validate, capabilities=caps
+        plugin = self.current_plugin
+        self._register(
+            scheme, lambda name: TransportSpec(name, factory, plugin, description, validate, capabilities=caps)
         )
 
     def schemes(self) -> list[str]:
-        return sorted(self._specs)
-
-    def specs(self) -> list[TransportSpec]:
-        return [self._specs[s] for s in self.schemes()]
+        return self.names()
 
     def get(self, scheme: str) -> TransportSpec:
-        spec = self._specs.get(scheme.lower())
+        spec = self._find(scheme)
         if spec is None:
             extra = KNOWN_PLUGINS.get(scheme.lower())
             hint = f"pip install '{extra}' adds it" if extra else "Is a plugin for it installed? See: mailcore plugins"
@@ -190,27 +174,27 @@ class QueueSpec:
         backend whose extra is not installed) is a :class:`ConfigurationError` saying so."""
         if callable(self.factory):
             return self.factory
-        module_name, _, attr_path = self.factory.partition(":")
-        try:
-            target: object = importlib.import_module(module_name)
-            for attr in attr_path.split("."):
-                target = getattr(target, attr)
-        except (ImportError, AttributeError) as error:
+        path = self.factory
+        module_name = path.partition(":")[0]
+
+        def broken(error: ImportError | AttributeError) -> ConfigurationError:
             missing = error.name if isinstance(error, ModuleNotFoundError) else None
             if missing and (module_name == missing or module_name.startswith(missing + ".")):
-                raise ConfigurationError(
+                return ConfigurationError(
                     f"the {self.scheme!r} queue backend is registered by {self.plugin!r} but its module "
                     f"{module_name} is not installed; upgrade or reinstall the package that provides it"
-                ) from None
-            raise ConfigurationError(
-                f"the {self.scheme!r} queue backend ({self.factory}, registered by {self.plugin!r}) cannot be "
+                )
+            return ConfigurationError(
+                f"the {self.scheme!r} queue backend ({path}, registered by {self.plugin!r}) cannot be "
                 f"loaded ({type(error).__name__}: {error}); install what it needs"
                 + (f", e.g. pip install '{QUEUE_EXTRAS[self.scheme]}'" if self.scheme in QUEUE_EXTRAS else "")
-            ) from None
-        if not callable(target):
-            raise ConfigurationError(f"{self.factory!r} registered for the {self.scheme!r} queue is not callable")
-        self.factory = target
-        return target
+            )
+
+        factory: QueueFactory = load_callable(
+            path, broken, f"{path!r} registered for the {self.scheme!r} queue is not callable"
+        )
+        self.factory = factory
+        return factory
 
 
 #: Queue schemes of mailcore's own backends, and the install that adds what each one needs.
@@ -222,13 +206,11 @@ QUEUE_EXTRAS = {
 }
 
 
-class QueueRegistry:
+class QueueRegistry(LazyRegistry[QueueSpec]):
     """Maps queue URL schemes (``sqlite``, ``postgresql``, ``django``, ``celery``…) to factories;
     filled by the ``mailcore_register_queues`` hook."""
 
-    def __init__(self) -> None:
-        self._specs: dict[str, QueueSpec] = {}
-        self.current_plugin = "mailcore"
+    kind = "queue scheme"
 
     def add(self, scheme: str, factory: str | QueueFactory, *, description: str = "") -> None:
         """Register ``factory`` for ``scheme://`` URLs (and the bare name ``scheme``).
@@ -243,26 +225,17 @@ class QueueRegistry:
             raise ConfigurationError(
                 f"plugin {self.current_plugin!r}: the {scheme!r} queue factory must be a callable or 'module:attr'"
             )
-        scheme = scheme.lower()
-        existing = self._specs.get(scheme)
-        if existing is not None and existing.plugin != self.current_plugin:
-            raise ConfigurationError(
-                f"queue scheme {scheme!r} is registered by both {existing.plugin!r} and {self.current_plugin!r}; "
-                "uninstall one, or hide it with MAILCORE_DISABLE_PLUGINS"
-            )
-        self._specs[scheme] = QueueSpec(scheme, factory, self.current_plugin, description)
+        plugin = self.current_plugin
+        self._register(scheme, lambda name: QueueSpec(name, factory, plugin, description))
 
     def schemes(self) -> list[str]:
-        return sorted(self._specs)
-
-    def specs(self) -> list[QueueSpec]:
-        return [self._specs[s] for s in self.schemes()]
+        return self.names()
 
     def __contains__(self, scheme: object) -> bool:
-        return isinstance(scheme, str) and scheme.lower() in self._specs
+        return isinstance(scheme, str) and self._find(scheme) is not None
 
     def get(self, scheme: str) -> QueueSpec:
-        spec = self._specs.get(scheme.lower())
+        spec = self._find(scheme)
         if spec is None:
             raise ConfigurationError(
                 f"unknown queue {scheme!r}; known: {', '.join(self.schemes())} "

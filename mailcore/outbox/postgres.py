@@ -39,10 +39,8 @@ a Django application wrote in its own transactions.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import suppress
 from typing import TYPE_CHECKING, Any, Final, TypeVar
@@ -55,13 +53,26 @@ from mailcore.outbox.lifetimes import (
     IDEMPOTENCY_WINDOW,
     check_aging,
     check_window,
-    expires_at,
     expiry_reason,
-    priority_rank,
 )
 from mailcore.outbox.pgurl import PostgresURL, parse_postgres_url
 from mailcore.outbox.retention import Retention, digest_recipients, parse_duration
-from mailcore.outbox.store import EXPIRED, FAILED, FINISHED, RETRYABLE, SENT, STATES, UNKNOWN
+from mailcore.outbox.rules import (
+    FINISHED,
+    RETRYABLE,
+    SUMMARY_SQL,
+    ParkingMarks,
+    check_purge_state,
+    check_retry_state,
+    content_drops,
+    drops_body,
+    like_prefix,
+    new_row,
+    pick_match,
+    split_expired,
+    state_counts,
+    stored_message,
+)
 from mailcore.redact import mask_secrets
 
 if TYPE_CHECKING:
@@ -133,10 +144,6 @@ _SQL_DIGESTS: Final = (
     "left(encode(sha256(convert_to(lower(btrim(r)), 'UTF8')), 'hex'), 16) END, ',' ORDER BY n), '') "
     "FROM unnest(string_to_array(recipients, ',')) WITH ORDINALITY AS t(r, n) WHERE btrim(r) != '')"
 )
-_SUMMARY_COLUMNS: Final = (
-    "id, message_id, state, sender, recipients, subject, runs, created_at, updated_at, "
-    "age_from, due_at, lease_owner, last_error, transport, provider_message_id, payload != '', priority, expires_at"
-)
 
 
 class PostgresStorageError(MailcoreError, OSError):
@@ -145,7 +152,7 @@ class PostgresStorageError(MailcoreError, OSError):
     database (password masked) and what PostgreSQL said."""
 
 
-class PostgresOutbox:
+class PostgresOutbox(ParkingMarks):
     """A durable outbox in a PostgreSQL database, shared by producers and workers on many machines.
 
     :param url: ``postgresql://user:password@host:port/dbname?…`` (see :mod:`mailcore.outbox.pgurl`).
@@ -367,7 +374,7 @@ class PostgresOutbox:
         migration has none."""
         now = time.time()
         # one microsecond apart: a batch is claimed in the order it was given (FIFO on ties)
-        rows = [_new_row(message, now, now + delay + n * 1e-6, last_error) for n, message in enumerate(messages)]
+        rows = [new_row(message, now, now + delay + n * 1e-6, last_error) for n, message in enumerate(messages)]
         if not rows:
             return []
         window_start = now - self.idempotency_window
@@ -417,14 +424,13 @@ class PostgresOutbox:
                 "RETURNING o.id, o.payload, o.runs, o.age_from, picked.rank, o.expires_at",
                 {"now": now, "limit": limit, "owner": owner, "until": now + lease},
             )
-            rows = cur.fetchall()
-            expired = [row for row in rows if row[5] is not None and now >= row[5]]
+            expired, live = split_expired(cur.fetchall(), now, 5)
             if expired:  # claimed at or after its expiry: never sent, parked with the reason
                 cur.executemany(
                     "UPDATE mailcore_outbox SET state = 'expired', lease_owner = NULL, last_error = %s WHERE id = %s",
                     [(expiry_reason(row[5]), row[0]) for row in expired],
                 )
-            return [row for row in rows if row not in expired]
+            return live
 
         rows = sorted(self._run(take), key=lambda row: (row[4], row[0]))
         return [Claim(row[0], row[1], row[2], row[3]) for row in rows]
@@ -457,8 +463,7 @@ class PostgresOutbox:
         """Record a delivery, unconditionally (but for rows already sent); with ``drop_body``
         (default: the retention says so) the content goes in the same transaction."""
         now = time.time()
-        drop = self.retention.drops_sent_body_at_once if drop_body is None else drop_body
-
+        drop = drops_body(self.retention, drop_body)
         sent = (
             "UPDATE mailcore_outbox SET state = 'sent', lease_owner = NULL, transport = %s, "
             "provider_message_id = %s, updated_at = %s, due_at = %s"
@@ -492,18 +497,6 @@ class PostgresOutbox:
         if not self._run(ascii_in_sql, idempotent=True):
             self._run(in_python)
 
-    def mark_failed(self, owner: str, id: str, reason: str) -> None:
-        """Park a row for good: a permanent failure, with its reason."""
-        self._finish(owner, id, FAILED, reason)
-
-    def mark_expired(self, owner: str, id: str, reason: str) -> None:
-        """Park a row whose message expired before it could be delivered (never sent after it)."""
-        self._finish(owner, id, EXPIRED, reason)
-
-    def mark_unknown(self, owner: str, id: str, reason: str) -> None:
-        """Park a row whose last attempt may have been delivered; a human decides."""
-        self._finish(owner, id, UNKNOWN, reason)
-
     def reschedule(self, owner: str, id: str, delay: float, reason: str) -> None:
         """Send a row back to ``queued`` after a transient failure, due in ``delay`` seconds."""
         now = time.time()
@@ -533,9 +526,7 @@ class PostgresOutbox:
             lambda cur: cur.execute("SELECT state, COUNT(*) FROM mailcore_outbox GROUP BY state").fetchall(),
             write=False,
         )
-        counts = dict.fromkeys(STATES, 0)
-        counts.update({state: int(count) for state, count in rows})
-        return counts
+        return state_counts(rows)
 
     def oldest_due(self) -> float | None:
         """Creation time of the oldest message still waiting (``queued`` or ``sending``)."""
@@ -552,7 +543,7 @@ class PostgresOutbox:
     def entries(self, *, state: str | None = None, limit: int = 50) -> list[Entry]:
         """Rows without content, newest first, optionally of one state."""
         where, args = ("WHERE state = %s", (state,)) if state else ("", ())
-        sql = f"SELECT {_SUMMARY_COLUMNS} FROM mailcore_outbox {where} ORDER BY created_at DESC LIMIT %s"  # noqa: S608
+        sql = f"SELECT {SUMMARY_SQL} FROM mailcore_outbox {where} ORDER BY created_at DESC LIMIT %s"  # noqa: S608
         rows = self._run(lambda cur: cur.execute(sql, (*args, limit)).fetchall(), write=False)
         return [Entry.from_row(row) for row in rows]
 
@@ -560,19 +551,14 @@ class PostgresOutbox:
         """The row whose id (or unique id prefix, or Message-ID) is ``id_or_prefix``."""
         key = id_or_prefix.strip()
         sql = (
-            f"SELECT {_SUMMARY_COLUMNS} FROM mailcore_outbox "  # noqa: S608 - fixed fragments
+            f"SELECT {SUMMARY_SQL} FROM mailcore_outbox "  # noqa: S608 - fixed fragments
             "WHERE id = %s OR message_id = %s OR message_id = %s OR id LIKE %s LIMIT 2"
         )
         rows = self._run(
-            lambda cur: cur.execute(sql, (key, key, f"<{key}>", _like_prefix(key))).fetchall(),
+            lambda cur: cur.execute(sql, (key, key, f"<{key}>", like_prefix(key))).fetchall(),
             write=False,
         )
-        if not rows:
-            raise KeyError(f"no outbox entry {key!r}")
-        exact = [row for row in rows if row[0] == key]
-        if len(rows) > 1 and not exact:
-            raise KeyError(f"{key!r} matches several entries; give more of the id")
-        return Entry.from_row(exact[0] if exact else rows[0])
+        return Entry.from_row(pick_match(rows, key))
 
     def message(self, id: str) -> Message:
         """The stored message of row ``id``."""
@@ -580,11 +566,7 @@ class PostgresOutbox:
             lambda cur: cur.execute("SELECT payload FROM mailcore_outbox WHERE id = %s", (id,)).fetchone(),
             write=False,
         )
-        if row is None:
-            raise KeyError(f"no outbox entry {id!r}")
-        if not row[0]:
-            raise KeyError(f"the content of outbox entry {id!r} was dropped by the retention rule")
-        return Message.from_dict(json.loads(row[0]))
+        return stored_message(None if row is None else row[0], id)
 
     def retry(self, *, ids: Sequence[str] = (), state: str | None = None) -> int:
         """Make rows due now: the given ``ids`` and/or every row in ``state``; return how many.
@@ -592,8 +574,7 @@ class PostgresOutbox:
         Only ``queued``, ``failed`` and ``unknown`` rows that still have their content move; a
         retried row's age (for expiry) starts again.
         """
-        if state is not None and state not in RETRYABLE:
-            raise ValueError(f"only {', '.join(RETRYABLE)} entries can be retried, not {state!r}")
+        check_retry_state(state)
         now = time.time()
         sql = (
             "UPDATE mailcore_outbox SET state = 'queued', due_at = %s, age_from = %s, updated_at = %s "
@@ -615,8 +596,7 @@ class PostgresOutbox:
 
     def purge(self, *, state: str, older_than: float = 0.0) -> int:
         """Delete rows in ``state`` last changed more than ``older_than`` seconds ago."""
-        if state not in STATES:
-            raise ValueError(f"unknown state {state!r}; choose one of {', '.join(STATES)}")
+        check_purge_state(state)
         cutoff = time.time() - older_than
 
         def delete(cur: psycopg.Cursor[Any]) -> int:
@@ -636,9 +616,7 @@ class PostgresOutbox:
 
         def apply(cur: psycopg.Cursor[Any]) -> tuple[int, int]:
             dropped = deleted = 0
-            for states, keep in (((SENT,), rule.sent_body), ((FAILED, UNKNOWN, EXPIRED), rule.failed_body)):
-                if keep is None:
-                    continue
+            for states, keep in content_drops(rule):
                 cur.execute(
                     "SELECT id, recipients FROM mailcore_outbox WHERE state = ANY(%s) AND updated_at <= %s "
                     "AND payload != '' FOR UPDATE SKIP LOCKED",
@@ -723,21 +701,6 @@ def _claim_key(cur: psycopg.Cursor[Any], key: str, outbox_id: str, now: float, w
     cur.execute("SELECT outbox_id FROM mailcore_idempotency WHERE key = %s", (key,))
     found = cur.fetchone()
     return outbox_id if found is None else str(found[0])
-
-
-def _new_row(message: Message, now: float, due: float, last_error: str | None) -> tuple[Any, ...]:
-    payload = json.dumps(message.to_dict(), ensure_ascii=False, separators=(",", ":"))
-    recipients = ",".join(address.email for address in message.recipients)
-    return (
-        uuid.uuid4().hex, message.message_id, payload, message.from_email.email, recipients,
-        message.subject, now, now, now, due, last_error, priority_rank(message.priority),
-        expires_at(message), message.idempotency_key,
-    )  # fmt: skip
-
-
-def _like_prefix(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return escaped + "%"
 
 
 def _seconds(params: dict[str, str] | Any, name: str) -> float:

@@ -30,12 +30,10 @@ errors) surface as :data:`STORAGE_ERRORS`; the worker retries them (see its docs
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import threading
 import time
-import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -50,27 +48,51 @@ from mailcore.outbox.lifetimes import (
     PRIORITY_RANK,
     check_aging,
     check_window,
-    expires_at,
     expiry_reason,
-    priority_rank,
 )
 from mailcore.outbox.location import outbox_params, outbox_path, resolve_outbox_url
 from mailcore.outbox.retention import RETENTION_PARAMS, Retention, digest_recipients, parse_duration
+from mailcore.outbox.rules import (
+    EXPIRED,
+    FAILED,
+    FINISHED,
+    QUEUED,
+    RETRYABLE,
+    SENDING,
+    SENT,
+    STATES,
+    SUMMARY_SQL,
+    UNKNOWN,
+    ParkingMarks,
+    check_purge_state,
+    check_retry_state,
+    content_drops,
+    drops_body,
+    like_prefix,
+    new_row,
+    pick_match,
+    state_counts,
+    stored_message,
+)
 
-__all__ = ["STATES", "STORAGE_ERRORS", "Claim", "Entry", "SQLiteOutbox", "open_outbox"]
+# The states live in mailcore.outbox.rules (shared by every store); their names stay importable here.
+__all__ = [
+    "EXPIRED",
+    "FAILED",
+    "FINISHED",
+    "QUEUED",
+    "RETRYABLE",
+    "SENDING",
+    "SENT",
+    "STATES",
+    "STORAGE_ERRORS",
+    "UNKNOWN",
+    "Claim",
+    "Entry",
+    "SQLiteOutbox",
+    "open_outbox",
+]
 
-QUEUED: Final = "queued"
-SENDING: Final = "sending"
-SENT: Final = "sent"
-FAILED: Final = "failed"
-UNKNOWN: Final = "unknown"
-EXPIRED: Final = "expired"
-#: Every state a row can be in, in lifecycle order.
-STATES: Final = (QUEUED, SENDING, SENT, FAILED, UNKNOWN, EXPIRED)
-#: States a human may send back to ``queued`` (``mailcore outbox retry``).
-RETRYABLE: Final = (QUEUED, FAILED, UNKNOWN)
-#: States of rows that are finished (the retention rule applies to them).
-FINISHED: Final = (SENT, FAILED, UNKNOWN, EXPIRED)
 #: What a failing database raises: locked past ``busy_timeout``, disk full, I/O errors.
 STORAGE_ERRORS: Final = (sqlite3.OperationalError, OSError)
 #: Outbox URL query parameters besides the retention ones.
@@ -120,14 +142,9 @@ CREATE TABLE IF NOT EXISTS idempotency (
 CREATE INDEX IF NOT EXISTS idempotency_created ON idempotency (created_at);
 """,
 }
-_SUMMARY_COLUMNS = (
-    "id, message_id, state, sender, recipients, subject, runs, created_at, updated_at, "
-    "age_from, due_at, lease_owner, last_error, transport, provider_message_id, payload != '', "
-    "priority, expires_at"
-)
 
 
-class SQLiteOutbox:
+class SQLiteOutbox(ParkingMarks):
     """A durable outbox in one SQLite file; safe to share between threads and processes.
 
     :param path: the database file (created ``0600`` with its directory ``0700`` if missing).
@@ -243,7 +260,7 @@ class SQLiteOutbox:
         two processes enqueueing the same key store it once.
         """
         now = time.time()
-        rows = [_new_row(message, now, now + delay, last_error) for message in messages]
+        rows = [new_row(message, now, now + delay, last_error) for message in messages]
         ids: list[str] = []
         with self._transaction() as db:
             fresh: list[tuple[Any, ...]] = []
@@ -361,26 +378,13 @@ class SQLiteOutbox:
         message content in the same write, so no committed state has a sent message's body.
         """
         now = time.time()
-        drop = self.retention.drops_sent_body_at_once if drop_body is None else drop_body
-        content = f", {_DROP_CONTENT}" if drop else ""
+        content = f", {_DROP_CONTENT}" if drops_body(self.retention, drop_body) else ""
         with self._lock:  # one statement: atomic without an explicit transaction
             self._db.execute(
                 "UPDATE outbox SET state = 'sent', lease_owner = NULL, transport = ?, "  # noqa: S608 - fixed fragments
                 f"provider_message_id = ?, updated_at = ?, due_at = ?{content} WHERE id = ? AND state != 'sent'",
                 (transport, provider_message_id, now, now, id),
             )
-
-    def mark_failed(self, owner: str, id: str, reason: str) -> None:
-        """Park a row for good: a permanent failure (or expiry), with its reason."""
-        self._finish(owner, id, FAILED, reason)
-
-    def mark_expired(self, owner: str, id: str, reason: str) -> None:
-        """Park a row whose message expired (``Message.expires``) before it was delivered; never sent."""
-        self._finish(owner, id, EXPIRED, reason)
-
-    def mark_unknown(self, owner: str, id: str, reason: str) -> None:
-        """Park a row whose last attempt may have been delivered; a human decides (retry or purge)."""
-        self._finish(owner, id, UNKNOWN, reason)
 
     def reschedule(self, owner: str, id: str, delay: float, reason: str) -> None:
         """Send a row back to ``queued`` after a transient failure, due in ``delay`` seconds."""
@@ -410,9 +414,7 @@ class SQLiteOutbox:
         """Rows per state (every state present, zero when empty)."""
         with self._lock:
             rows = self._db.execute("SELECT state, COUNT(*) FROM outbox GROUP BY state").fetchall()
-        counts = dict.fromkeys(STATES, 0)
-        counts.update({state: count for state, count in rows})
-        return counts
+        return state_counts(rows)
 
     def oldest_due(self) -> float | None:
         """Creation time of the oldest message still waiting (``queued`` or ``sending``)."""
@@ -431,7 +433,7 @@ class SQLiteOutbox:
         where, args = ("WHERE state = ?", (state,)) if state else ("", ())
         with self._lock:
             rows = self._db.execute(
-                f"SELECT {_SUMMARY_COLUMNS} FROM outbox {where} "  # noqa: S608 - fixed fragments
+                f"SELECT {SUMMARY_SQL} FROM outbox {where} "  # noqa: S608 - fixed fragments
                 "ORDER BY created_at DESC LIMIT ?",
                 (*args, limit),
             ).fetchall()
@@ -442,26 +444,17 @@ class SQLiteOutbox:
         key = id_or_prefix.strip()
         with self._lock:
             rows = self._db.execute(
-                f"SELECT {_SUMMARY_COLUMNS} FROM outbox "  # noqa: S608 - fixed fragments
+                f"SELECT {SUMMARY_SQL} FROM outbox "  # noqa: S608 - fixed fragments
                 "WHERE id = ? OR message_id = ? OR message_id = ? OR id LIKE ? ESCAPE '\\' LIMIT 2",
-                (key, key, f"<{key}>", _like_prefix(key)),
+                (key, key, f"<{key}>", like_prefix(key)),
             ).fetchall()
-        if not rows:
-            raise KeyError(f"no outbox entry {key!r}")
-        exact = [row for row in rows if row[0] == key]
-        if len(rows) > 1 and not exact:
-            raise KeyError(f"{key!r} matches several entries; give more of the id")
-        return Entry.from_row(exact[0] if exact else rows[0])
+        return Entry.from_row(pick_match(rows, key))
 
     def message(self, id: str) -> Message:
         """The stored message of row ``id``."""
         with self._lock:
             row = self._db.execute("SELECT payload FROM outbox WHERE id = ?", (id,)).fetchone()
-        if row is None:
-            raise KeyError(f"no outbox entry {id!r}")
-        if not row[0]:
-            raise KeyError(f"the content of outbox entry {id!r} was dropped by the retention rule")
-        return Message.from_dict(json.loads(row[0]))
+        return stored_message(None if row is None else row[0], id)
 
     def retry(self, *, ids: Sequence[str] = (), state: str | None = None) -> int:
         """Make rows due now: the given ``ids`` and/or every row in ``state``; return how many.
@@ -469,8 +462,7 @@ class SQLiteOutbox:
         Only ``queued``, ``failed`` and ``unknown`` rows that still have their content move; a
         retried row's age (for expiry) starts again. Retrying ``unknown`` rows may deliver them twice: that is the choice made.
         """
-        if state is not None and state not in RETRYABLE:
-            raise ValueError(f"only {', '.join(RETRYABLE)} entries can be retried, not {state!r}")
+        check_retry_state(state)
         now = time.time()
         sql = (
             "UPDATE outbox SET state = 'queued', due_at = ?, age_from = ?, updated_at = ? "
@@ -487,8 +479,7 @@ class SQLiteOutbox:
 
     def purge(self, *, state: str, older_than: float = 0.0) -> int:
         """Delete rows in ``state`` last changed more than ``older_than`` seconds ago."""
-        if state not in STATES:
-            raise ValueError(f"unknown state {state!r}; choose one of {', '.join(STATES)}")
+        check_purge_state(state)
         cutoff = time.time() - older_than
         with self._transaction() as db:
             return db.execute("DELETE FROM outbox WHERE state = ? AND updated_at <= ?", (state, cutoff)).rowcount
@@ -503,14 +494,13 @@ class SQLiteOutbox:
         now = time.time() if now is None else now
         dropped = deleted = 0
         with self._transaction() as db:
-            for states, keep in (((SENT,), rule.sent_body), ((FAILED, UNKNOWN, EXPIRED), rule.failed_body)):
-                if keep is not None:
-                    marks = ", ".join("?" * len(states))
-                    dropped += db.execute(
-                        f"UPDATE outbox SET {_DROP_CONTENT} "  # noqa: S608 - fixed fragments
-                        f"WHERE state IN ({marks}) AND updated_at <= ? AND payload != ''",
-                        (*states, now - keep),
-                    ).rowcount
+            for states, keep in content_drops(rule):
+                marks = ", ".join("?" * len(states))
+                dropped += db.execute(
+                    f"UPDATE outbox SET {_DROP_CONTENT} "  # noqa: S608 - fixed fragments
+                    f"WHERE state IN ({marks}) AND updated_at <= ? AND payload != ''",
+                    (*states, now - keep),
+                ).rowcount
             if rule.metadata is not None:
                 deleted = db.execute(
                     f"DELETE FROM outbox WHERE state IN ({', '.join('?' * len(FINISHED))}) AND updated_at <= ?",  # noqa: S608
@@ -572,27 +562,12 @@ def open_outbox(url: str | None = None, *, synchronous: str = "FULL") -> SQLiteO
     return SQLiteOutbox(outbox_path(resolved), **options)
 
 
-def _new_row(message: Message, now: float, due: float, last_error: str | None) -> tuple[Any, ...]:
-    payload = json.dumps(message.to_dict(), ensure_ascii=False, separators=(",", ":"))
-    recipients = ",".join(address.email for address in message.recipients)
-    return (
-        uuid.uuid4().hex, message.message_id, payload, message.from_email.email, recipients,
-        message.subject, now, now, now, due, last_error,
-        priority_rank(message.priority), expires_at(message), message.idempotency_key,
-    )  # fmt: skip
-
-
 def _run_script(db: sqlite3.Connection, script: str) -> None:
     """Run ``;``-separated DDL statements inside the caller's transaction (``executescript``
     would commit it)."""
     for statement in script.split(";"):
         if statement.strip():
             db.execute(statement)
-
-
-def _like_prefix(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return escaped + "%"
 
 
 def _create_private_file(path: Path) -> None:

@@ -11,7 +11,6 @@ Settings come from the application (``make_app({"sendgrid": {...}})``) or from t
 
 from __future__ import annotations
 
-import importlib
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from typing import Union
 
 from mailcore.errors import ConfigurationError
 from mailcore.events import WebhookVerifier
+from mailcore.lazy_registry import LazyRegistry, load_callable
 
 __all__ = [
     "ENV_PREFIX",
@@ -47,46 +47,33 @@ class WebhookSpec:
         """Import the factory on first use; a broken plugin is a ConfigurationError naming it."""
         if callable(self.factory):
             return self.factory
-        module_name, _, attr_path = self.factory.partition(":")
-        try:
-            target: object = importlib.import_module(module_name)
-            for attr in attr_path.split("."):
-                target = getattr(target, attr)
-        except (ImportError, AttributeError) as error:
-            raise ConfigurationError(
+        factory: VerifierFactory = load_callable(
+            self.factory,
+            lambda error: ConfigurationError(
                 f"the {self.provider} webhook of plugin {self.plugin!r} cannot be loaded "
                 f"({type(error).__name__}: {error}); reinstall the plugin"
-            ) from None
-        if not callable(target):
-            raise ConfigurationError(f"{self.factory!r} registered for the {self.provider} webhook is not callable")
-        factory: VerifierFactory = target
+            ),
+            f"{self.factory!r} registered for the {self.provider} webhook is not callable",
+        )
         self.factory = factory
         return factory
 
 
-class WebhookRegistry:
+class WebhookRegistry(LazyRegistry[WebhookSpec]):
     """Maps webhook names (``"sendgrid"``) to verifier factories."""
 
-    def __init__(self) -> None:
-        self._specs: dict[str, WebhookSpec] = {}
-        self.current_plugin = "mailcore"
+    kind = "webhook"
 
     def add(self, provider: str, factory: str | VerifierFactory, *, description: str = "") -> None:
         """Register ``factory`` for the ``provider`` webhook (called from a plugin's hook)."""
-        provider = provider.lower()
-        existing = self._specs.get(provider)
-        if existing is not None and existing.plugin != self.current_plugin:
-            raise ConfigurationError(
-                f"webhook {provider!r} is registered by both {existing.plugin!r} and {self.current_plugin!r}; "
-                "uninstall one, or hide it with MAILCORE_DISABLE_PLUGINS"
-            )
-        self._specs[provider] = WebhookSpec(provider, factory, self.current_plugin, description)
+        plugin = self.current_plugin
+        self._register(provider, lambda name: WebhookSpec(name, factory, plugin, description))
 
     def providers(self) -> list[str]:
-        return sorted(self._specs)
+        return self.names()
 
     def get(self, provider: str) -> WebhookSpec:
-        spec = self._specs.get(provider.lower())
+        spec = self._find(provider)
         if spec is None:
             raise ConfigurationError(
                 f"no webhook verifier for {provider!r}; installed: {', '.join(self.providers()) or '(none)'}. "

@@ -29,10 +29,8 @@ one priority step is worth, default 300) and ``idempotency_window`` (default ``2
 
 from __future__ import annotations
 
-import json
 import os
 import time
-import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any, Final
@@ -40,48 +38,69 @@ from urllib.parse import urlsplit
 
 from mailcore.errors import ConfigurationError, MailcoreError
 from mailcore.message import Message
-from mailcore.outbox import store as _sqlite
 from mailcore.outbox.api import Claim, Entry
 from mailcore.outbox.lifetimes import (
     DEFAULT_AGING,
     IDEMPOTENCY_WINDOW,
     check_aging,
     check_window,
-    expires_at,
     expiry_reason,
-    priority_rank,
 )
 from mailcore.outbox.location import outbox_params
 from mailcore.outbox.retention import RETENTION_PARAMS, Retention, digest_recipients, parse_duration
+from mailcore.outbox.rules import (
+    EXPIRED,
+    FAILED,
+    FINISHED,
+    NEW_ROW_COLUMNS,
+    PARKED,
+    QUEUED,
+    RETRYABLE,
+    SENDING,
+    SENT,
+    STATES,
+    SUMMARY_FIELDS,
+    UNKNOWN,
+    WAITING,
+    ParkingMarks,
+    check_purge_state,
+    check_retry_state,
+    content_drops,
+    drops_body,
+    new_row,
+    pick_match,
+    split_expired,
+    state_counts,
+    stored_message,
+)
 from mailcore.redact import mask_secrets
 
-__all__ = ["SCHEME", "STATES", "DjangoOutbox", "DjangoStorageError", "check_django_outbox_url", "open_django_outbox"]
+# The states live in mailcore.outbox.rules (shared by every store); their names stay importable here.
+__all__ = [
+    "CANCELLABLE",
+    "EXPIRED",
+    "FAILED",
+    "FINISHED",
+    "PARKED",
+    "QUEUED",
+    "RETRYABLE",
+    "SCHEME",
+    "SENDING",
+    "SENT",
+    "STATES",
+    "UNKNOWN",
+    "WAITING",
+    "DjangoOutbox",
+    "DjangoStorageError",
+    "check_django_outbox_url",
+    "open_django_outbox",
+]
 
 #: The URL scheme of this outbox (``MAILCORE["QUEUE"] = "db"`` is ``django://``).
 SCHEME: Final = "django"
-QUEUED: Final = "queued"
-SENDING: Final = "sending"
-SENT: Final = "sent"
-FAILED: Final = "failed"
-UNKNOWN: Final = "unknown"
-EXPIRED: Final = "expired"
-WAITING: Final = (QUEUED, SENDING)
-#: Every state a row can be in, in lifecycle order.
-STATES: Final = tuple(dict.fromkeys((*_sqlite.STATES, EXPIRED)))
-#: States a human may send back to ``queued``.
-RETRYABLE: Final = (QUEUED, FAILED, UNKNOWN)
-#: Finished states whose content is kept for ``keep_failed_body`` (a human may look or retry).
-PARKED: Final = (FAILED, UNKNOWN, EXPIRED)
-#: Every finished state (the metadata retention deletes these rows).
-FINISHED: Final = (SENT, *PARKED)
 #: States :meth:`DjangoOutbox.cancel` stops (a ``sending`` row belongs to its worker).
 CANCELLABLE: Final = (QUEUED, UNKNOWN)
 _PARAMS: Final = (*RETENTION_PARAMS, "aging", "idempotency_window")
-_SUMMARY: Final = (
-    "id", "message_id", "state", "sender", "recipients", "subject", "runs", "created_at", "updated_at",
-    "age_from", "due_at", "lease_owner", "last_error", "transport", "provider_message_id", "has_body",
-    "priority", "expires_at",
-)  # fmt: skip
 
 
 class DjangoStorageError(MailcoreError, OSError):
@@ -90,7 +109,7 @@ class DjangoStorageError(MailcoreError, OSError):
     text names the database alias and what the driver said, never the password."""
 
 
-class DjangoOutbox:
+class DjangoOutbox(ParkingMarks):
     """The outbox in a Django database; see the module docs.
 
     :param using: a ``DATABASES`` alias; ``None`` asks Django's routers (``db_for_write``).
@@ -194,24 +213,8 @@ class DjangoOutbox:
         return ids
 
     def _new_row(self, message: Message, now: float, due: float, last_error: str | None) -> Any:
-        return self._rows(
-            id=uuid.uuid4().hex,
-            message_id=message.message_id,
-            state=QUEUED,
-            payload=json.dumps(message.to_dict(), ensure_ascii=False, separators=(",", ":")),
-            sender=message.from_email.email,
-            recipients=",".join(address.email for address in message.recipients),
-            subject=message.subject,
-            runs=0,
-            created_at=now,
-            updated_at=now,
-            age_from=now,
-            due_at=due,
-            last_error=last_error,
-            priority=priority_rank(message.priority),
-            expires_at=expires_at(message),
-            idempotency_key=message.idempotency_key,
-        )
+        values = dict(zip(NEW_ROW_COLUMNS, new_row(message, now, due, last_error), strict=True))
+        return self._rows(state=QUEUED, runs=0, **values)
 
     def _first_with_key(self, key: str | None, outbox_id: str, now: float) -> str | None:
         """The outbox id of the first message with ``key`` within the window, or None after
@@ -266,12 +269,11 @@ class DjangoOutbox:
                     "id", "payload", "runs", "age_from", "expires_at"
                 )[:limit]
             )
-            expired = [row for row in rows if row[4] is not None and now >= row[4]]
+            expired, live = split_expired(rows, now, 4)
             for row in expired:
                 self._objects().filter(id=row[0], state__in=WAITING, due_at__lte=now).update(
                     state=EXPIRED, lease_owner=None, last_error=expiry_reason(row[4]), updated_at=now
                 )
-            live = [row for row in rows if row not in expired]
             claimed = {
                 "state": SENDING,
                 "lease_owner": owner,
@@ -312,7 +314,7 @@ class DjangoOutbox:
         ``drop_body`` (default: the retention's ``keep_sent_body=0``) drops the content in the
         same transaction."""
         now = time.time()
-        drop = self.retention.drops_sent_body_at_once if drop_body is None else drop_body
+        drop = drops_body(self.retention, drop_body)
         with self._atomic():
             rows = self._objects().filter(id=id).exclude(state=SENT)
             changes: dict[str, Any] = {
@@ -329,21 +331,12 @@ class DjangoOutbox:
                     changes.update(payload="", subject="", recipients=digest_recipients(recipients))
             rows.update(**changes)
 
-    def mark_failed(self, owner: str, id: str, reason: str) -> None:
-        """Park a row for good: a permanent failure, with its reason."""
-        self._update_owned(owner, [id], state=FAILED, lease_owner=None, last_error=reason)
-
-    def mark_unknown(self, owner: str, id: str, reason: str) -> None:
-        """Park a row whose last attempt may have been delivered; a human decides."""
-        self._update_owned(owner, [id], state=UNKNOWN, lease_owner=None, last_error=reason)
-
-    def mark_expired(self, owner: str, id: str, reason: str) -> None:
-        """Park a row whose message expired before it could be delivered; it is never sent."""
-        self._update_owned(owner, [id], state=EXPIRED, lease_owner=None, last_error=reason)
-
     def reschedule(self, owner: str, id: str, delay: float, reason: str) -> None:
         """Send a row back to ``queued`` after a transient failure, due in ``delay`` seconds."""
         self._update_owned(owner, [id], state=QUEUED, lease_owner=None, due_at=time.time() + delay, last_error=reason)
+
+    def _finish(self, owner: str, id: str, state: str, reason: str) -> None:
+        self._update_owned(owner, [id], state=state, lease_owner=None, last_error=reason)
 
     def _update_owned(self, owner: str, ids: Sequence[str], **changes: Any) -> None:
         """Change rows only while ``owner`` still holds their lease (a reclaimed row is not ours)."""
@@ -361,10 +354,7 @@ class DjangoOutbox:
         from django.db.models import Count
 
         with self._atomic():
-            rows = self._objects().values_list("state").annotate(n=Count("id")).order_by()
-            counts = dict.fromkeys(STATES, 0)
-            counts.update({state: n for state, n in rows})
-        return counts
+            return state_counts(self._objects().values_list("state").annotate(n=Count("id")).order_by())
 
     def oldest_due(self) -> float | None:
         """Creation time of the oldest message still waiting (``queued`` or ``sending``)."""
@@ -385,7 +375,7 @@ class DjangoOutbox:
         from django.db.models import BooleanField, Case, Value, When
 
         has_body = Case(When(payload="", then=Value(False)), default=Value(True), output_field=BooleanField())
-        return self._objects().annotate(has_body=has_body).values_list(*_SUMMARY)
+        return self._objects().annotate(has_body=has_body).values_list(*SUMMARY_FIELDS)
 
     def entries(self, *, state: str | None = None, limit: int = 50) -> list[Entry]:
         """Rows without content, newest first, optionally of one state."""
@@ -403,22 +393,13 @@ class DjangoOutbox:
         match = Q(id=key) | Q(message_id=key) | Q(message_id=f"<{key}>") | Q(id__startswith=key)
         with self._atomic():
             rows = list(self._summaries().filter(match)[:2])
-        if not rows:
-            raise KeyError(f"no outbox entry {key!r}")
-        exact = [row for row in rows if row[0] == key]
-        if len(rows) > 1 and not exact:
-            raise KeyError(f"{key!r} matches several entries; give more of the id")
-        return Entry.from_row(exact[0] if exact else rows[0])
+        return Entry.from_row(pick_match(rows, key))
 
     def message(self, id: str) -> Message:
         """The stored message of row ``id``."""
         with self._atomic():
             payload = self._objects().filter(id=id).values_list("payload", flat=True).first()
-        if payload is None:
-            raise KeyError(f"no outbox entry {id!r}")
-        if not payload:
-            raise KeyError(f"the content of outbox entry {id!r} was dropped by the retention rule")
-        return Message.from_dict(json.loads(payload))
+        return stored_message(payload, id)
 
     def retry(self, *, ids: Sequence[str] = (), state: str | None = None) -> int:
         """Make rows due now: the given ``ids`` and/or every row in ``state``; return how many.
@@ -428,8 +409,7 @@ class DjangoOutbox:
         """
         from django.db.models import Q
 
-        if state is not None and state not in RETRYABLE:
-            raise ValueError(f"only {', '.join(RETRYABLE)} entries can be retried, not {state!r}")
+        check_retry_state(state)
         chosen = Q(id__in=list(ids)) if ids else None
         if state is not None:
             chosen = Q(state=state) if chosen is None else chosen | Q(state=state)
@@ -446,8 +426,7 @@ class DjangoOutbox:
 
     def purge(self, *, state: str, older_than: float = 0.0) -> int:
         """Delete rows in ``state`` last changed more than ``older_than`` seconds ago."""
-        if state not in STATES:
-            raise ValueError(f"unknown state {state!r}; choose one of {', '.join(STATES)}")
+        check_purge_state(state)
         with self._atomic():
             rows = self._objects().filter(state=state, updated_at__lte=time.time() - older_than)
             return int(rows.delete()[0])
@@ -487,9 +466,7 @@ class DjangoOutbox:
         now = time.time() if now is None else now
         dropped = deleted = 0
         with self._atomic():
-            for states, keep in (((SENT,), rule.sent_body), (PARKED, rule.failed_body)):
-                if keep is None:
-                    continue
+            for states, keep in content_drops(rule):
                 stale = self._objects().filter(state__in=states, updated_at__lte=now - keep).exclude(payload="")
                 for id, recipients in stale.values_list("id", "recipients").iterator(chunk_size=500):
                     dropped += (
