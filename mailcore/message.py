@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import mimetypes
 import re
-import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -21,6 +20,7 @@ from mailcore.addresses import Address, parse_address, split_address_list
 from mailcore.calendar import Calendar, calendar_part
 from mailcore.capabilities import DROPPABLE, Capability, coerce_capabilities
 from mailcore.errors import InvalidMessage
+from mailcore.ids import uuid4_hex
 from mailcore.templates import LocalTemplate
 from mailcore.validate import check_header_name, check_header_text, check_mapping, check_provider_options
 
@@ -117,7 +117,7 @@ class Attachment:
                     f"attachment {filename!r} content_id", f"{content_id!r} must be printable ASCII without spaces"
                 )
         if content_id is None and inline:
-            content_id = f"{uuid.uuid4().hex}@mailcore"
+            content_id = f"{uuid4_hex()}@mailcore"
         object.__setattr__(self, "filename", filename)
         object.__setattr__(self, "content", bytes(content))
         object.__setattr__(self, "mimetype", mimetype)
@@ -604,7 +604,7 @@ def _checked_degraded(values: Iterable[str]) -> frozenset[Capability]:
 
 def _checked_message_id(message_id: str | None, sender: Address) -> str:
     if message_id is None:
-        return f"<{uuid.uuid4().hex}@{sender.ascii_domain}>"
+        return f"<{uuid4_hex()}@{sender.ascii_domain}>"
     check_header_text("message_id", message_id)
     if not message_id.startswith("<"):
         message_id = f"<{message_id}>"

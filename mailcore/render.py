@@ -25,13 +25,13 @@ import base64
 import binascii
 import re
 import time
-import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from urllib.parse import quote
 
 from mailcore.addresses import Address, parse_address, split_address_list
+from mailcore.ids import uuid4_hex
 from mailcore.message import ADDRESS_HEADERS, CORRELATION_HEADER, Attachment, Message
 
 __all__ = ["render", "render_date"]
@@ -343,10 +343,10 @@ def _param(name: str, value: str) -> str:
 
 
 def _multipart(subtype: str, parts: list[bytes]) -> bytes:
-    boundary = f"=_mc_{uuid.uuid4().hex}"
+    boundary = f"=_mc_{uuid4_hex()}"
     marker = boundary.encode("ascii")
     while any(marker in p for p in parts):  # practically never; 7-bit text could contain it
-        boundary = f"=_mc_{uuid.uuid4().hex}"
+        boundary = f"=_mc_{uuid4_hex()}"
         marker = boundary.encode("ascii")
     head = f'Content-Type: multipart/{subtype}; boundary="{boundary}"\r\n\r\n'.encode("ascii")
     delimiter = b"\r\n--" + marker + b"\r\n"

@@ -10,10 +10,10 @@ three stores cannot drift apart.
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
+from mailcore.ids import uuid4_hex
 from mailcore.message import Message
 from mailcore.outbox.lifetimes import expires_at, priority_rank
 
@@ -87,7 +87,7 @@ def new_row(message: Message, now: float, due: float, last_error: str | None) ->
     payload = json.dumps(message.to_dict(), ensure_ascii=False, separators=(",", ":"))
     recipients = ",".join(address.email for address in message.recipients)
     return (
-        uuid.uuid4().hex, message.message_id, payload, message.from_email.email, recipients,
+        uuid4_hex(), message.message_id, payload, message.from_email.email, recipients,
         message.subject, now, now, now, due, last_error,
         priority_rank(message.priority), expires_at(message), message.idempotency_key,
     )  # fmt: skip

@@ -21,13 +21,13 @@ The result is a list of ``(name, value)`` form fields (names repeat for ``to``, 
 from __future__ import annotations
 
 import json
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from mailcore.addresses import Address
 from mailcore.errors import InvalidMessage
+from mailcore.ids import uuid4_hex
 from mailcore.message import CORRELATION_HEADER, Message
 
 __all__ = [
@@ -73,7 +73,7 @@ def encode_form(form: MailgunForm, boundary: str | None = None) -> tuple[bytes, 
     Field values are UTF-8; file names are sent UTF-8 with ``"``, CR and LF percent-encoded,
     as browsers do. ``boundary`` is random unless given (tests).
     """
-    boundary = boundary or secrets.token_hex(16)
+    boundary = boundary or uuid4_hex()
     chunks: list[bytes] = []
     for name, value in form.fields:
         chunks.append(_part_head(boundary, name, None, None) + value.encode("utf-8") + b"\r\n")
