@@ -44,7 +44,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from mailcore.budget import attempt_seconds
+from mailcore.budget import arm_timeout, attempt_seconds
 from mailcore.config import mask_endpoint
 from mailcore.errors import ConfigurationError, ConnectionFailed, SendError, SendTimeout, TransportRejected
 from mailcore.redact import Secret, mask_secrets
@@ -192,7 +192,14 @@ class _DeadlineSocket:
 
     A per-``recv`` timeout would let a server dripping a byte at a time hold an attempt forever;
     here each ``recv_into`` and ``sendall`` is given what remains of the attempt, so the attempt
-    as a whole ends on time.
+    as a whole ends on time: within :data:`~mailcore.budget.TIMEOUT_SLACK` (20 ms) of ``end``.
+    The socket's timeout is set only when it is more than that slack away from the time left
+    (:func:`~mailcore.budget.arm_timeout`), so a keep-alive connection serving request after
+    request mostly keeps the timeout it has (no system call, no GIL hand-off per read and
+    write). The bound: no read or write waits past ``end + TIMEOUT_SLACK``; a read whose timeout
+    fired while time was still left (the kept timeout was up to the slack shorter) waits once
+    more for exactly what is left instead of failing early; a write blocked for the whole
+    attempt may give up at most the slack before ``end``.
     """
 
     def __init__(self, sock: socket.socket, end: float) -> None:
@@ -206,12 +213,18 @@ class _DeadlineSocket:
         return left
 
     def sendall(self, data: bytes | memoryview) -> None:
-        self.sock.settimeout(self._left())
+        arm_timeout(self.sock, self._left())
         self.sock.sendall(data)
 
     def recv_into(self, buffer: memoryview) -> int:
-        self.sock.settimeout(self._left())
-        return self.sock.recv_into(buffer)
+        arm_timeout(self.sock, self._left())
+        try:
+            return self.sock.recv_into(buffer)
+        except TimeoutError:
+            # the kept timeout may have been up to TIMEOUT_SLACK shorter than the time left:
+            # wait for exactly what is left (AttemptTimeout here when nothing is)
+            self.sock.settimeout(self._left())
+            return self.sock.recv_into(buffer)
 
     def fileno(self) -> int:
         return self.sock.fileno()

@@ -5,9 +5,19 @@ from __future__ import annotations
 import math
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mailcore import Mailer, Message
-from mailcore.budget import attempt_seconds, end_deadline, positive_seconds, remaining_time, start_deadline
+from mailcore.budget import (
+    TIMEOUT_SLACK,
+    arm_timeout,
+    attempt_seconds,
+    end_deadline,
+    positive_seconds,
+    remaining_time,
+    start_deadline,
+)
 from mailcore.config import parse_url
 from mailcore.errors import ConfigurationError, SendTimeout
 from mailcore.policy import RetryPolicy
@@ -147,3 +157,47 @@ def test_an_expiry_alone_starts_a_deadline():
     finally:
         end_deadline(token)
     assert start_deadline(None, clock) is None
+
+
+class CountingSocket:
+    """Stands in for a socket: remembers its timeout and counts ``settimeout`` calls."""
+
+    def __init__(self, timeout: float | None) -> None:
+        self.timeout = timeout
+        self.sets = 0
+
+    def gettimeout(self) -> float | None:
+        return self.timeout
+
+    def settimeout(self, value: float | None) -> None:
+        self.sets += 1
+        self.timeout = value
+
+
+@given(
+    current=st.one_of(st.none(), st.just(0.0), st.floats(min_value=1e-6, max_value=120)),
+    wanted=st.floats(min_value=1e-6, max_value=120),
+)
+def test_arm_timeout_sets_the_socket_only_when_it_is_further_than_the_slack(current, wanted):
+    """The timeout in effect is never more than TIMEOUT_SLACK away from the time left, and a
+    socket already that close keeps its timeout (no system call)."""
+    sock = CountingSocket(current)
+    armed = arm_timeout(sock, wanted)  # type: ignore[arg-type]
+    assert armed == sock.timeout
+    assert armed is not None and armed > 0
+    assert abs(armed - wanted) <= TIMEOUT_SLACK
+    assert armed <= wanted + TIMEOUT_SLACK  # the bound a blocking call is held to
+    close = current is not None and current > 0 and abs(current - wanted) <= TIMEOUT_SLACK
+    assert sock.sets == (0 if close else 1)
+    assert armed == (current if close else wanted)
+
+
+def test_a_connection_serving_many_attempts_keeps_its_timeout():
+    """Fresh 10 s budgets, a little spent on each read: one settimeout for the lot, not one per call."""
+    sock = CountingSocket(None)
+    for _attempt in range(500):
+        for spent in (0.0, 0.0004, 0.0009):
+            arm_timeout(sock, 10.0 - spent)  # type: ignore[arg-type]
+    assert sock.sets == 1
+    arm_timeout(sock, 9.9)  # the attempt has run 100 ms: the time left is set again
+    assert sock.sets == 2 and sock.timeout == 9.9

@@ -140,3 +140,136 @@ def test_an_injecting_header_fails_the_request_before_anything_is_sent():
         POOL.request("POST", "/v3/mail/send", b"{}", {"Authorization": "Bearer k\r\nX-Evil: 1"})
     assert caught.value.body_sent is False
     assert isinstance(caught.value.error, ValueError)
+
+
+# -- the time budget on the socket: timeouts set only when they change by more than the slack --
+
+
+class FlakySocket:
+    """A socket whose first read times out (a kept timeout up to the slack shorter than the time left)."""
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout: float | None = timeout
+        self.set_to: list[float | None] = []
+        self.reads = 0
+
+    def gettimeout(self) -> float | None:
+        return self.timeout
+
+    def settimeout(self, value: float | None) -> None:
+        self.set_to.append(value)
+        self.timeout = value
+
+    def recv_into(self, buffer) -> int:
+        self.reads += 1
+        if self.reads == 1:
+            raise TimeoutError("timed out")
+        buffer[:2] = b"ok"
+        return 2
+
+
+def test_a_read_whose_kept_timeout_fires_early_waits_for_what_is_left():
+    """Never fail early: the kept timeout fired with time left, so the read goes on, bounded by the rest."""
+    import time
+
+    from mailcore.budget import TIMEOUT_SLACK
+    from mailcore.http import _DeadlineSocket
+
+    end = time.monotonic() + 5.0
+    sock = FlakySocket(5.0 - TIMEOUT_SLACK / 2)  # within the slack: kept, no settimeout before the read
+    deadline_socket = _DeadlineSocket(sock, end)  # type: ignore[arg-type]
+    buffer = memoryview(bytearray(4))
+    assert deadline_socket.recv_into(buffer) == 2 and sock.reads == 2
+    assert len(sock.set_to) == 1  # set once, for the second read, to exactly the time left
+    assert 0 < sock.set_to[0] <= end - time.monotonic() + 0.001  # type: ignore[operator]
+
+
+def test_a_read_that_times_out_with_no_time_left_is_an_attempt_timeout():
+    import time
+
+    from mailcore.http import AttemptTimeout, _DeadlineSocket
+
+    sock = FlakySocket(0.01)
+    deadline_socket = _DeadlineSocket(sock, time.monotonic() + 0.005)  # type: ignore[arg-type]
+    time.sleep(0.01)  # the attempt's time is over by the time the read times out
+    with pytest.raises(AttemptTimeout):
+        deadline_socket.recv_into(memoryview(bytearray(4)))
+    assert sock.reads == 0
+
+
+class Recording:
+    """Wraps the pool's real socket: notes the timeout in effect and the time at every read and write."""
+
+    def __init__(self, sock) -> None:
+        import time
+
+        self.sock = sock
+        self.calls: list[tuple[str, float | None, float]] = []
+        self.sets = 0
+        self._now = time.monotonic
+
+    def gettimeout(self) -> float | None:
+        return self.sock.gettimeout()
+
+    def settimeout(self, value: float | None) -> None:
+        self.sets += 1
+        self.sock.settimeout(value)
+
+    def sendall(self, data) -> None:
+        self.calls.append(("send", self.sock.gettimeout(), self._now()))
+        self.sock.sendall(data)
+
+    def recv_into(self, buffer) -> int:
+        self.calls.append(("recv", self.sock.gettimeout(), self._now()))
+        return self.sock.recv_into(buffer)
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.mark.parametrize("reply", ["hang", "drip"])
+def test_a_hanging_or_dripping_peer_fails_within_the_budget_plus_the_slack(monkeypatch, reply):
+    """Requests on one keep-alive connection keep one timeout (no settimeout per read or write);
+    against a peer that hangs, or drips its answer a byte per 30 ms, every blocking call is given
+    at most the time left plus TIMEOUT_SLACK, and the attempt ends as a timeout after the body
+    was sent. (The elapsed bound has a generous margin: it shows the attempt ends with its
+    budget, not how fast anything is.)"""
+    import time
+
+    import mailcore.http as mhttp
+    from mailcore.budget import TIMEOUT_SLACK
+    from mailcore.http import RequestFailed
+    from mailcore.testing.http_sink import HTTPSink, Reply
+
+    recorded: list[Recording] = []
+    real_connect = mhttp._tcp_connect
+
+    def connect(host, port, end):  # type: ignore[no-untyped-def]
+        recorded.append(Recording(real_connect(host, port, end)))
+        return recorded[-1]
+
+    monkeypatch.setattr(mhttp, "_tcp_connect", connect)
+    budget = 0.6
+    with HTTPSink() as sink:
+        pool = ConnectionPool(sink.url, timeout=budget)
+        for _ in range(20):
+            assert pool.request("POST", "/v3/mail/send", b"{}", {"Content-Type": "application/json"}).status == 202
+        assert len(recorded) == 1 and recorded[0].sets <= 1  # 20 requests: at most one settimeout
+        if reply == "hang":
+            sink.script(Reply(action="hang", delay=budget + 2))
+        else:
+            sink.script(Reply(202, action="drip", delay=0.03))
+        recorded[0].calls.clear()
+        started = time.monotonic()
+        with pytest.raises(RequestFailed) as caught:
+            pool.request("POST", "/v3/mail/send", b"{}", {"Content-Type": "application/json"})
+        elapsed = time.monotonic() - started
+        pool.close()
+    assert caught.value.body_sent and isinstance(caught.value.error, TimeoutError)
+    calls = recorded[0].calls
+    end = calls[0][2] + budget  # the attempt began before its first write: its end is no later
+    assert calls and all(timeout is not None and timeout <= end - at + TIMEOUT_SLACK for _, timeout, at in calls), calls
+    assert elapsed <= budget + TIMEOUT_SLACK + 1.0, elapsed

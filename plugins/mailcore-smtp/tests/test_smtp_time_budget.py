@@ -111,3 +111,156 @@ def test_endless_continuation_lines_end_in_a_send_error_with_bounded_memory(fake
     assert kind in ("ConnectionFailed", "TransientError", "SendTimeout"), out
     assert float(seconds) <= 8  # the 5 s timeout, with a margin for a loaded machine
     assert int(grown_kb) < 100 * 1024, out
+
+
+# -- socket timeouts: set only when they move by more than TIMEOUT_SLACK, never past the budget --
+
+
+class _Recording:
+    """Wraps a session's real socket: counts settimeout, notes the timeout in effect at each call."""
+
+    def __init__(self, sock) -> None:
+        self.sock = sock
+        self.sets = 0
+        self.calls: list[tuple[float | None, float]] = []
+
+    def gettimeout(self):
+        return self.sock.gettimeout()
+
+    def settimeout(self, value) -> None:
+        self.sets += 1
+        self.sock.settimeout(value)
+
+    def recv(self, size: int) -> bytes:
+        self.calls.append((self.sock.gettimeout(), time.monotonic()))
+        return self.sock.recv(size)
+
+    def sendall(self, data) -> None:
+        self.calls.append((self.sock.gettimeout(), time.monotonic()))
+        self.sock.sendall(data)
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def __getattr__(self, name: str):  # getsockname, fileno, …: the real socket's
+        return getattr(self.sock, name)
+
+
+@pytest.fixture
+def recorded(monkeypatch):
+    import mailcore_smtp.session as session
+
+    sockets: list[_Recording] = []
+    real = session.connect
+
+    def connect(*args, **kwargs):
+        sock, address = real(*args, **kwargs)
+        sockets.append(_Recording(sock))
+        return sockets[-1], address
+
+    monkeypatch.setattr(session, "connect", connect)
+    return sockets
+
+
+def test_a_session_keeps_its_socket_timeout_from_message_to_message(fake, recorded, monkeypatch):
+    """30 messages on one session: a handful of settimeout calls (setup, the attempts' budget,
+    QUIT), not one before every read and write (about five per message before).
+
+    The deadlines' clock runs 1,000 times slower than the real one here, so that a slow test
+    peer (or a loaded machine) cannot spend 20 ms between two calls; on a real server a
+    transaction slower than the slack re-arms once or twice per message."""
+    import types
+
+    import mailcore_smtp.net as net
+
+    origin = time.monotonic()
+    monkeypatch.setattr(
+        net, "time", types.SimpleNamespace(monotonic=lambda: origin + (time.monotonic() - origin) / 1000)
+    )
+    server = fake()
+    with Mailer(server.url(timeout="30"), state="memory://") as mailer:
+        for number in range(30):
+            mailer.send(msg(number))
+    assert len(recorded) == 1 and len(server.messages) == 30
+    assert len(recorded[0].calls) >= 4 * 30
+    assert recorded[0].sets <= 3, recorded[0].sets
+
+
+def test_a_hanging_server_fails_within_the_budget_plus_the_slack(fake, recorded):
+    """Silent after the end of DATA, ``timeout=1``: every read and write was given at most the
+    time left plus TIMEOUT_SLACK, and the send ends as a maybe-sent timeout. (The elapsed bound
+    has a generous margin: a hung server costs the budget, not more.)"""
+    from mailcore.budget import TIMEOUT_SLACK
+
+    budget = 1.0
+    server = fake({"END": lambda _argument, srv: srv.stopped.wait(30) and None})
+    started = time.monotonic()
+    with pytest.raises(SendTimeout) as caught:
+        SMTPTransport(server.url(timeout=str(budget))).send(msg())
+    elapsed = time.monotonic() - started
+    assert caught.value.maybe_sent
+    calls = recorded[0].calls
+    end = calls[0][1] + budget  # the attempt began before the session's first read: it ends no later
+    assert calls and all(t is not None and t <= end - at + TIMEOUT_SLACK for t, at in calls), calls
+    assert elapsed <= budget + TIMEOUT_SLACK + 1.0, elapsed
+
+
+class _EarlySocket:
+    """Its first recv times out (a kept timeout up to the slack shorter than the limit)."""
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self.set_to: list[float] = []
+        self.reads = 0
+
+    def gettimeout(self) -> float:
+        return self.timeout
+
+    def settimeout(self, value: float) -> None:
+        self.set_to.append(value)
+        self.timeout = value
+
+    def recv(self, size: int) -> bytes:
+        self.reads += 1
+        if self.reads == 1:
+            raise TimeoutError("timed out")
+        return b"250 ok\r\n"
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_read_whose_kept_timeout_fires_early_goes_on_for_the_rest():
+    """Never give up early: the read waits out the rest of its limit, and only that."""
+    from mailcore.budget import TIMEOUT_SLACK
+    from mailcore_smtp.net import Deadline
+    from mailcore_smtp.wire import SMTPConnection
+
+    sock = _EarlySocket(5.0 - TIMEOUT_SLACK / 2)  # within the slack of the 5 s read timeout: kept
+    connection = SMTPConnection(
+        sock,  # type: ignore[arg-type]
+        ("127.0.0.1", 25),  # type: ignore[arg-type]
+        host="localhost",
+        deadline=Deadline(30),
+        read_timeout=5.0,
+    )
+    assert connection.read_reply().code == 250 and sock.reads == 2
+    assert len(sock.set_to) == 1 and 0 < sock.set_to[0] <= TIMEOUT_SLACK
+
+
+def test_a_read_that_waited_its_whole_limit_times_out():
+    from mailcore.budget import TIMEOUT_SLACK
+    from mailcore_smtp.net import Deadline
+    from mailcore_smtp.wire import SMTPConnection, WireTimeout
+
+    sock = _EarlySocket(5.0 + TIMEOUT_SLACK / 2)  # kept, and longer than the limit: no time is left after it
+    connection = SMTPConnection(
+        sock,  # type: ignore[arg-type]
+        ("127.0.0.1", 25),  # type: ignore[arg-type]
+        host="localhost",
+        deadline=Deadline(30),
+        read_timeout=5.0,
+    )
+    with pytest.raises(WireTimeout, match="read timeout"):
+        connection.read_reply()
+    assert sock.reads == 1 and sock.set_to == []

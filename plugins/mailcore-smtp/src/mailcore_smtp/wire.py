@@ -2,10 +2,11 @@
 
 Why not :class:`smtplib.SMTP`: its socket timeout applies to each ``recv`` separately, so a server
 that drips one byte every 0.4 s keeps it busy for as long as it likes, and its ``debuglevel``
-writes base64 credentials to stderr. This class sets the socket timeout before every ``recv``
-and ``sendall`` to what is left of the attempt's :class:`~mailcore_smtp.net.Deadline` (capped
-by the read timeout), never logs a command, and supports PIPELINING (RFC 2920) so a message
-costs two round trips instead of four.
+writes base64 credentials to stderr. This class bounds every ``recv`` and ``sendall`` by what
+is left of the attempt's :class:`~mailcore_smtp.net.Deadline` (capped by the read timeout), to
+within :data:`~mailcore.budget.TIMEOUT_SLACK` (20 ms; the socket's timeout is set only when it
+is further than that from the limit), never logs a command, and supports PIPELINING (RFC 2920)
+so a message costs two round trips instead of four.
 
 It knows the protocol's grammar, not what codes mean: that is :mod:`mailcore_smtp.classify`.
 Failures on the wire surface as :class:`Disconnected`, :class:`WireTimeout`,
@@ -22,6 +23,7 @@ import socket
 import ssl
 import time
 
+from mailcore.budget import arm_timeout
 from mailcore.redact import Secret, mask_secrets
 from mailcore_smtp.classify import Reply, Stage
 from mailcore_smtp.net import Address, Deadline, DeadlineReached
@@ -154,9 +156,25 @@ class SMTPConnection:
         return WireTimeout(f"no answer within the {self.read_timeout:g} s read timeout")
 
     def _recv(self) -> None:
-        self.sock.settimeout(self._limit())
+        """Read what the server sent, waiting at most the time left (capped by the read timeout).
+
+        The socket keeps its timeout while it is within :data:`~mailcore.budget.TIMEOUT_SLACK`
+        of that limit (:func:`~mailcore.budget.arm_timeout`: no system call per read on a busy
+        session), so a read waits at most the limit plus the slack (20 ms). When the kept timeout
+        was shorter and fired first, the read goes on for exactly the rest of the limit: a read
+        never gives up early.
+        """
+        limit = self._limit()
+        armed = arm_timeout(self.sock, limit)
         try:
-            data = self.sock.recv(65536)
+            try:
+                data = self.sock.recv(65536)
+            except TimeoutError:
+                rest = min(limit - armed, self.deadline.remaining())
+                if rest <= 0:
+                    raise
+                self.sock.settimeout(rest)
+                data = self.sock.recv(65536)
         except TimeoutError:
             raise self._timeout_reason() from None
         except OSError as error:
@@ -166,8 +184,14 @@ class SMTPConnection:
         self._buffer += data
 
     def send(self, data: bytes) -> None:
-        """Write all of ``data`` within the time left (``sendall`` bounds the whole write)."""
-        self.sock.settimeout(self._limit())
+        """Write all of ``data`` within the time left (``sendall`` bounds the whole write).
+
+        As for reads, the socket's timeout is set only when it is more than
+        :data:`~mailcore.budget.TIMEOUT_SLACK` away from the time left: a write ends at most the
+        slack after the attempt's deadline (or at most the slack before it, when the server has
+        read nothing for the whole attempt).
+        """
+        arm_timeout(self.sock, self._limit())
         try:
             self.sock.sendall(data)
         except TimeoutError:
