@@ -266,7 +266,7 @@ def no_events_message(where: str) -> str:
     suppression list, and what to use instead."""
     return (
         f"delivery events, `mailcore status` and the suppression list are kept in a SQLite or PostgreSQL "
-        f"outbox; {where} is neither. Point --outbox or MAILCORE_OUTBOX at a sqlite:/// file or a "
-        f"postgresql:// database (a Django-database outbox on PostgreSQL: run `mailcore outbox migrate "
-        f"--outbox postgresql://…` on the same database once, then use that URL for these commands)"
+        f"outbox; {where} is neither. Use a sqlite:/// file or a postgresql:// database as the outbox URL "
+        f"(--outbox, MAILCORE_OUTBOX, suppression=); for a Django-database outbox on PostgreSQL, run "
+        f"`mailcore outbox migrate --outbox postgresql://…` on the same database once and use that URL"
     )
