@@ -49,7 +49,9 @@ def test_status_and_suppressions_follow_what_the_pipeline_stored(store_url) -> N
     by_address = json.loads(run("status", "--outbox", store_url, "gone@example.org", "--json").output)
     assert [entry["reason"] for entry in by_address["suppressions"]] == ["hard_bounce"]
     listed = json.loads(run("suppressions", "list", "--outbox", store_url, "--json").output)
-    assert [(e["address"], e["source"], e["detail"]) for e in listed] == [("gone@example.org", "acme event", "550 gone")]
+    assert [(e["address"], e["source"], e["detail"]) for e in listed] == [
+        ("gone@example.org", "acme event", "550 gone")
+    ]
     exported = run("suppressions", "export", "--outbox", store_url).output
     assert "gone@example.org" in exported and "secret body" not in status.output
 

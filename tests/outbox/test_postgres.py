@@ -101,7 +101,9 @@ def test_a_version_1_database_upgrades_through_outbox_migrate(pg_fresh_database)
         )
     runner = CliRunner()
     stale = runner.invoke(cli, ["suppressions", "list", "--outbox", pg_fresh_database])
-    assert stale.exit_code == 1 and "outbox schema version 1" in stale.output and "mailcore outbox migrate" in stale.output
+    assert (
+        stale.exit_code == 1 and "outbox schema version 1" in stale.output and "mailcore outbox migrate" in stale.output
+    )
     migrated = runner.invoke(cli, ["outbox", "migrate", "--outbox", pg_fresh_database], catch_exceptions=False)
     assert migrated.exit_code == 0 and f"migrated from schema version 1 to {SCHEMA_VERSION}" in migrated.output
     with pg_connect(pg_fresh_database) as conn:
