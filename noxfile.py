@@ -213,8 +213,12 @@ def summary_table(rows: list[tuple[str, str, str, str]]) -> str:
 
 @nox.session(python=PYTHONS)
 def core(session: nox.Session) -> None:
-    """Core tests (message, rendering, URLs, registry, policy, CLI) on one Python."""
-    install_project(session, *TEST_DEPS, "redis", "trustme")
+    """Core tests (message, rendering, URLs, registry, policy, CLI) on one Python.
+
+    psycopg: the delivery-event, status and suppression tests run on a PostgreSQL outbox too
+    (127.0.0.1:5432; they skip with the reason locally without it and fail under CI=true).
+    """
+    install_project(session, *TEST_DEPS, "redis", "trustme", "psycopg[binary]>=3.1")
     session.run("pytest", "-q", "tests", *CORE_IGNORES, *session.posargs)
 
 

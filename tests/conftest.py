@@ -1,4 +1,5 @@
 import pytest
+from postgres_fixtures import pg_database, pg_fresh_database, pg_url, store_url  # noqa: F401 - fixtures
 
 from mailcore import plugins
 from mailcore.policy.state import clear_shared_stores

@@ -239,3 +239,22 @@ def test_event_store_helper_routes_the_default_dispatch(tmp_path, received) -> N
         assert pipeline.wait_idle(30)
         assert [e.kind for e in stored_events.events_for(pipeline.outbox, recipient="a@example.org")] == ["complained"]
     assert [e.kind for e in received] == [EventKind.COMPLAINED]
+
+
+def test_the_default_dispatch_stores_into_the_outbox_url_once_on_every_store(store_url, monkeypatch, received) -> None:
+    """``MAILCORE_OUTBOX`` names a SQLite file or a PostgreSQL database: the receiver stores the
+    event there before its 2xx (a redelivery stored once) and the background handler runs the hook."""
+    from mailcore.outbox import events as stored_events
+
+    monkeypatch.setenv("MAILCORE_OUTBOX", store_url)
+    reset_default_pipeline()
+    app = WebhookApp({"acme": HmacVerifier()})
+    headers = signed_headers(SECRET_BODY)
+    assert call(app, headers=headers)[0] == 200
+    assert call(app, headers=headers)[0] == 200  # redelivered as it was
+    handled()
+    outbox = default_pipeline().outbox
+    assert outbox.url.split(":", 1)[0] == store_url.split(":", 1)[0]
+    [event] = stored_events.events_for(outbox, recipient="otp-user@example.org")
+    assert event.handled_at is not None and json.loads(event.raw) == json.loads(SECRET_BODY)[0]
+    assert [e.recipient for e in received] == ["otp-user@example.org"]

@@ -15,6 +15,7 @@ from rich.table import Table
 from mailcore.errors import ConfigurationError
 from mailcore.message import Message
 from mailcore.outbox.api import Entry, OutboxStore
+from mailcore.outbox.eventsql import EventStore, has_events, no_events_message
 from mailcore.outbox.location import OUTBOX_ENV, outbox_path, resolve_outbox_url
 from mailcore.outbox.migrate import migrate_store
 from mailcore.outbox.queue import open_store, queue_scheme
@@ -196,17 +197,21 @@ def _console() -> Console:
     return console if console.is_terminal else Console(width=200)
 
 
-def _open_sqlite(url: str | None) -> SQLiteOutbox:
-    """:func:`_open` for the commands whose data lives only in the SQLite outbox file (delivery
-    events, ``mailcore status``, the suppression list): another store is a clear error (exit 1)."""
+def _open_event_store(url: str | None) -> EventStore:
+    """:func:`_open` for the commands whose data is kept beside the outbox (delivery events,
+    ``mailcore status``, the suppression list): a SQLite or PostgreSQL outbox. A store without
+    them (the Django-database outbox) is a clear error (exit 1) naming what to use instead."""
     outbox = _open(url)
-    if isinstance(outbox, SQLiteOutbox):
+    if has_events(outbox):
         return outbox
+    where = str(getattr(outbox, "url", None) or type(outbox).__name__)
     outbox.close()
-    raise click.ClickException(
-        f"delivery events, status and the suppression list are kept in a SQLite outbox; "
-        f"{outbox.url} is not one (point --outbox or MAILCORE_OUTBOX at a sqlite:/// outbox)"
-    )
+    raise click.ClickException(no_events_message(where))
+
+
+def _where(outbox: EventStore) -> str:
+    """The outbox as the user named it: the SQLite file's path, the database URL (password masked)."""
+    return str(outbox.path) if isinstance(outbox, SQLiteOutbox) else outbox.url
 
 
 def _open(url: str | None) -> OutboxStore:

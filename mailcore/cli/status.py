@@ -1,7 +1,9 @@
 """``mailcore status``: a message's timeline — enqueued, delivery runs, accepted by which provider,
 then per recipient what the providers reported (delivered, bounced, complained…).
 
-Exit status: 0 when something is known about the key, 1 when nothing is (or no outbox file), 2
+Works on a SQLite or PostgreSQL outbox (the Django-database outbox: see docs/events.md).
+
+Exit status: 0 when something is known about the key, 1 when nothing is (or no outbox), 2
 for usage errors. The delivery state itself is in the output (``--json`` for scripts), not in
 the exit status.
 """
@@ -15,7 +17,7 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from mailcore.cli.outbox import _console, _open_sqlite, outbox_option
+from mailcore.cli.outbox import _console, _open_event_store, _where, outbox_option
 from mailcore.outbox.suppressions import suppressions
 from mailcore.outbox.timeline import MessageStatus, find_status
 from mailcore.redact import printable
@@ -41,11 +43,11 @@ _STYLE = {
 def command(url: str | None, key: str, by_address: bool, as_json: bool) -> None:
     """Show what happened to a message: KEY is a Message-ID (or correlation id), an outbox id,
     a provider's message id, or a recipient address."""
-    with _open_sqlite(url) as outbox:
+    with _open_event_store(url) as outbox:
         statuses = find_status(outbox, key, address=by_address)
         listed = suppressions(outbox, address=key) if _looks_like_address(key) else []
     if not statuses and not listed:
-        raise click.ClickException(f"nothing known about {printable(key)!r} in {outbox.path}")
+        raise click.ClickException(f"nothing known about {printable(key)!r} in {_where(outbox)}")
     if as_json:
         document = {
             "key": key,

@@ -1,7 +1,8 @@
 """``mailcore suppressions``: the list of addresses mailcore refuses to mail (list, add, remove,
-import, export). Stored in the outbox file; see docs/events.md#suppression-list.
+import, export). Stored beside the outbox, in a SQLite outbox file or a PostgreSQL outbox
+database; see docs/events.md#suppression-list.
 
-Exit status: 0 done; 1 nothing to remove, a bad CSV (nothing imported) or no outbox file; 2 usage
+Exit status: 0 done; 1 nothing to remove, a bad CSV (nothing imported) or no outbox; 2 usage
 errors (an invalid address is a usage error: the command line was wrong).
 """
 
@@ -17,11 +18,13 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from mailcore.cli.outbox import _console, _open_sqlite, outbox_option
-from mailcore.errors import InvalidMessage
+from mailcore.cli.outbox import _console, _open_event_store, outbox_option
+from mailcore.errors import ConfigurationError, InvalidMessage
 from mailcore.outbox import suppressions as store
+from mailcore.outbox.eventsql import EventStore
 from mailcore.outbox.location import outbox_path, resolve_outbox_url
-from mailcore.outbox.store import SQLiteOutbox, open_outbox
+from mailcore.outbox.queue import queue_scheme
+from mailcore.outbox.store import open_outbox
 from mailcore.redact import printable
 
 #: Reasons a human may give (the others come from provider events).
@@ -40,7 +43,7 @@ def command() -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON document (a list of entries).")
 def list_command(url: str | None, address: str | None, limit: int | None, as_json: bool) -> None:
     """List entries, newest first."""
-    with _open_sqlite(url) as outbox:
+    with _open_event_store(url) as outbox:
         entries = store.suppressions(outbox, address=_address(address, "--address") if address else None, limit=limit)
     if as_json:
         click.echo(json.dumps([entry.as_dict() for entry in entries], indent=2))
@@ -83,7 +86,7 @@ def add_command(url: str | None, addresses: tuple[str, ...], scope: str, reason:
 def remove_command(url: str | None, addresses: tuple[str, ...], scope: str | None) -> None:
     """Remove addresses from the list (they are mailed again)."""
     keys = [_address(address, f"ADDRESSES[{i}]") for i, address in enumerate(addresses)]
-    with _open_sqlite(url) as outbox:
+    with _open_event_store(url) as outbox:
         removed = sum(store.remove(outbox, key, scope=scope) for key in keys)
     click.echo(f"{removed} entr{'y' if removed == 1 else 'ies'} removed")
     if not removed:
@@ -118,7 +121,7 @@ def import_command(url: str | None, source: TextIO, replace: bool) -> None:
 @click.argument("target", type=click.File("w", encoding="utf-8"), default="-")
 def export_command(url: str | None, target: TextIO) -> None:
     """Write the list as CSV to TARGET (default: stdout); `import` reads it back."""
-    with _open_sqlite(url) as outbox:
+    with _open_event_store(url) as outbox:
         entries = store.suppressions(outbox)
     for line in store.export_csv(entries):
         target.write(line)
@@ -131,8 +134,16 @@ def _address(text: str, where: str) -> str:
         raise click.BadParameter(printable(str(error)), param_hint=where) from None
 
 
-def _open_or_create(url: str | None) -> SQLiteOutbox:
-    """Adding to the list may create the outbox file (the list lives in it)."""
+def _open_or_create(url: str | None) -> EventStore:
+    """Adding to the list may create a SQLite outbox file (the list lives in it). Any other
+    outbox must exist: a PostgreSQL database without the current schema is an error that says
+    to run ``mailcore outbox migrate``; a store without the list is an error naming what to use."""
     chosen = resolve_outbox_url(url)
+    try:
+        sqlite = queue_scheme(chosen) == "sqlite"
+    except ConfigurationError as error:
+        raise click.ClickException(str(error)) from None
+    if not sqlite:
+        return _open_event_store(chosen)
     outbox_path(chosen)  # a bad URL fails before anything is created
     return open_outbox(chosen)

@@ -1,14 +1,18 @@
-"""Delivery events and the suppression list, stored beside the outbox in the same SQLite file.
+"""Delivery events and the suppression list, stored beside the outbox in the same database.
 
-Tables (created by :func:`ensure_schema`, additive: the outbox table and its ``user_version``
-are not touched, so an older mailcore still opens the file):
+The SQLite outbox keeps them in its file (tables created by :func:`ensure_schema`, additive: the
+outbox table and its ``user_version`` are not touched, so an older mailcore still opens the
+file); the PostgreSQL outbox in ``mailcore_delivery_events`` and ``mailcore_suppressions``
+(schema version 2 of :mod:`mailcore.outbox.postgres`, ``mailcore outbox migrate``). The code
+below runs on both through :mod:`mailcore.outbox.eventsql`. Tables:
 
 * ``delivery_events`` — one row per provider event, linked to its outbox row (``outbox_id``,
   found through the Message-ID / correlation id, else the provider's message id). A provider
   that redelivers an event (same provider and event id, or — without an id — the same record)
   is stored once: ``dedup_key`` is unique. ``handled_at`` is NULL until the background handler
   (:mod:`mailcore.webhooks.pipeline`) has run the hook, fed the suppression list and settled the
-  outbox row; ``claimed_until`` lets several receiver processes share that work.
+  outbox row; ``claimed_until`` lets several receiver processes share that work (on PostgreSQL
+  a claim also skips the events another process is claiming at that moment).
 * ``suppressions`` — addresses not to mail, one row per (address, scope): scope ``*`` is all
   mail, a category (a :attr:`Message.tags` value) for unsubscribes from that category, or
   ``provider:<name>`` when only that provider refuses the address (its own suppression list).
@@ -30,13 +34,11 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from mailcore.events import DeliveryEvent
-from mailcore.outbox.retention import Retention, recipient_digest
-
-if TYPE_CHECKING:
-    from mailcore.outbox.store import SQLiteOutbox
+from mailcore.outbox.eventsql import EventStore, Tx, event_db
+from mailcore.outbox.retention import Retention, digest_recipients, recipient_digest
 
 __all__ = [
     "ALL",
@@ -263,32 +265,34 @@ def _jsonable(raw: Any) -> Any:
     return dict(raw) if hasattr(raw, "items") else raw
 
 
-def store_events(outbox: SQLiteOutbox, events: Iterable[DeliveryEvent], *, now: float | None = None) -> int:
+def store_events(outbox: EventStore, events: Iterable[DeliveryEvent], *, now: float | None = None) -> int:
     """Store ``events`` in one transaction (one disk sync); return how many were new.
 
     A redelivered event (same :func:`dedup_key`) is ignored. Each new event is linked to its
-    outbox row by Message-ID, else by the provider's message id.
+    outbox row by Message-ID, else by the provider's message id. The commit is durable before
+    this returns (the receiver answers 2xx only then).
     """
     received = time.time() if now is None else now
     rows = [_event_row(event, received) for event in events]
     if not rows:
         return 0
-    with outbox._transaction() as db:
-        before = db.total_changes
+
+    def insert(tx: Tx) -> int:
         links: dict[tuple[str | None, str | None], str | None] = {}
         values = []
         for row, key in rows:
             if key not in links:  # a batch holds several events per message: one lookup each
-                links[key] = _find_row(db, *key)
+                links[key] = _find_row(tx, *key)
             values.append((*row, links[key]))
-        db.executemany(
-            "INSERT OR IGNORE INTO delivery_events (dedup_key, provider, kind, bounce_type, suppressed_by, "
+        return tx.many(
+            "INSERT INTO {events} (dedup_key, provider, kind, bounce_type, suppressed_by, "
             "categories, recipient, correlation_id, message_id, provider_message_id, provider_event_id, "
             "occurred_at, received_at, reason, diagnostic, raw, outbox_id) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedup_key) DO NOTHING",
             values,
         )
-        return db.total_changes - before
+
+    return event_db(outbox).write(insert, durable=True)
 
 
 def _event_row(event: DeliveryEvent, received: float) -> tuple[tuple[Any, ...], tuple[str | None, str | None]]:
@@ -303,63 +307,64 @@ def _event_row(event: DeliveryEvent, received: float) -> tuple[tuple[Any, ...], 
     return row, (event.message_id, event.provider_message_id)
 
 
-def _find_row(db: sqlite3.Connection, message_id: str | None, provider_message_id: str | None) -> str | None:
-    """The outbox row an event belongs to (newest first when a Message-ID was enqueued twice)."""
-    if message_id:
-        row = db.execute(
-            "SELECT id FROM outbox WHERE message_id = ? ORDER BY created_at DESC LIMIT 1", (message_id,)
-        ).fetchone()
-        if row:
-            return str(row[0])
-    if provider_message_id:
-        row = db.execute(
-            "SELECT id FROM outbox WHERE provider_message_id = ? ORDER BY created_at DESC LIMIT 1",
-            (provider_message_id,),
-        ).fetchone()
-        if row:
-            return str(row[0])
+def _find_row(tx: Tx, message_id: str | None, provider_message_id: str | None) -> str | None:
+    """The outbox row an event belongs to (newest first when a Message-ID was enqueued twice).
+
+    On PostgreSQL the row is key-share locked until the event is committed: a concurrent delete
+    (retention, purge) waits, then its trigger deletes the event with the row."""
+    for column, value in (("message_id", message_id), ("provider_message_id", provider_message_id)):
+        if value:
+            row = tx.one(
+                f"SELECT id FROM {{outbox}} WHERE {column} = ? ORDER BY created_at DESC LIMIT 1{{key_share}}",  # noqa: S608
+                (value,),
+            )
+            if row:
+                return str(row[0])
     return None
 
 
-def claim_pending(outbox: SQLiteOutbox, *, limit: int = 100, lease: float = 60.0) -> list[StoredEvent]:
+def claim_pending(outbox: EventStore, *, limit: int = 100, lease: float = 60.0) -> list[StoredEvent]:
     """Claim up to ``limit`` stored-but-unhandled events (oldest first) for ``lease`` seconds.
 
-    Several processes may drain the same file: a claimed event is not handed to another one
-    until its lease runs out (its handler died before :func:`mark_handled`).
+    Several processes may drain the same outbox: a claimed event is not handed to another one
+    until its lease runs out (its handler died before :func:`mark_handled`). On PostgreSQL the
+    claim skips events another process is claiming at that moment instead of waiting.
     """
     now = time.time()
-    with outbox._transaction() as db:
-        rows = db.execute(
-            f"SELECT {_EVENT_COLUMNS} FROM delivery_events "  # noqa: S608 - fixed columns
-            "WHERE handled_at IS NULL AND (claimed_until IS NULL OR claimed_until <= ?) ORDER BY seq LIMIT ?",
+
+    def claim(tx: Tx) -> list[tuple[Any, ...]]:
+        rows = tx.rows(
+            f"SELECT {_EVENT_COLUMNS} FROM {{events}} "  # noqa: S608 - fixed columns
+            "WHERE handled_at IS NULL AND (claimed_until IS NULL OR claimed_until <= ?) ORDER BY seq LIMIT ?"
+            "{skip_locked}",
             (now, limit),
-        ).fetchall()
-        if rows:
-            db.executemany(
-                "UPDATE delivery_events SET claimed_until = ? WHERE seq = ?", [(now + lease, row[0]) for row in rows]
-            )
-    return [StoredEvent(*row) for row in rows]
+        )
+        tx.many("UPDATE {events} SET claimed_until = ? WHERE seq = ?", [(now + lease, row[0]) for row in rows])
+        return rows
+
+    return [StoredEvent(*row) for row in event_db(outbox).write(claim)]
 
 
-def mark_handled(outbox: SQLiteOutbox, seqs: Sequence[int], *, now: float | None = None) -> None:
+def mark_handled(outbox: EventStore, seqs: Sequence[int], *, now: float | None = None) -> None:
     """Record that events ``seqs`` were handled (hook run, suppression fed, outbox settled)."""
     if not seqs:
         return
     at = time.time() if now is None else now
-    with outbox._transaction() as db:
-        db.executemany(
-            "UPDATE delivery_events SET handled_at = ?, claimed_until = NULL WHERE seq = ?", [(at, s) for s in seqs]
+    event_db(outbox).write(
+        lambda tx: tx.many(
+            "UPDATE {events} SET handled_at = ?, claimed_until = NULL WHERE seq = ?", [(at, s) for s in seqs]
         )
+    )
 
 
-def pending_count(outbox: SQLiteOutbox) -> int:
+def pending_count(outbox: EventStore) -> int:
     """Events stored but not handled yet."""
-    with outbox._lock:
-        return int(outbox._db.execute("SELECT COUNT(*) FROM delivery_events WHERE handled_at IS NULL").fetchone()[0])
+    row = event_db(outbox).read(lambda tx: tx.one("SELECT COUNT(*) FROM {events} WHERE handled_at IS NULL"))
+    return int(row[0]) if row else 0
 
 
 def events_for(
-    outbox: SQLiteOutbox,
+    outbox: EventStore,
     *,
     outbox_id: str | None = None,
     message_id: str | None = None,
@@ -381,64 +386,79 @@ def events_for(
         args += [recipient.strip().lower(), recipient_digest(recipient)]
     if not clauses:
         return []
-    with outbox._lock:
-        rows = outbox._db.execute(
-            f"SELECT {_EVENT_COLUMNS} FROM delivery_events WHERE {' OR '.join(clauses)} "  # noqa: S608 - fixed fragments
-            "ORDER BY occurred_at, seq LIMIT ?",
-            (*args, limit),
-        ).fetchall()
-    return [StoredEvent(*row) for row in rows]
+    sql = (
+        f"SELECT {_EVENT_COLUMNS} FROM {{events}} WHERE {' OR '.join(clauses)} "  # noqa: S608 - fixed fragments
+        "ORDER BY occurred_at, seq LIMIT ?"
+    )
+    return [StoredEvent(*row) for row in event_db(outbox).read(lambda tx: tx.rows(sql, (*args, limit)))]
 
 
-def enforce_event_retention(outbox: SQLiteOutbox, retention: Retention, *, now: float | None = None) -> tuple[int, int]:
+def enforce_event_retention(outbox: EventStore, retention: Retention, *, now: float | None = None) -> tuple[int, int]:
     """Apply the outbox's retention to events; return (raw records dropped, events deleted).
 
     ``raw`` (the provider's record: addresses, sometimes subjects) is dropped after
-    ``retention.failed_body`` and the recipient becomes a digest; events of no outbox row are
-    deleted after ``retention.metadata``. Events of an outbox row go when the row goes (trigger).
+    ``retention.failed_body`` and the recipient becomes a digest; events linked to no outbox
+    row (never linked, or their row is gone) are deleted after ``retention.metadata``. Events
+    of an outbox row go when the row goes (a trigger). Only handled events are touched.
     """
     at = time.time() if now is None else now
-    dropped = deleted = 0
-    with outbox._transaction() as db:
+
+    def apply(tx: Tx) -> tuple[int, int]:
+        dropped = deleted = 0
         if retention.failed_body is not None:
-            dropped = db.execute(
-                "UPDATE delivery_events SET raw = '', "
-                "recipient = CASE WHEN recipient IS NULL THEN NULL ELSE mailcore_digest_recipients(recipient) END "
-                "WHERE received_at <= ? AND raw != '' AND handled_at IS NOT NULL",
+            aged = tx.rows(
+                "SELECT seq, recipient FROM {events} WHERE received_at <= ? AND raw != '' "
+                "AND handled_at IS NOT NULL{skip_locked}",
                 (at - retention.failed_body,),
-            ).rowcount
+            )
+            dropped = tx.many(
+                "UPDATE {events} SET raw = '', recipient = ? WHERE seq = ?",
+                [(None if recipient is None else digest_recipients(recipient), seq) for seq, recipient in aged],
+            )
         if retention.metadata is not None:
-            deleted = db.execute(
-                "DELETE FROM delivery_events WHERE outbox_id IS NULL AND received_at <= ? AND handled_at IS NOT NULL",
+            deleted = tx.run(
+                "DELETE FROM {events} WHERE received_at <= ? AND handled_at IS NOT NULL AND (outbox_id IS NULL "
+                "OR NOT EXISTS (SELECT 1 FROM {outbox} WHERE {outbox}.id = {events}.outbox_id))",
                 (at - retention.metadata,),
-            ).rowcount
-    return dropped, deleted
+            )
+        return dropped, deleted
+
+    return event_db(outbox).write(apply)
 
 
 #: Event kinds that prove a provider took the message (they settle an ``unknown`` row as sent).
 SETTLING_KINDS: Final = ("accepted", "delivered")
 
 
-def settle(outbox: SQLiteOutbox, outbox_id: str, *, provider: str, provider_message_id: str | None, kind: str) -> bool:
+def settle(outbox: EventStore, outbox_id: str, *, provider: str, provider_message_id: str | None, kind: str) -> bool:
     """Mark row ``outbox_id`` ``sent`` because ``provider`` reported ``kind`` for it.
 
     Moves an ``unknown`` row, and a ``sending`` one: the event can overtake the worker that is
     about to record its ambiguous timeout, and the worker's own updates only apply to rows still
     ``sending``, so the truth is kept whichever write comes first. ``queued``, ``failed`` and
     ``sent`` rows are left alone. ``transport`` becomes the provider's name, ``last_error`` says
-    how it was settled; the content is dropped when the retention drops sent content at once.
-    Returns whether the row was settled.
+    how it was settled; the content is dropped when the retention drops sent content at once
+    (recipients kept as digests, as the store's own ``mark_sent`` does). Returns whether the row
+    was settled.
     """
-    from mailcore.outbox.store import _DROP_CONTENT
-
     now = time.time()
-    content = f", {_DROP_CONTENT}" if outbox.retention.drops_sent_body_at_once else ""
+    drop = outbox.retention.drops_sent_body_at_once
     note = f"settled by a {provider} '{kind}' event (the attempt's own outcome was unknown or not yet recorded)"
-    with outbox._transaction() as db:
-        changed = db.execute(
-            "UPDATE outbox SET state = 'sent', lease_owner = NULL, transport = ?, "  # noqa: S608 - fixed fragments
+    settling = "WHERE id = ? AND state IN ('unknown', 'sending')"
+
+    def apply(tx: Tx) -> bool:
+        row = tx.one(f"SELECT recipients FROM {{outbox}} {settling}{{for_update}}", (outbox_id,))  # noqa: S608
+        if row is None:
+            return False
+        content, digests = (
+            (", payload = '', subject = '', recipients = ?", [digest_recipients(row[0])]) if drop else ("", [])
+        )
+        changed = tx.run(
+            "UPDATE {outbox} SET state = 'sent', lease_owner = NULL, transport = ?, "  # noqa: S608 - fixed fragments
             "provider_message_id = COALESCE(?, provider_message_id), last_error = ?, updated_at = ?, due_at = ?"
-            f"{content} WHERE id = ? AND state IN ('unknown', 'sending')",
-            (provider, provider_message_id, note, now, now, outbox_id),
-        ).rowcount
-    return bool(changed)
+            f"{content} {settling}",
+            (provider, provider_message_id, note, now, now, *digests, outbox_id),
+        )
+        return bool(changed)
+
+    return event_db(outbox).write(apply)

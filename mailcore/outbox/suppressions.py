@@ -1,6 +1,7 @@
 """The suppression list: addresses mailcore refuses to mail, with why, since when and from where.
 
-Stored in the outbox file (table ``suppressions``, see :mod:`mailcore.outbox.events`). Fed by
+Stored beside the outbox (table ``suppressions`` of a SQLite outbox file, ``mailcore_suppressions``
+of a PostgreSQL outbox; see :mod:`mailcore.outbox.events`). Fed by
 the event handler (hard bounces, complaints, unsubscribes, provider drops) and by hand
 (``mailcore suppressions add|remove|import``); read by the suppression policy layer
 (:mod:`mailcore.policy.suppress`) before every attempt.
@@ -24,14 +25,12 @@ import io
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final, TextIO
+from typing import Final, TextIO
 
 from mailcore.addresses import parse_address
 from mailcore.errors import InvalidMessage
 from mailcore.outbox.events import ALL, Suppression
-
-if TYPE_CHECKING:
-    from mailcore.outbox.store import SQLiteOutbox
+from mailcore.outbox.eventsql import EventStore, Tx, event_db
 
 __all__ = [
     "CSV_COLUMNS",
@@ -69,23 +68,27 @@ def check_scope(scope: str) -> str:
 
 
 def add(
-    outbox: SQLiteOutbox,
+    outbox: EventStore,
     entries: Iterable[Suppression],
     *,
     replace: bool = False,
 ) -> int:
-    """Add entries in one transaction; return how many were new.
+    """Add entries in one transaction; return how many were new (with ``replace``: new or
+    replaced).
 
     An (address, scope) already listed keeps its first reason and time unless ``replace``.
     """
-    verb = "INSERT OR REPLACE" if replace else "INSERT OR IGNORE"
     rows = [(e.address, e.scope, e.reason, e.source, e.detail, e.created_at) for e in entries]
     if not rows:
         return 0
-    with outbox._transaction() as db:
-        before = db.total_changes
-        db.executemany(f"{verb} INTO suppressions ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)", rows)
-        return db.total_changes - before
+    conflict = (
+        "DO UPDATE SET reason = excluded.reason, source = excluded.source, detail = excluded.detail, "
+        "created_at = excluded.created_at"
+        if replace
+        else "DO NOTHING"
+    )
+    sql = f"INSERT INTO {{suppressions}} ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (address, scope) {conflict}"  # noqa: S608
+    return event_db(outbox).write(lambda tx: tx.many(sql, rows), durable=True)
 
 
 def entry(address: str, *, scope: str = ALL, reason: str, source: str, detail: str | None = None) -> Suppression:
@@ -95,40 +98,36 @@ def entry(address: str, *, scope: str = ALL, reason: str, source: str, detail: s
     return Suppression(normalize_address(address), check_scope(scope), reason, source, detail, time.time())
 
 
-def remove(outbox: SQLiteOutbox, address: str, *, scope: str | None = None) -> int:
+def remove(outbox: EventStore, address: str, *, scope: str | None = None) -> int:
     """Remove ``address`` (every scope, or only ``scope``); return how many entries went."""
     key = normalize_address(address)
-    with outbox._transaction() as db:
+
+    def delete(tx: Tx) -> int:
         if scope is None:
-            return db.execute("DELETE FROM suppressions WHERE address = ?", (key,)).rowcount
-        return db.execute("DELETE FROM suppressions WHERE address = ? AND scope = ?", (key, scope)).rowcount
+            return tx.run("DELETE FROM {suppressions} WHERE address = ?", (key,))
+        return tx.run("DELETE FROM {suppressions} WHERE address = ? AND scope = ?", (key, scope))
+
+    return event_db(outbox).write(delete, durable=True)
 
 
-def suppressions(outbox: SQLiteOutbox, *, address: str | None = None, limit: int | None = None) -> list[Suppression]:
+def suppressions(outbox: EventStore, *, address: str | None = None, limit: int | None = None) -> list[Suppression]:
     """Entries, newest first; only ``address``'s when given."""
     where, args = ("WHERE address = ?", [normalize_address(address)]) if address else ("", [])
     tail = " LIMIT ?" if limit is not None else ""
-    with outbox._lock:
-        rows = outbox._db.execute(
-            f"SELECT {_COLUMNS} FROM suppressions {where} ORDER BY created_at DESC, address{tail}",  # noqa: S608
-            (*args, *([limit] if limit is not None else [])),
-        ).fetchall()
-    return [Suppression(*row) for row in rows]
+    sql = f"SELECT {_COLUMNS} FROM {{suppressions}} {where} ORDER BY created_at DESC, address{tail}"  # noqa: S608
+    values = (*args, *([limit] if limit is not None else []))
+    return [Suppression(*row) for row in event_db(outbox).read(lambda tx: tx.rows(sql, values))]
 
 
-def lookup(outbox: SQLiteOutbox, addresses: Sequence[str]) -> dict[str, list[Suppression]]:
+def lookup(outbox: EventStore, addresses: Sequence[str]) -> dict[str, list[Suppression]]:
     """The entries of each of ``addresses`` (lower-cased keys), for the policy layer; one query."""
     keys = sorted({a.strip().lower() for a in addresses})
     if not keys:
         return {}
     marks = ", ".join("?" * len(keys))
-    with outbox._lock:
-        rows = outbox._db.execute(
-            f"SELECT {_COLUMNS} FROM suppressions WHERE address IN ({marks})",  # noqa: S608 - placeholders only
-            keys,
-        ).fetchall()
+    sql = f"SELECT {_COLUMNS} FROM {{suppressions}} WHERE address IN ({marks})"  # noqa: S608 - placeholders only
     found: dict[str, list[Suppression]] = {}
-    for row in rows:
+    for row in event_db(outbox).read(lambda tx: tx.rows(sql, keys)):
         found.setdefault(row[0], []).append(Suppression(*row))
     return found
 

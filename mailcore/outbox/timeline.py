@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING, Any, Final
 
 from mailcore.outbox import events as event_store
 from mailcore.outbox.events import StoredEvent
+from mailcore.outbox.eventsql import EventStore, event_db
 from mailcore.outbox.retention import recipient_digest
 
 if TYPE_CHECKING:
-    from mailcore.outbox.store import Entry, SQLiteOutbox
+    from mailcore.outbox.api import Entry
 
 __all__ = ["SETTLE_WINDOW", "MessageStatus", "TimelineItem", "find_status", "recipient_states", "unknown_note"]
 
@@ -156,7 +157,7 @@ def _items(entry: Entry | None, events: Sequence[StoredEvent]) -> list[TimelineI
     return items
 
 
-def _status(outbox: SQLiteOutbox, entry: Entry | None, message_id: str | None, now: float) -> MessageStatus:
+def _status(outbox: EventStore, entry: Entry | None, message_id: str | None, now: float) -> MessageStatus:
     events = event_store.events_for(outbox, outbox_id=entry.id if entry else None, message_id=message_id)
     return MessageStatus(
         message_id=message_id,
@@ -169,7 +170,7 @@ def _status(outbox: SQLiteOutbox, entry: Entry | None, message_id: str | None, n
 
 
 def find_status(
-    outbox: SQLiteOutbox, key: str, *, address: bool = False, now: float | None = None
+    outbox: EventStore, key: str, *, address: bool = False, now: float | None = None
 ) -> list[MessageStatus]:
     """The status of the message(s) ``key`` names; empty when nothing is known.
 
@@ -190,41 +191,41 @@ def find_status(
     return _address_statuses(outbox, key, at)
 
 
-def _find_entry(outbox: SQLiteOutbox, key: str) -> Entry | None:
+def _find_entry(outbox: EventStore, key: str) -> Entry | None:
     try:
         return outbox.find(key)
     except KeyError:
         pass
-    with outbox._lock:
-        row = outbox._db.execute(
-            "SELECT id FROM outbox WHERE provider_message_id = ? ORDER BY created_at DESC LIMIT 1", (key,)
-        ).fetchone()
+    row = event_db(outbox).read(
+        lambda tx: tx.one(
+            "SELECT id FROM {outbox} WHERE provider_message_id = ? ORDER BY created_at DESC LIMIT 1", (key,)
+        )
+    )
     return outbox.find(row[0]) if row else None
 
 
-def _event_message_id(outbox: SQLiteOutbox, key: str) -> str | None:
+def _event_message_id(outbox: EventStore, key: str) -> str | None:
     bracketed = key if key.startswith("<") else f"<{key}>"
-    with outbox._lock:
-        row = outbox._db.execute(
-            "SELECT message_id FROM delivery_events WHERE message_id = ? OR provider_message_id = ? "
-            "ORDER BY seq DESC LIMIT 1",
+    row = event_db(outbox).read(
+        lambda tx: tx.one(
+            "SELECT message_id FROM {events} WHERE message_id = ? OR provider_message_id = ? ORDER BY seq DESC LIMIT 1",
             (bracketed, key),
-        ).fetchone()
+        )
+    )
     return str(row[0]) if row and row[0] else None
 
 
-def _address_statuses(outbox: SQLiteOutbox, address: str, now: float) -> list[MessageStatus]:
+def _address_statuses(outbox: EventStore, address: str, now: float) -> list[MessageStatus]:
     text = address.strip().lower()
     digest = recipient_digest(text)
-    with outbox._lock:
-        ids = [
-            row[0]
-            for row in outbox._db.execute(
-                "SELECT id FROM outbox WHERE ',' || lower(recipients) || ',' LIKE ? ESCAPE '\\' "
-                "OR ',' || recipients || ',' LIKE ? ORDER BY created_at LIMIT 100",
-                (f"%,{_escape(text)},%", f"%,{digest},%"),
-            )
-        ]
+    rows = event_db(outbox).read(
+        lambda tx: tx.rows(
+            "SELECT id FROM {outbox} WHERE ',' || lower(recipients) || ',' LIKE ? ESCAPE '\\' "
+            "OR ',' || recipients || ',' LIKE ? ORDER BY created_at LIMIT 100",
+            (f"%,{_escape(text)},%", f"%,{digest},%"),
+        )
+    )
+    ids = [row[0] for row in rows]
     entries = [outbox.find(id) for id in ids]
     statuses = [_status(outbox, entry, entry.message_id, now) for entry in entries]
     seen = {s.entry.message_id for s in statuses if s.entry is not None}

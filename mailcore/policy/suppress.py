@@ -1,8 +1,9 @@
 """The suppression layer: recipients on the suppression list are refused before any attempt.
 
 It sits outermost in the stack, so a suppressed address never reaches a provider, a rate-limit
-slot or a circuit breaker. Per message it looks every recipient up (one query in the outbox
-file's ``suppressions`` table) and:
+slot or a circuit breaker. Per message it looks every recipient up (one query in the outbox's
+suppression list: the ``suppressions`` table of a SQLite outbox file, ``mailcore_suppressions``
+of a PostgreSQL outbox) and:
 
 * a recipient suppressed for all mail (``*``), or for a category the message carries (one of
   its ``tags``), is **refused** with a per-recipient reason; the message goes to the others and
@@ -16,9 +17,11 @@ file's ``suppressions`` table) and:
 Bypass: a message carrying a tag listed in ``SuppressionPolicy.bypass`` (say ``otp``: a
 one-time password the user just asked for) is not checked at all.
 
-Enable it with ``Mailer(url, suppression=True)`` (the outbox file of ``MAILCORE_OUTBOX``),
-``suppression="sqlite:////path"``, a :class:`SuppressionPolicy`, or from the environment:
-``MAILCORE_SUPPRESSION=on`` (or a ``sqlite:///`` URL) and ``MAILCORE_SUPPRESSION_BYPASS=otp,login``.
+Enable it with ``Mailer(url, suppression=True)`` (the outbox of ``MAILCORE_OUTBOX``),
+``suppression="sqlite:////path"`` or ``"postgresql://…"``, a :class:`SuppressionPolicy`, or from
+the environment: ``MAILCORE_SUPPRESSION=on`` (or an outbox URL) and
+``MAILCORE_SUPPRESSION_BYPASS=otp,login``. The Django-database outbox has no suppression list
+yet: name a SQLite or PostgreSQL outbox (docs/events.md).
 """
 
 from __future__ import annotations
@@ -57,6 +60,8 @@ SUPPRESSION_ENV = "MAILCORE_SUPPRESSION"
 BYPASS_ENV = "MAILCORE_SUPPRESSION_BYPASS"
 ALL = "*"  # mailcore.outbox.events.ALL, not imported: the outbox package loads only when used
 _ON = ("1", "on", "true", "yes")
+#: Outbox URLs whose database keeps a suppression list.
+_STORE_PREFIXES = ("sqlite:///", "postgresql://", "postgres://", "postgresql+")
 _OFF = ("", "0", "off", "false", "no")
 
 #: Providers the message being sent must avoid (their own list refuses one of its recipients).
@@ -67,14 +72,19 @@ _avoid: ContextVar[frozenset[str]] = ContextVar("mailcore_avoid_providers", defa
 class SuppressionPolicy:
     """Options of the suppression layer.
 
-    :param store: the outbox URL whose ``suppressions`` table is read (``sqlite:///path``);
-        ``None``: ``MAILCORE_OUTBOX``, else the per-user outbox file.
+    :param store: the outbox URL whose suppression list is read (``sqlite:///path`` or
+        ``postgresql://…``); ``None``: ``MAILCORE_OUTBOX``, else the per-user outbox file.
+        Shown with its password masked.
     :param bypass: categories (message tags) whose messages are never checked — mail the user
         has just asked for, such as one-time passwords or password resets.
     """
 
     store: str | None = None
     bypass: tuple[str, ...] = ()
+
+    def __repr__(self) -> str:
+        store = None if self.store is None else _masked(self.store)
+        return f"SuppressionPolicy(store={store!r}, bypass={self.bypass!r})"
 
     def __post_init__(self) -> None:
         if isinstance(self.bypass, str):
@@ -93,10 +103,11 @@ class SuppressionPolicy:
                 return None
             if setting.lower() in _ON:
                 return cls(bypass=bypass)  # type: ignore[arg-type]  # split in __post_init__
-            if setting.startswith("sqlite:///"):
+            if setting.startswith(_STORE_PREFIXES):
                 return cls(store=setting, bypass=bypass)  # type: ignore[arg-type]
             raise ConfigurationError(
-                f"{SUPPRESSION_ENV}={setting!r}: use on, off or a sqlite:/// outbox URL (see docs/events.md)"
+                f"{SUPPRESSION_ENV}={_masked(setting)!r}: use on, off, or a sqlite:/// or postgresql:// outbox URL "
+                "(see docs/events.md)"
             )
         if value is None or value is False:
             return None
@@ -115,7 +126,8 @@ class SuppressionPolicy:
             check_fields(_Fields, values, "suppression")
             return cls(**values)
         raise ConfigurationError(
-            f"suppression= takes True, a sqlite:/// URL, a SuppressionPolicy, a dict or None, not {type(value).__name__}"
+            f"suppression= takes True, a sqlite:/// or postgresql:// outbox URL, a SuppressionPolicy, a dict or None, "
+            f"not {type(value).__name__}"
         )
 
 
@@ -130,6 +142,12 @@ class _Fields:
 class ProviderSuppressed(RouteSkipped):
     """This provider refuses a recipient of the message (its own suppression list): skipped,
     nothing sent; the failover or balancer moves to the next provider."""
+
+
+def _masked(url: str) -> str:
+    from mailcore.outbox.pgurl import masked_url
+
+    return masked_url(url)
 
 
 def provider_of(transport: Transport) -> str:
@@ -209,8 +227,8 @@ class Suppressing(Policy):
     for provider batches (it filters the recipients of each message), so with it a bulk send
     falls back to one message per recipient, each one checked.
 
-    :param outbox: an open :class:`~mailcore.outbox.store.SQLiteOutbox` to read (tests);
-        default: opened from ``policy.store`` on the first send.
+    :param outbox: an open SQLite or PostgreSQL outbox to read (tests); default: opened from
+        ``policy.store`` on the first send.
     """
 
     def __init__(self, inner: Transport, policy: SuppressionPolicy, *, outbox: Any = None) -> None:
@@ -234,14 +252,15 @@ class Suppressing(Policy):
 
     def describe(self) -> str:
         bypass = f", bypass for tags {', '.join(self.policy.bypass)}" if self.policy.bypass else ""
-        return f"suppression list ({self.policy.store or 'the outbox file'}{bypass})"
+        where = _masked(self.policy.store) if self.policy.store else "the outbox of MAILCORE_OUTBOX"
+        return f"suppression list ({where}{bypass})"
 
     def _store(self) -> Any:
         with self._lock:
             if self._outbox is None:
-                from mailcore.outbox.store import open_outbox
+                from mailcore.outbox.eventsql import open_event_store
 
-                self._outbox = open_outbox(self.policy.store)
+                self._outbox = open_event_store(self.policy.store)
             return self._outbox
 
     def send(self, message: Message) -> SendResult:

@@ -2,8 +2,8 @@
 
 ``POST /sendgrid``, ``POST /mailgun`` …: the body is read (up to ``max_body`` bytes), handed to the
 provider's verifier, and the verified events to the dispatch — by default
-:func:`dispatch_events`, which *stores* them in the outbox file (one transaction, redeliveries
-stored once) and returns; a background handler then calls the ``mailcore_delivery_event`` hook,
+:func:`dispatch_events`, which *stores* them beside the outbox (a SQLite file or a PostgreSQL
+database; one transaction, redeliveries stored once) and returns; a background handler then calls the ``mailcore_delivery_event`` hook,
 feeds the suppression list and settles ``unknown`` outbox rows
 (:mod:`mailcore.webhooks.pipeline`). Answers:
 
@@ -54,8 +54,8 @@ def dispatch_events(events: Sequence[DeliveryEvent]) -> None:
     """The one entry point for verified events (webhooks, DSNs, the Django view).
 
     Stores ``events`` in the process's :func:`~mailcore.webhooks.pipeline.default_pipeline`
-    (the outbox file of ``MAILCORE_OUTBOX``) in one transaction and returns once they are on
-    disk; the pipeline's background thread handles them (hook, suppression list, settling).
+    (the SQLite or PostgreSQL outbox of ``MAILCORE_OUTBOX``) in one transaction and returns once
+    they are committed to disk; the pipeline's background thread handles them (hook, suppression list, settling).
     Raises when the store refuses them: answer the provider with an error so it redelivers.
     """
     if not events:
@@ -176,8 +176,8 @@ def make_app(
 ) -> WebhookApp:
     """A receiver for each provider in ``config`` (``{"sendgrid": {"public_key": ...}}``).
 
-    ``outbox`` (``sqlite:///path``) stores events in that file, with its own background handler
-    started here; default: the process's pipeline on ``MAILCORE_OUTBOX``, also started here, so
+    ``outbox`` (``sqlite:///path`` or ``postgresql://…``) stores events in that outbox, with its
+    own background handler started here; default: the process's pipeline on ``MAILCORE_OUTBOX``, also started here, so
     events an earlier process stored but did not handle are handled as the receiver starts.
 
     Without ``config``, every provider with ``MAILCORE_WEBHOOK_<PROVIDER>_*`` variables set is

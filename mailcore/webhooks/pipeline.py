@@ -4,7 +4,8 @@ A receiver (the WSGI app, the Django view, ``mailcore events ingest-dsn``) calls
 :func:`mailcore.webhooks.app.hook_dispatch`, which hands the events to the process's
 :class:`EventPipeline`:
 
-1. **store** — the events are written to the outbox file (``delivery_events``) in one
+1. **store** — the events are written beside the outbox (``delivery_events`` in a SQLite
+   outbox file, ``mailcore_delivery_events`` in a PostgreSQL outbox) in one durable
    transaction; a redelivered event is stored once. Only then does the receiver answer 2xx, so
    an event the provider was told we have is on disk.
 2. **handle** — a background thread drains stored-but-unhandled events, oldest first: it calls
@@ -12,11 +13,13 @@ A receiver (the WSGI app, the Django view, ``mailcore events ingest-dsn``) calls
    unsubscribes, provider drops) and settles ``unknown`` outbox rows (a matching ``accepted`` or
    ``delivered`` event → ``sent``), then marks the event handled.
 
-Nothing is lost when the process dies after the 2xx: the next pipeline started on the same file
-(the next receiver start, or :meth:`EventPipeline.drain`) handles what is left. Handling is at
-least once: an event whose handler died half-way is handled again, so hook implementations
-should be idempotent (``event.provider_event_id``). Several processes can drain one file; a
-claimed event is leased (60 s) so they do not handle it twice in the normal case.
+Nothing is lost when the process dies after the 2xx: the next pipeline started on the same
+outbox (the next receiver start, or :meth:`EventPipeline.drain`) handles what is left. Handling
+is at least once: an event whose handler died half-way is handled again, so hook implementations
+should be idempotent (``event.provider_event_id``). Several processes — on several machines
+with a PostgreSQL outbox — can drain one outbox; a claimed event is leased (60 s) so they do not
+handle it twice in the normal case (PostgreSQL claims skip locked rows: they never wait for
+each other).
 
 What is pure (and tested alone): :func:`suppressions_for` decides what an event adds to the
 suppression list.
@@ -30,12 +33,13 @@ import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from mailcore.errors import InvalidMessage
+from mailcore.errors import ConfigurationError, InvalidMessage
 from mailcore.events import DeliveryEvent, EventKind
 from mailcore.outbox import events as store
 from mailcore.outbox import suppressions as suppression_list
 from mailcore.outbox.events import ALL, SETTLING_KINDS, StoredEvent, Suppression, provider_scope
-from mailcore.outbox.store import STORAGE_ERRORS, SQLiteOutbox, open_outbox
+from mailcore.outbox.eventsql import EventStore, has_events, no_events_message, open_event_store
+from mailcore.outbox.store import STORAGE_ERRORS
 
 __all__ = [
     "EventPipeline",
@@ -119,10 +123,12 @@ def _unsubscribe_scopes(event: DeliveryEvent) -> tuple[str, ...]:
 
 
 class EventPipeline:
-    """Stores events in an outbox file and handles them on a background thread.
+    """Stores events beside an outbox and handles them on a background thread.
 
-    :param outbox: an open :class:`SQLiteOutbox`, a URL, or ``None`` for ``MAILCORE_OUTBOX``
-        (else the per-user file).
+    :param outbox: an open SQLite or PostgreSQL outbox
+        (:data:`~mailcore.outbox.eventsql.EventStore`), a ``sqlite:///`` or ``postgresql://``
+        URL, or ``None`` for ``MAILCORE_OUTBOX`` (else the per-user file). Another queue (the
+        Django-database outbox) is a :class:`~mailcore.errors.ConfigurationError`.
     :param rules: see :class:`HandlingRules`.
     :param batch: events handled per claim.
     :param poll_interval: seconds between looks for events another process stored.
@@ -130,14 +136,19 @@ class EventPipeline:
 
     def __init__(
         self,
-        outbox: SQLiteOutbox | str | None = None,
+        outbox: EventStore | str | None = None,
         *,
         rules: HandlingRules | None = None,
         batch: int = 100,
         poll_interval: float = 5.0,
     ) -> None:
-        self._owns = not isinstance(outbox, SQLiteOutbox)
-        self.outbox = outbox if isinstance(outbox, SQLiteOutbox) else open_outbox(outbox)
+        if outbox is None or isinstance(outbox, str):
+            self.outbox: EventStore = open_event_store(outbox)
+            self._owns = True
+        elif has_events(outbox):
+            self.outbox, self._owns = outbox, False
+        else:
+            raise ConfigurationError(no_events_message(type(outbox).__name__))
         self.rules = rules or HandlingRules()
         self.batch = batch
         self.poll_interval = poll_interval
@@ -222,7 +233,7 @@ class EventPipeline:
             try:
                 self.drain()
                 failures = 0
-            except STORAGE_ERRORS as error:
+            except STORAGE_ERRORS as error:  # PostgresStorageError is an OSError too
                 failures += 1
                 log.warning("event handler: storage error (%s); trying again (failure %d)", error, failures)
                 self._stop.wait(min(10.0, 0.1 * 2 ** min(failures, 7)))
@@ -258,7 +269,8 @@ _default: list[EventPipeline] = []
 
 
 def default_pipeline() -> EventPipeline:
-    """The process's pipeline on ``MAILCORE_OUTBOX`` (else the per-user file), started on first use.
+    """The process's pipeline on ``MAILCORE_OUTBOX`` (a SQLite or PostgreSQL outbox, else the
+    per-user file), started on first use.
 
     At interpreter exit it stops and handles what is still pending, so a one-shot process
     (``mailcore events ingest-dsn`` from an MTA pipe) handles its events before it ends.

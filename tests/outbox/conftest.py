@@ -139,67 +139,10 @@ def require_redis(db):
 
 
 # -- PostgreSQL ------------------------------------------------------------------------------------
+# The fixtures (pg_database, pg_url, pg_fresh_database, store_url) live in tests/postgres_fixtures.py,
+# registered by tests/conftest.py; the helpers are importable from here too.
 
-#: The server the PostgreSQL tests use (trust auth, a role allowed to create databases).
-PG_SERVER = os.environ.get("MAILCORE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
-
-
-def _pg_admin(dbname="postgres"):
-    try:
-        import psycopg
-    except ImportError:
-        skip_or_fail("psycopg is not installed (pip install 'steadymail[postgresql]')")
-    try:
-        return psycopg.connect(f"{PG_SERVER}/{dbname}", autocommit=True, connect_timeout=5)
-    except psycopg.Error as error:
-        skip_or_fail(f"PostgreSQL at {PG_SERVER} is not reachable ({type(error).__name__}: {error})")
-
-
-@pytest.fixture(scope="session")
-def pg_database():
-    """A database of its own for this test session (``mailcore_test_<uuid>``), dropped at the end,
-    so concurrent runs by other people on the same server never meet."""
-    import uuid
-
-    name = f"mailcore_test_{uuid.uuid4().hex[:12]}"
-    with _pg_admin() as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{PG_SERVER}/{name}"
-    finally:
-        with _pg_admin() as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-@pytest.fixture
-def pg_url(pg_database):
-    """The session's database with the outbox tables emptied (created by the first store opened)."""
-    with _pg_admin(pg_database.rsplit("/", 1)[1]) as conn:
-        conn.execute(
-            "DO $$ BEGIN IF to_regclass('mailcore_outbox') IS NOT NULL THEN "
-            "TRUNCATE mailcore_outbox, mailcore_idempotency; END IF; END $$"
-        )
-    return pg_database
-
-
-@pytest.fixture
-def pg_fresh_database():
-    """An empty database of its own for one test (schema and migration tests)."""
-    import uuid
-
-    name = f"mailcore_test_{uuid.uuid4().hex[:12]}"
-    with _pg_admin() as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{PG_SERVER}/{name}"
-    finally:
-        with _pg_admin() as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def pg_connect(url):
-    """A plain psycopg connection to the test database ``url`` (for looking behind the store)."""
-    return _pg_admin(url.rsplit("/", 1)[1])
+from postgres_fixtures import PG_SERVER, pg_connect  # noqa: E402, F401 - re-exported for the tests
 
 
 def open_store(url, *, synchronous="FULL"):
@@ -208,14 +151,6 @@ def open_store(url, *, synchronous="FULL"):
     from mailcore.outbox import open_store as open_any
 
     return open_any(url, worker=synchronous == "NORMAL")
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request, tmp_path):
-    """The URL of an empty outbox, once per store (the backend-neutral contract tests)."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'outbox.sqlite3'}"
-    return request.getfixturevalue("pg_url")
 
 
 RABBITMQ = ("127.0.0.1", 5672)

@@ -17,6 +17,8 @@ from conftest import pg_connect
 
 from mailcore import ConfigurationError, Message
 from mailcore.cli import cli
+from mailcore.events import DeliveryEvent
+from mailcore.outbox.events import events_for, store_events
 from mailcore.outbox.postgres import SCHEMA_VERSION, PostgresOutbox, PostgresStorageError, open_postgres_outbox
 from mailcore.outbox.retention import recipient_digest
 from mailcore.testing.outbox_contract import OutboxStoreContract
@@ -62,9 +64,57 @@ def test_migration_from_an_empty_database_then_again(pg_fresh_database):
         tables = {row[0] for row in conn.execute("SELECT tablename FROM pg_tables WHERE tablename LIKE 'mailcore_%'")}
     assert {"mailcore_outbox_claim", "mailcore_outbox_due", "mailcore_outbox_state"} <= indexes
     assert versions == [(SCHEMA_VERSION,)]
-    assert tables == {"mailcore_outbox", "mailcore_idempotency", "mailcore_schema"}
+    assert tables == {
+        "mailcore_outbox",
+        "mailcore_idempotency",
+        "mailcore_schema",
+        "mailcore_delivery_events",
+        "mailcore_suppressions",
+    }
     with PostgresOutbox(pg_fresh_database, migrate=False) as again:
         assert again.counts()["queued"] == 1
+
+
+def _version_1(url):
+    """A database as mailcore with schema version 1 left it (before delivery events)."""
+    from mailcore.outbox.postgres import MIGRATIONS
+
+    with pg_connect(url) as conn:
+        for statement in MIGRATIONS[1]:
+            conn.execute(statement)
+        conn.execute("CREATE TABLE mailcore_schema (version integer NOT NULL)")
+        conn.execute("INSERT INTO mailcore_schema (version) VALUES (1)")
+
+
+def test_a_version_1_database_upgrades_through_outbox_migrate(pg_fresh_database):
+    """Rows written under version 1 stay; version 2 adds the event tables; the inspecting
+    commands ask for the migration first, the event commands then work."""
+    _version_1(pg_fresh_database)
+    message = make(3)
+    now = time.time()
+    with pg_connect(pg_fresh_database) as conn:
+        conn.execute(
+            "INSERT INTO mailcore_outbox (id, message_id, state, payload, sender, recipients, subject, runs, "
+            "created_at, updated_at, age_from, due_at, priority) "
+            "VALUES ('v1row', %s, 'queued', %s, 'app@example.com', 'user3@example.org', 's', 0, %s, %s, %s, %s, 1)",
+            (message.message_id, json.dumps(message.to_dict()), now, now, now, now),
+        )
+    runner = CliRunner()
+    stale = runner.invoke(cli, ["suppressions", "list", "--outbox", pg_fresh_database])
+    assert (
+        stale.exit_code == 1 and "outbox schema version 1" in stale.output and "mailcore outbox migrate" in stale.output
+    )
+    migrated = runner.invoke(cli, ["outbox", "migrate", "--outbox", pg_fresh_database], catch_exceptions=False)
+    assert migrated.exit_code == 0 and f"migrated from schema version 1 to {SCHEMA_VERSION}" in migrated.output
+    with pg_connect(pg_fresh_database) as conn:
+        tables = {row[0] for row in conn.execute("SELECT tablename FROM pg_tables WHERE tablename LIKE 'mailcore_%'")}
+        triggers = {row[0] for row in conn.execute("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal")}
+    assert {"mailcore_delivery_events", "mailcore_suppressions"} <= tables
+    assert triggers == {"mailcore_outbox_delete_events"}
+    with PostgresOutbox(pg_fresh_database, migrate=False) as box:
+        assert box.find("v1row").message_id == message.message_id
+    added = runner.invoke(cli, ["suppressions", "add", "--outbox", pg_fresh_database, "gone@example.org"])
+    assert added.exit_code == 0 and "1 added" in added.output
 
 
 def test_workers_starting_together_migrate_once(pg_fresh_database):
@@ -116,7 +166,8 @@ CREATE TABLE mailcore_idempotency (key varchar(200) NOT NULL PRIMARY KEY, outbox
 
 
 def test_a_table_made_by_djangos_migration_is_adopted_and_drained(pg_fresh_database):
-    """Columns as the contract names them, types as Django writes them (varchar, no defaults)."""
+    """Columns as the contract names them, types as Django writes them (varchar, no defaults);
+    the event tables are added beside it and follow its rows."""
     message = make(7, priority="high")
     now = time.time()
     with pg_connect(pg_fresh_database) as conn:
@@ -135,6 +186,13 @@ def test_a_table_made_by_djangos_migration_is_adopted_and_drained(pg_fresh_datab
         assert box.find(claim.id).state == "sent"
         second = box.enqueue(make(8, idempotency_key="order-8"))  # defaults the table lacks are given
         assert box.enqueue(make(9, idempotency_key="order-8")) == second
+        event = DeliveryEvent("delivered", "acme", datetime.now(UTC), correlation_id=message.correlation_id)
+        assert store_events(box, [event]) == 1
+        assert [e.outbox_id for e in events_for(box, message_id=message.message_id)] == ["d" * 32]
+        assert box.purge(state="sent") == 1
+        assert events_for(box, message_id=message.message_id) == []
+    with pg_connect(pg_fresh_database) as conn:  # Django's test flush empties the table with TRUNCATE
+        conn.execute("TRUNCATE mailcore_outbox")
 
 
 def test_the_claim_query_can_use_its_index(box, pg_url):

@@ -1,4 +1,7 @@
-"""The suppression layer: refused before any attempt, per recipient, bypass tags, provider routes."""
+"""The suppression layer: refused before any attempt, per recipient, bypass tags, provider routes.
+
+The layer reads the list of a SQLite or a PostgreSQL outbox (``url`` runs each test on both;
+PostgreSQL on 127.0.0.1:5432 skips with a reason locally, fails in CI when missing)."""
 
 from __future__ import annotations
 
@@ -10,9 +13,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mailcore import ConfigurationError, DeliveryFailed, Mailer, Message, RecipientSuppressed
-from mailcore.outbox import open_outbox
 from mailcore.outbox import suppressions as store
 from mailcore.outbox.events import Suppression
+from mailcore.outbox.eventsql import open_event_store
 from mailcore.policy import Suppressing, SuppressionPolicy
 from mailcore.policy.suppress import check_recipients
 from mailcore.testing import outbox as sent_messages
@@ -23,12 +26,12 @@ def entry(address: str, scope: str = "*", reason: str = "hard_bounce") -> Suppre
 
 
 @pytest.fixture
-def url(tmp_path):
-    return f"sqlite:///{tmp_path / 'outbox.sqlite3'}"
+def url(store_url):
+    return store_url
 
 
 def listing(url: str, *entries: Suppression) -> None:
-    with open_outbox(url) as box:
+    with open_event_store(url) as box:
         store.add(box, entries)
 
 
@@ -112,6 +115,27 @@ def test_configuration_forms(url, monkeypatch) -> None:
     assert isinstance(Mailer("memory://sup-e").transport, Suppressing)
     monkeypatch.delenv("MAILCORE_SUPPRESSION")
     assert not isinstance(Mailer("memory://sup-f").transport, Suppressing)
+
+
+def test_a_postgresql_store_url_never_shows_its_password() -> None:
+    url = "postgresql://app:hunter2-Secret@db.internal/mail"
+    policy = SuppressionPolicy.coerce("env", {"MAILCORE_SUPPRESSION": url})
+    assert policy is not None and policy.store == url
+    layer = Suppressing(Mailer("memory://sup-g").transport, policy)
+    for text in (repr(policy), layer.describe()):
+        assert "hunter2" not in text and "db.internal/mail" in text
+    with pytest.raises(ConfigurationError) as caught:
+        SuppressionPolicy.coerce("env", {"MAILCORE_SUPPRESSION": "mysql://app:hunter2-Secret@db/mail"})
+    assert "hunter2" not in str(caught.value)
+
+
+def test_a_queue_without_a_suppression_list_is_a_clear_error() -> None:
+    mailer = Mailer("memory://sup-h", suppression="celery")
+    with pytest.raises(ConfigurationError) as caught:
+        mailer.send(Message("a@example.com", ["ok@example.org"], "s", text="x"))
+    assert "kept in a SQLite or PostgreSQL outbox" in str(caught.value) and "suppression=" in str(caught.value)
+    assert sent_messages("sup-h") == []
+    mailer.close()
 
 
 # -- CSV: what export writes, import reads back (property) -------------------------------------
