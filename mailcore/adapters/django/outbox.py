@@ -21,6 +21,12 @@ written through Django's connection. What that buys:
   (the key is recorded in ``mailcore_idempotency`` in the same transaction, so a rolled-back
   message does not hold its key).
 
+* **Delivery events and the suppression list** live beside the rows, in Django's database
+  (tables ``mailcore_delivery_events`` and ``mailcore_suppressions``, migration
+  ``mailcore.0002``) when it is SQLite or PostgreSQL: the webhook receivers store events there,
+  ``mailcore status`` / ``mailcore suppressions --outbox django://`` and the suppression layer
+  read them (:mod:`mailcore.outbox.eventsql`). A row's events are deleted with it (a trigger).
+
 URL: ``django://`` (the database Django's routers choose for writing the model, normally
 ``default``) or ``django://ALIAS`` for a ``DATABASES`` alias, with the SQLite outbox's retention
 parameters (``?keep_sent_body=0&keep_failed_body=7d&keep_metadata=30d``) and ``aging`` (seconds
@@ -147,10 +153,26 @@ class DjangoOutbox(ParkingMarks):
     def url(self) -> str:
         return f"{SCHEME}://{self.using}"
 
+    @property
+    def vendor(self) -> str:
+        """The database's vendor as Django names it (``sqlite``, ``postgresql``, …): delivery
+        events and the suppression list are kept on ``sqlite`` and ``postgresql``
+        (:mod:`mailcore.outbox.eventsql`)."""
+        return str(self._connection().vendor)
+
     def _connection(self) -> Any:
         from django.db import connections
 
         return connections[self.using]
+
+    def close_thread_connection(self) -> None:
+        """Close this thread's connection to the outbox database (a background thread that ends:
+        the event pipeline's handler). Django's connections are per thread and only request
+        threads have theirs closed for them; a connection inside a transaction is left alone."""
+        connection = self._connection()
+        if not connection.in_atomic_block:
+            with suppress(Exception):  # a broken connection may fail to close; it is gone either way
+                connection.close()
 
     def _objects(self) -> Any:
         return self._rows.objects.using(self.using)
@@ -461,7 +483,9 @@ class DjangoOutbox(ParkingMarks):
     def enforce_retention(self, retention: Retention | None = None, *, now: float | None = None) -> tuple[int, int]:
         """Apply ``retention`` (default: this outbox's) as of ``now``; return (contents dropped,
         rows deleted). Rows still waiting are never touched; idempotency keys older than the
-        window are forgotten."""
+        window are forgotten. The delivery events stored beside the outbox follow the same rule
+        (:func:`mailcore.outbox.events.enforce_event_retention`; a deleted row's events go with
+        it, by the trigger ``mailcore.0002`` created)."""
         rule = retention or self.retention
         now = time.time() if now is None else now
         dropped = deleted = 0
@@ -479,6 +503,12 @@ class DjangoOutbox(ParkingMarks):
                 deleted = int(old.delete()[0])
             old_keys = self._keys.objects.using(self.using).filter(created_at__lte=now - self.idempotency_window)
             old_keys.delete()
+        from mailcore.outbox.eventsql import has_events
+
+        if has_events(self):  # the same rule for the events stored beside the outbox
+            from mailcore.outbox.events import enforce_event_retention
+
+            enforce_event_retention(self, rule, now=now)
         return dropped, deleted
 
     def scrub(self) -> bool:
