@@ -40,9 +40,7 @@ def message(n: int = 0) -> Message:
 
 def event(msg: Message, kind: EventKind = EventKind.DELIVERED, **fields) -> DeliveryEvent:
     fields.setdefault("provider_event_id", f"{kind.value}-{msg.correlation_id}")
-    return DeliveryEvent(
-        kind, "sendgrid", AT, recipient=msg.to[0].email, correlation_id=msg.correlation_id, **fields
-    )
+    return DeliveryEvent(kind, "sendgrid", AT, recipient=msg.to[0].email, correlation_id=msg.correlation_id, **fields)
 
 
 @pytest.fixture
@@ -309,7 +307,6 @@ def test_the_sqlite_migration_creates_the_trigger_and_the_indexes():
     } <= names
 
 
-
 # -- the Django receiver with QUEUE = "db": events in Django's database, then in the admin -------
 
 BODY_TEXT = "Your code is 493817."
@@ -326,9 +323,9 @@ def db_queue_project(settings, monkeypatch, tmp_path):
 
     from django.contrib import admin
     from django.urls import clear_url_caches, include, path
-    from mailcore_sendgrid.testing import key_pair
 
     from mailcore.webhooks.pipeline import reset_default_pipeline, use_default_pipeline
+    from mailcore_sendgrid.testing import key_pair
 
     private, public = key_pair()
     settings.MAILCORE = {"URL": "memory://django", "QUEUE": "db"}
@@ -375,9 +372,9 @@ def test_a_signed_webhook_with_queue_db_settles_the_row_and_shows_in_the_admin_t
 ):
     from django.contrib.auth.models import Permission
     from django.test import Client
-    from mailcore_sendgrid.testing import signed
 
     from mailcore.adapters.django.signals import delivery_event
+    from mailcore_sendgrid.testing import signed
 
     private, pipeline = db_queue_project
     msg = Message("app@example.com", ["user@example.org"], "Your code", text=BODY_TEXT)
@@ -402,7 +399,9 @@ def test_a_signed_webhook_with_queue_db_settles_the_row_and_shows_in_the_admin_t
     assert (row.state, row.transport, row.provider_message_id) == ("sent", "sendgrid", "14c5d75ce93")
 
     staff = django_user_model.objects.create_user("operator", "op@example.com", "pw", is_staff=True)
-    staff.user_permissions.add(Permission.objects.get(content_type__app_label="mailcore", codename="view_outboxmessage"))
+    staff.user_permissions.add(
+        Permission.objects.get(content_type__app_label="mailcore", codename="view_outboxmessage")
+    )
     operator = Client()
     operator.force_login(staff)
     page = operator.get(f"/admin/mailcore/outboxmessage/{id}/change/").content.decode()

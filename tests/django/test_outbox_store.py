@@ -362,4 +362,3 @@ def test_the_migration_matches_the_models():
     loader = MigrationLoader(None, ignore_no_migrations=True)
     changes = MigrationAutodetector(loader.project_state(), ProjectState.from_apps(apps)).changes(graph=loader.graph)
     assert changes == {}
-
