@@ -22,10 +22,10 @@ The functions of :mod:`mailcore.outbox.events`, :mod:`mailcore.outbox.suppressio
 :func:`render` (pure, cached) turns neutral SQL into a dialect's. :func:`event_db` gives an
 :class:`EventDB` for an open store: ``read`` and ``write`` run a function with a :class:`Tx` —
 on SQLite under the store's lock or in its write transaction, on PostgreSQL through the store's
-connection handling (reconnect, bounded waits, errors as ``PostgresStorageError``), on Django's
-database in ``transaction.atomic(using=alias)`` through the store's error handling (errors as
-``DjangoStorageError``, a broken connection closed for the next call). The Django store is found
-without importing Django here: a ``DjangoOutbox`` exists only once its module was imported.
+connection handling (reconnect, bounded waits, errors as ``PostgresStorageError``). A store
+defined outside the core gives its own :class:`EventDB` (:class:`ExternalEventStore`): the
+Django-database outbox runs the same neutral SQL through Django's cursor in
+``transaction.atomic(using=alias)`` (errors as ``DjangoStorageError``).
 
 A store without these tables (a Django database that is neither SQLite nor PostgreSQL, Celery)
 is a :class:`ConfigurationError` that says what to use instead (:func:`no_events_message`).
@@ -33,22 +33,22 @@ is a :class:`ConfigurationError` that says what to use instead (:func:`no_events
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Final, Protocol, TypeAlias, TypeGuard, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Protocol, Self, TypeAlias, TypeGuard, TypeVar, runtime_checkable
 
 from mailcore.errors import ConfigurationError
 from mailcore.outbox.location import resolve_outbox_url
 from mailcore.outbox.postgres import PostgresOutbox
-from mailcore.outbox.queue import queue_scheme
+from mailcore.outbox.queue import open_store, queue_scheme
 from mailcore.outbox.store import SQLiteOutbox, open_outbox
 
 if TYPE_CHECKING:
     import psycopg
 
-    from mailcore.adapters.django.outbox import DjangoOutbox
+    from mailcore.outbox.api import Entry
+    from mailcore.outbox.retention import Retention
 
 __all__ = [
     "DJANGO_SQLITE",
@@ -57,6 +57,7 @@ __all__ = [
     "Dialect",
     "EventDB",
     "EventStore",
+    "ExternalEventStore",
     "Tx",
     "event_db",
     "has_events",
@@ -68,11 +69,10 @@ __all__ = [
 
 T = TypeVar("T")
 
-#: The stores whose database holds delivery events and the suppression list (a ``DjangoOutbox``
-#: only on a SQLite or PostgreSQL database: :func:`has_events` says).
-EventStore: TypeAlias = "SQLiteOutbox | PostgresOutbox | DjangoOutbox"
-#: Where the Django-database outbox lives (never imported here: see :func:`_django_outbox_class`).
-_DJANGO_OUTBOX_MODULE: Final = "mailcore.adapters.django.outbox"
+#: The stores whose database holds delivery events and the suppression list: mailcore's SQLite
+#: and PostgreSQL outboxes, and a store of an adapter that gives its own :class:`EventDB` (the
+#: Django-database outbox on SQLite or PostgreSQL; :func:`has_events` says).
+EventStore: TypeAlias = "SQLiteOutbox | PostgresOutbox | ExternalEventStore"
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +112,8 @@ POSTGRESQL: Final = Dialect(
 )
 #: Django's database on SQLite: the PostgreSQL table names (Django's migration ``mailcore.0002``
 #: creates them), ``%s`` placeholders (Django's SQLite cursor turns them into ``?``), no row
-#: locks. Django's database on PostgreSQL is :data:`POSTGRESQL` exactly.
+#: locks. Django's database on PostgreSQL is :data:`POSTGRESQL` exactly. The Django adapter's
+#: :class:`EventDB` runs them (``mailcore.adapters.django.outbox``).
 DJANGO_SQLITE: Final = Dialect(
     name="sqlite",
     outbox="mailcore_outbox",
@@ -253,53 +254,41 @@ class _PostgresDB:
         return self._store._run(run, durable=durable)
 
 
-class _DjangoDB:
-    """Django's database through its connection (``%s`` on both vendors)."""
+@runtime_checkable
+class ExternalEventStore(Protocol):
+    """An outbox store defined outside the core whose database keeps the event tables: it gives
+    its own :class:`EventDB` (the Django-database outbox does, on SQLite and PostgreSQL). The
+    core never imports such a store; it recognizes one by these members."""
 
-    def __init__(self, store: DjangoOutbox, dialect: Dialect) -> None:
-        self._store = store
-        self.dialect = dialect
+    retention: Retention
 
-    def read(self, work: Callable[[Tx], T]) -> T:
-        with self._store._atomic() as connection, connection.cursor() as cursor:
-            return work(Tx(cursor, self.dialect))
+    @property
+    def url(self) -> str: ...
 
-    def write(self, work: Callable[[Tx], T], *, durable: bool = False) -> T:
-        outermost = not self._store._connection().in_atomic_block
-        with self._store._atomic() as connection, connection.cursor() as cursor:
-            tx = Tx(cursor, self.dialect)
-            if self.dialect is POSTGRESQL and durable:
-                # whatever the server's or DATABASES OPTIONS' synchronous_commit: the provider is
-                # answered 2xx after this commit (SET LOCAL ends with the transaction)
-                tx.run("SET LOCAL synchronous_commit = on")
-            elif self.dialect is DJANGO_SQLITE and outermost:
-                # Django begins SQLite transactions DEFERRED: a write first takes the write lock,
-                # as the SQLite outbox's BEGIN IMMEDIATE does, so two processes that both read
-                # first never deadlock upgrading their locks (one waits on busy_timeout instead)
-                tx.run("UPDATE {suppressions} SET scope = scope WHERE 0 = 1")
-            return work(tx)
+    def find(self, id_or_prefix: str) -> Entry: ...
 
+    def close(self) -> None: ...
 
-def _django_outbox_class() -> type[DjangoOutbox] | None:
-    """``DjangoOutbox`` when its module is loaded (a store of it can exist only then), else None:
-    the core never imports Django."""
-    module = sys.modules.get(_DJANGO_OUTBOX_MODULE)
-    found: type[DjangoOutbox] | None = getattr(module, "DjangoOutbox", None)
-    return found
+    def __enter__(self) -> Self: ...
 
+    def __exit__(self, *exc_info: object) -> None: ...
 
-def _django_dialect(store: object) -> Dialect | None:
-    """The dialect of a ``DjangoOutbox``'s database, or None (not one, or another vendor)."""
-    cls = _django_outbox_class()
-    if cls is None or not isinstance(store, cls):
-        return None
-    return DJANGO_DIALECTS.get(store.vendor)
+    def event_db(self) -> EventDB | None:
+        """This store's :class:`EventDB`, or None when its database keeps no events."""
+        ...
+
+    def release_thread(self) -> None:
+        """Give back what the calling thread holds of the store (a thread that ends)."""
+        ...
 
 
 def has_events(store: object) -> TypeGuard[EventStore]:
     """Whether ``store`` keeps delivery events and the suppression list: a SQLite or PostgreSQL
-    outbox, or the Django-database outbox on a SQLite or PostgreSQL database."""
-    return isinstance(store, SQLiteOutbox | PostgresOutbox) or _django_dialect(store) is not None
+    outbox, or an :class:`ExternalEventStore` whose database does (the Django-database outbox on
+    SQLite or PostgreSQL)."""
+    if isinstance(store, SQLiteOutbox | PostgresOutbox):
+        return True
+    return isinstance(store, ExternalEventStore) and store.event_db() is not None
 
 
 def event_db(store: EventStore) -> EventDB:
@@ -311,17 +300,18 @@ def event_db(store: EventStore) -> EventDB:
         return _SQLiteDB(store)
     if isinstance(store, PostgresOutbox):
         return _PostgresDB(store)
-    dialect = _django_dialect(store)
-    if dialect is not None:
-        return _DjangoDB(store, dialect)
-    raise ConfigurationError(no_events_message(_describe(store)))
+    found = store.event_db() if isinstance(store, ExternalEventStore) else None
+    if found is None:
+        raise ConfigurationError(no_events_message(_describe(store)))
+    return found
 
 
 def release_thread(store: EventStore) -> None:
     """What a thread that used ``store`` gives back when it ends (the event pipeline's handler):
-    its own Django connection; nothing for the other stores, whose connection is the store's."""
-    if _django_dialect(store) is not None:
-        store.close_thread_connection()  # type: ignore[union-attr]  # a DjangoOutbox
+    an external store's per-thread resources (Django's connection); nothing for mailcore's own
+    stores, whose connection is the store's."""
+    if isinstance(store, ExternalEventStore):
+        store.release_thread()
 
 
 def _describe(store: object) -> str:
@@ -348,12 +338,11 @@ def open_event_store(url: str | None = None) -> EventStore:
         return open_outbox(chosen)
     if scheme in ("postgresql", "postgres"):
         return PostgresOutbox(chosen)
-    if scheme == "django":
-        from mailcore.adapters.django.outbox import open_django_outbox
-
-        store = open_django_outbox(chosen)
+    if scheme == "django":  # through the queue registry: the core imports no adapter
+        store = open_store(chosen)
         if has_events(store):
             return store
+        store.close()
         raise ConfigurationError(no_events_message(_describe(store)))
     raise ConfigurationError(no_events_message(f"the {scheme!r} queue"))
 

@@ -343,6 +343,9 @@ def db_queue_project(settings, monkeypatch, tmp_path):
     settings.ROOT_URLCONF = name
     clear_url_caches()
     pipeline = use_default_pipeline(EventPipeline(DjangoOutbox("default"), poll_interval=3600), outbox="django://")
+    # its first look for leftovers is over before the test writes: SQLite's shared-cache test
+    # database locks whole tables between connections, so the two threads must take turns
+    assert pipeline.wait_idle(60)
     try:
         yield private, pipeline
     finally:

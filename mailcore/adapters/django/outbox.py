@@ -37,14 +37,15 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 from urllib.parse import urlsplit
 
 from mailcore.errors import ConfigurationError, MailcoreError
 from mailcore.message import Message
 from mailcore.outbox.api import Claim, Entry
+from mailcore.outbox.eventsql import DJANGO_DIALECTS, DJANGO_SQLITE, POSTGRESQL, Dialect, EventDB, Tx
 from mailcore.outbox.lifetimes import (
     DEFAULT_AGING,
     IDEMPOTENCY_WINDOW,
@@ -101,6 +102,8 @@ __all__ = [
     "check_django_outbox_url",
     "open_django_outbox",
 ]
+
+T = TypeVar("T")
 
 #: The URL scheme of this outbox (``MAILCORE["QUEUE"] = "db"`` is ``django://``).
 SCHEME: Final = "django"
@@ -165,7 +168,14 @@ class DjangoOutbox(ParkingMarks):
 
         return connections[self.using]
 
-    def close_thread_connection(self) -> None:
+    def event_db(self) -> EventDB | None:
+        """Delivery events and the suppression list in this database (its dialect by vendor),
+        or None on a database other than SQLite and PostgreSQL (see
+        :class:`mailcore.outbox.eventsql.ExternalEventStore`)."""
+        dialect = DJANGO_DIALECTS.get(self.vendor)
+        return None if dialect is None else _DjangoEventDB(self, dialect)
+
+    def release_thread(self) -> None:
         """Close this thread's connection to the outbox database (a background thread that ends:
         the event pipeline's handler). Django's connections are per thread and only request
         threads have theirs closed for them; a connection inside a transaction is left alone."""
@@ -503,9 +513,7 @@ class DjangoOutbox(ParkingMarks):
                 deleted = int(old.delete()[0])
             old_keys = self._keys.objects.using(self.using).filter(created_at__lte=now - self.idempotency_window)
             old_keys.delete()
-        from mailcore.outbox.eventsql import has_events
-
-        if has_events(self):  # the same rule for the events stored beside the outbox
+        if self.event_db() is not None:  # the same rule for the events stored beside the outbox
             from mailcore.outbox.events import enforce_event_retention
 
             enforce_event_retention(self, rule, now=now)
@@ -533,6 +541,36 @@ class DjangoOutbox(ParkingMarks):
 
     def __repr__(self) -> str:
         return f"<DjangoOutbox {self.url}>"
+
+
+class _DjangoEventDB:
+    """The :class:`~mailcore.outbox.eventsql.EventDB` of a :class:`DjangoOutbox`: the seam's
+    neutral SQL through Django's cursor (``%s`` on both vendors), in the store's transactions."""
+
+    def __init__(self, store: DjangoOutbox, dialect: Dialect) -> None:
+        self._store = store
+        self.dialect = dialect
+
+    def read(self, work: Callable[[Tx], T]) -> T:
+        with self._store._atomic() as connection, connection.cursor() as cursor:
+            return work(Tx(cursor, self.dialect))
+
+    def write(self, work: Callable[[Tx], T], *, durable: bool = False) -> T:
+        """``work`` in ``transaction.atomic(using=alias)`` (a savepoint inside the caller's),
+        committed when this returns outside a transaction."""
+        outermost = not self._store._connection().in_atomic_block
+        with self._store._atomic() as connection, connection.cursor() as cursor:
+            tx = Tx(cursor, self.dialect)
+            if self.dialect is POSTGRESQL and durable:
+                # whatever the server's or DATABASES OPTIONS' synchronous_commit: the provider is
+                # answered 2xx after this commit (SET LOCAL ends with the transaction)
+                tx.run("SET LOCAL synchronous_commit = on")
+            elif self.dialect is DJANGO_SQLITE and outermost:
+                # Django begins SQLite transactions DEFERRED: a write first takes the write lock,
+                # as the SQLite outbox's BEGIN IMMEDIATE does, so two processes that both read
+                # first never deadlock upgrading their locks (one waits on busy_timeout instead)
+                tx.run("UPDATE {suppressions} SET scope = scope WHERE 0 = 1")
+            return work(tx)
 
 
 def open_django_outbox(url: str = "django://", **_: Any) -> DjangoOutbox:
