@@ -417,3 +417,50 @@ def test_a_signed_webhook_with_queue_db_settles_the_row_and_shows_in_the_admin_t
     staff.user_permissions.add(Permission.objects.get(content_type__app_label="mailcore", codename="view_outbox_body"))
     page = operator.get(f"/admin/mailcore/outboxmessage/{id}/change/").content.decode()
     assert "by sendgrid for user@example.org" in page and RAW_ONLY not in page  # the raw record never
+
+
+# -- where a project's events go, and the suppression layer reading the same list ----------------
+
+
+def test_events_go_where_the_queue_is(settings):
+    from django.core.exceptions import ImproperlyConfigured
+
+    from mailcore.adapters.django.events import check_events_outbox, events_outbox_url
+
+    settings.MAILCORE = {"URL": "memory://", "QUEUE": "db"}
+    assert events_outbox_url() == "django://"
+    settings.MAILCORE = {"URL": "memory://", "QUEUE": "django://pg"}
+    assert events_outbox_url() == "django://pg"
+    settings.MAILCORE = {"URL": "memory://", "QUEUE": "sqlite:////var/lib/app/outbox.sqlite3"}
+    assert events_outbox_url() is None  # MAILCORE_OUTBOX, as outside Django
+    settings.MAILCORE_EVENTS_OUTBOX = "db"
+    assert check_events_outbox() == "django://"
+    settings.MAILCORE_EVENTS_OUTBOX = "postgresql://mailcore@db.internal/app"
+    assert check_events_outbox() == "postgresql://mailcore@db.internal/app"
+    for wrong in ("celery", 42):
+        settings.MAILCORE_EVENTS_OUTBOX = wrong
+        with pytest.raises(ImproperlyConfigured, match="MAILCORE_EVENTS_OUTBOX"):
+            check_events_outbox()
+
+
+def test_the_suppression_layer_reads_the_list_the_receivers_feed():
+    from mailcore.adapters.django.options import with_suppression_store
+
+    assert with_suppression_store({"suppression": True}, "django://") == {"suppression": {"store": "django://"}}
+    bypass = {"suppression": {"bypass": ["otp"]}}
+    assert with_suppression_store(bypass, "django://") == {"suppression": {"bypass": ["otp"], "store": "django://"}}
+    for chosen in ({"suppression": "sqlite:////x.db"}, {"suppression": {"store": "sqlite:////x.db"}}, {}):
+        assert with_suppression_store(chosen, "django://") == chosen  # named elsewhere, or off
+    assert with_suppression_store({"suppression": "env"}, "django://") == {"suppression": "env"}
+
+
+@pytest.mark.django_db
+def test_the_backend_with_queue_db_checks_the_list_in_djangos_database(settings):
+    from mailcore.adapters.django import EmailBackend
+
+    settings.MAILCORE = {"URL": "memory://django", "QUEUE": "db", "POLICY": {"suppression": True}}
+    backend = EmailBackend()
+    try:
+        assert "suppression list (django://" in backend.mailer.transport.describe()
+    finally:
+        backend.close()
