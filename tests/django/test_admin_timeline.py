@@ -131,3 +131,13 @@ def test_the_detail_page_shows_the_rows_delivery_events(client, django_user_mode
     staff.user_permissions.add(Permission.objects.get(content_type__app_label="mailcore", codename="view_outbox_body"))
     page = client.get(url).content.decode()
     assert BODY in page and "bounced (hard)" in page and RAW_ONLY not in page  # raw records: never
+
+
+def test_transport_label_shows_a_provider_name_and_masks_a_url() -> None:
+    from mailcore.adapters.django.timeline import transport_label
+
+    assert transport_label("sendgrid") == "sendgrid"
+    assert transport_label(None) == "" and transport_label("") == ""
+    shown = transport_label("smtp://user:hunter2secret@mail.example.com:587")
+    assert "hunter2secret" not in shown and "mail.example.com" in shown
+    assert "s3cr3t-key" not in transport_label("SG.s3cr3t-key")  # not a bare provider name: masked

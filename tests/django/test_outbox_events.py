@@ -412,6 +412,7 @@ def test_a_signed_webhook_with_queue_db_settles_the_row_and_shows_in_the_admin_t
     timeline = timeline[: timeline.index("</table>")]
     assert "delivered" in timeline and "by sendgrid for user@example.org: 250 2.0.0 OK" in timeline
     assert ">opened<" in timeline and ">enqueued<" in timeline and ">sent<" in timeline  # beside the runs
+    assert "via sendgrid" in timeline  # the provider that settled it, not a masked "***"
     assert BODY_TEXT not in page and RAW_ONLY not in page  # no body without the permission, no raw record
 
     staff.user_permissions.add(Permission.objects.get(content_type__app_label="mailcore", codename="view_outbox_body"))

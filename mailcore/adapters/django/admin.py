@@ -37,7 +37,7 @@ from django.utils.html import format_html, format_html_join  # type: ignore[impo
 
 from mailcore.adapters.django.events import delivery_event_lines
 from mailcore.adapters.django.models import OutboxMessage
-from mailcore.adapters.django.timeline import add_timeline_source, timeline
+from mailcore.adapters.django.timeline import add_timeline_source, timeline, transport_label
 from mailcore.config import mask_url
 from mailcore.message import Message
 from mailcore.outbox.retention import recipient_digest
@@ -258,7 +258,7 @@ class OutboxMessageAdmin(_ModelAdmin):  # type: ignore[misc,unused-ignore]
 
     @admin.display(description="transport", ordering="transport")
     def transport_name(self, row: OutboxMessage) -> str:
-        return mask_url(row.transport) if row.transport else ""
+        return transport_label(row.transport)
 
     @admin.display(description="delivery runs", ordering="runs")
     def attempts(self, row: OutboxMessage) -> int:
