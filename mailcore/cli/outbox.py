@@ -199,8 +199,9 @@ def _console() -> Console:
 
 def _open_event_store(url: str | None) -> EventStore:
     """:func:`_open` for the commands whose data is kept beside the outbox (delivery events,
-    ``mailcore status``, the suppression list): a SQLite or PostgreSQL outbox. A store without
-    them (the Django-database outbox) is a clear error (exit 1) naming what to use instead."""
+    ``mailcore status``, the suppression list): a SQLite or PostgreSQL outbox, or the
+    Django-database outbox on SQLite or PostgreSQL. A store without them (Celery, another
+    database) is a clear error (exit 1) naming what to use instead."""
     outbox = _open(url)
     if has_events(outbox):
         return outbox

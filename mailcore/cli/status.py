@@ -1,7 +1,8 @@
 """``mailcore status``: a message's timeline — enqueued, delivery runs, accepted by which provider,
 then per recipient what the providers reported (delivered, bounced, complained…).
 
-Works on a SQLite or PostgreSQL outbox (the Django-database outbox: see docs/events.md).
+Works on a SQLite or PostgreSQL outbox, and on the Django-database outbox (``--outbox
+django://ALIAS`` with ``DJANGO_SETTINGS_MODULE`` set) when that database is SQLite or PostgreSQL.
 
 Exit status: 0 when something is known about the key, 1 when nothing is (or no outbox), 2
 for usage errors. The delivery state itself is in the output (``--json`` for scripts), not in

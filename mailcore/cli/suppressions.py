@@ -1,6 +1,7 @@
 """``mailcore suppressions``: the list of addresses mailcore refuses to mail (list, add, remove,
-import, export). Stored beside the outbox, in a SQLite outbox file or a PostgreSQL outbox
-database; see docs/events.md#suppression-list.
+import, export). Stored beside the outbox, in a SQLite outbox file, a PostgreSQL outbox
+database or Django's database (``--outbox django://ALIAS``, ``DJANGO_SETTINGS_MODULE`` set); see
+docs/events.md#suppression-list.
 
 Exit status: 0 done; 1 nothing to remove, a bad CSV (nothing imported) or no outbox; 2 usage
 errors (an invalid address is a usage error: the command line was wrong).

@@ -105,6 +105,12 @@ class StatusLine:
 )
 @click.option("--drain", is_flag=True, help="Exit when nothing is due instead of waiting for more.")
 @click.option(
+    "--events/--no-events",
+    default=True,
+    show_default=True,
+    help="Also handle stored delivery events (hook, suppression list, settling) that no receiver has handled yet.",
+)
+@click.option(
     "--status-interval",
     default=10.0,
     show_default=True,
@@ -120,6 +126,7 @@ def command(
     poll_interval: float,
     max_age: float,
     drain: bool,
+    events: bool,
     status_interval: float,
 ) -> None:
     """Deliver queued messages through the policy at --url until SIGTERM or Ctrl-C."""
@@ -137,6 +144,7 @@ def command(
         max_age=max_age,
         drain=drain,
         status_interval=status_interval,
+        events=events,
     )
 
 
@@ -150,9 +158,15 @@ def run_worker(
     drain: bool = False,
     status_interval: float = 10.0,
     outbox: Any = None,
+    events: bool = True,
 ) -> None:
     """Deliver ``mailer``'s outbox (or ``outbox``, an open store) until stopped, with the status
     line and signal handling.
+
+    With ``events`` and an outbox that keeps delivery events, an event handler runs beside the
+    delivery loop: events a receiver stored but did not handle (it was stopped or killed between
+    the two) are handled within its poll interval instead of waiting for the next webhook to wake
+    a receiver. Receivers and workers share the work through the events' claims.
 
     Shared by ``mailcore worker`` and Django's ``manage.py mailcore_worker``.
     """
@@ -162,14 +176,41 @@ def run_worker(
     status = StatusLine(worker.outbox.counts, status_interval)
     worker.on_progress = status
     click.echo(f"mailcore worker {worker.id}: {worker.outbox.url} → {mailer.transport.name}", err=True)
+    handler = _event_handler(worker.outbox) if events else None
     previous = _install_stop_handlers(worker)
     try:
         worker.run(until_idle=drain)
     finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+        if handler is not None:
+            _stop_event_handler(handler, drain=drain)
         status(worker.stats, final=True)
         worker.close()
+
+
+def _event_handler(store: Any) -> Any:
+    """A started :class:`~mailcore.webhooks.pipeline.EventPipeline` on ``store``, or None when
+    the store keeps no delivery events (Celery, a Django database other than SQLite/PostgreSQL)."""
+    from mailcore.outbox.eventsql import has_events
+
+    if not has_events(store):
+        return None
+    from mailcore.webhooks.pipeline import EventPipeline
+
+    return EventPipeline(store).start()
+
+
+def _stop_event_handler(handler: Any, *, drain: bool) -> None:
+    """Stop the event handler; with ``--drain`` first handle what is pending. A storage error is
+    a warning: the events stay stored for the next handler."""
+    handler.stop()
+    if not drain:
+        return
+    try:
+        handler.drain()
+    except Exception as error:  # the outbox's own errors are reported by the worker
+        click.echo(f"event handler: {error}; the events stay stored for the next run", err=True)
 
 
 def _install_stop_handlers(worker: OutboxWorker) -> dict[int, Any]:

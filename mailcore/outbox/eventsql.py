@@ -1,14 +1,16 @@
 """One SQL seam for what is stored beside the outbox: delivery events, the suppression list, the
-timeline and settling run the same code on the SQLite outbox and the PostgreSQL outbox.
+timeline and settling run the same code on the SQLite outbox, the PostgreSQL outbox and the
+Django-database outbox (on a SQLite or PostgreSQL database).
 
 The functions of :mod:`mailcore.outbox.events`, :mod:`mailcore.outbox.suppressions` and
 :mod:`mailcore.outbox.timeline` write their SQL once, in a neutral form, and run it through
 :func:`event_db`:
 
 * tables are named ``{outbox}``, ``{events}`` and ``{suppressions}`` (SQLite: ``outbox``,
-  ``delivery_events``, ``suppressions``; PostgreSQL: ``mailcore_outbox``,
+  ``delivery_events``, ``suppressions``; PostgreSQL and Django's database: ``mailcore_outbox``,
   ``mailcore_delivery_events``, ``mailcore_suppressions``);
-* parameters are ``?`` (psycopg's ``%s`` on PostgreSQL; a literal ``%`` is escaped for it);
+* parameters are ``?`` (``%s`` for psycopg and for Django's cursors, which take ``%s`` on SQLite
+  too; a literal ``%`` is escaped for them);
 * row locks are ``{skip_locked}`` (claiming pending events: ``FOR UPDATE SKIP LOCKED`` on
   PostgreSQL, so several receiver processes never wait for each other), ``{for_update}`` and
   ``{key_share}`` (the outbox row an event is linked to cannot be deleted before the event is
@@ -20,10 +22,13 @@ The functions of :mod:`mailcore.outbox.events`, :mod:`mailcore.outbox.suppressio
 :func:`render` (pure, cached) turns neutral SQL into a dialect's. :func:`event_db` gives an
 :class:`EventDB` for an open store: ``read`` and ``write`` run a function with a :class:`Tx` —
 on SQLite under the store's lock or in its write transaction, on PostgreSQL through the store's
-connection handling (reconnect, bounded waits, errors as ``PostgresStorageError``).
+connection handling (reconnect, bounded waits, errors as ``PostgresStorageError``). A store
+defined outside the core gives its own :class:`EventDB` (:class:`ExternalEventStore`): the
+Django-database outbox runs the same neutral SQL through Django's cursor in
+``transaction.atomic(using=alias)`` (errors as ``DjangoStorageError``).
 
-A store without these tables (the Django-database outbox) is a :class:`ConfigurationError` that
-says what to use instead (:func:`no_events_message`).
+A store without these tables (a Django database that is neither SQLite nor PostgreSQL, Celery)
+is a :class:`ConfigurationError` that says what to use instead (:func:`no_events_message`).
 """
 
 from __future__ import annotations
@@ -31,35 +36,43 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Final, Protocol, TypeAlias, TypeGuard, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Protocol, Self, TypeAlias, TypeGuard, TypeVar, runtime_checkable
 
 from mailcore.errors import ConfigurationError
 from mailcore.outbox.location import resolve_outbox_url
 from mailcore.outbox.postgres import PostgresOutbox
-from mailcore.outbox.queue import queue_scheme
+from mailcore.outbox.queue import open_store, queue_scheme
 from mailcore.outbox.store import SQLiteOutbox, open_outbox
 
 if TYPE_CHECKING:
     import psycopg
 
+    from mailcore.outbox.api import Entry
+    from mailcore.outbox.retention import Retention
+
 __all__ = [
+    "DJANGO_SQLITE",
     "POSTGRESQL",
     "SQLITE",
     "Dialect",
     "EventDB",
     "EventStore",
+    "ExternalEventStore",
     "Tx",
     "event_db",
     "has_events",
     "no_events_message",
     "open_event_store",
+    "release_thread",
     "render",
 ]
 
 T = TypeVar("T")
 
-#: The stores whose database holds delivery events and the suppression list.
-EventStore: TypeAlias = SQLiteOutbox | PostgresOutbox
+#: The stores whose database holds delivery events and the suppression list: mailcore's SQLite
+#: and PostgreSQL outboxes, and a store of an adapter that gives its own :class:`EventDB` (the
+#: Django-database outbox on SQLite or PostgreSQL; :func:`has_events` says).
+EventStore: TypeAlias = "SQLiteOutbox | PostgresOutbox | ExternalEventStore"
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +110,22 @@ POSTGRESQL: Final = Dialect(
     for_update=" FOR UPDATE",
     key_share=" FOR KEY SHARE",
 )
+#: Django's database on SQLite: the PostgreSQL table names (Django's migration ``mailcore.0002``
+#: creates them), ``%s`` placeholders (Django's SQLite cursor turns them into ``?``), no row
+#: locks. Django's database on PostgreSQL is :data:`POSTGRESQL` exactly. The Django adapter's
+#: :class:`EventDB` runs them (``mailcore.adapters.django.outbox``).
+DJANGO_SQLITE: Final = Dialect(
+    name="sqlite",
+    outbox="mailcore_outbox",
+    events="mailcore_delivery_events",
+    suppressions="mailcore_suppressions",
+    format_params=True,
+    skip_locked="",
+    for_update="",
+    key_share="",
+)
+#: Django database vendors with event tables, and their dialects.
+DJANGO_DIALECTS: Final = {"sqlite": DJANGO_SQLITE, "postgresql": POSTGRESQL}
 
 
 @lru_cache(maxsize=256)
@@ -225,9 +254,41 @@ class _PostgresDB:
         return self._store._run(run, durable=durable)
 
 
+@runtime_checkable
+class ExternalEventStore(Protocol):
+    """An outbox store defined outside the core whose database keeps the event tables: it gives
+    its own :class:`EventDB` (the Django-database outbox does, on SQLite and PostgreSQL). The
+    core never imports such a store; it recognizes one by these members."""
+
+    retention: Retention
+
+    @property
+    def url(self) -> str: ...
+
+    def find(self, id_or_prefix: str) -> Entry: ...
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(self, *exc_info: object) -> None: ...
+
+    def event_db(self) -> EventDB | None:
+        """This store's :class:`EventDB`, or None when its database keeps no events."""
+        ...
+
+    def release_thread(self) -> None:
+        """Give back what the calling thread holds of the store (a thread that ends)."""
+        ...
+
+
 def has_events(store: object) -> TypeGuard[EventStore]:
-    """Whether ``store`` keeps delivery events and the suppression list."""
-    return isinstance(store, SQLiteOutbox | PostgresOutbox)
+    """Whether ``store`` keeps delivery events and the suppression list: a SQLite or PostgreSQL
+    outbox, or an :class:`ExternalEventStore` whose database does (the Django-database outbox on
+    SQLite or PostgreSQL)."""
+    if isinstance(store, SQLiteOutbox | PostgresOutbox):
+        return True
+    return isinstance(store, ExternalEventStore) and store.event_db() is not None
 
 
 def event_db(store: EventStore) -> EventDB:
@@ -239,7 +300,24 @@ def event_db(store: EventStore) -> EventDB:
         return _SQLiteDB(store)
     if isinstance(store, PostgresOutbox):
         return _PostgresDB(store)
-    raise ConfigurationError(no_events_message(str(getattr(store, "url", None) or type(store).__name__)))
+    found = store.event_db() if isinstance(store, ExternalEventStore) else None
+    if found is None:
+        raise ConfigurationError(no_events_message(_describe(store)))
+    return found
+
+
+def release_thread(store: EventStore) -> None:
+    """What a thread that used ``store`` gives back when it ends (the event pipeline's handler):
+    an external store's per-thread resources (Django's connection); nothing for mailcore's own
+    stores, whose connection is the store's."""
+    if isinstance(store, ExternalEventStore):
+        store.release_thread()
+
+
+def _describe(store: object) -> str:
+    where = str(getattr(store, "url", None) or type(store).__name__)
+    vendor = getattr(store, "vendor", None)
+    return f"{where} (a {vendor} database)" if isinstance(vendor, str) else where
 
 
 def open_event_store(url: str | None = None) -> EventStore:
@@ -247,10 +325,12 @@ def open_event_store(url: str | None = None) -> EventStore:
     ``MAILCORE_OUTBOX``, else the per-user SQLite file (created when missing, as a producer does).
 
     A PostgreSQL outbox's schema is created or upgraded when it is missing or older, as every
-    producer and worker does on open (``mailcore outbox migrate`` does it ahead of time).
+    producer and worker does on open (``mailcore outbox migrate`` does it ahead of time). A
+    ``django://[ALIAS]`` URL opens the Django-database outbox (Django configured, or
+    ``DJANGO_SETTINGS_MODULE`` set; its tables are ``manage.py migrate``'s).
 
-    :raises ConfigurationError: for another queue (the Django-database outbox, Celery), saying
-        what to use instead.
+    :raises ConfigurationError: for another queue (Celery) or a Django database that is neither
+        SQLite nor PostgreSQL, saying what to use instead.
     """
     chosen = resolve_outbox_url(url)
     scheme = queue_scheme(chosen)
@@ -258,6 +338,12 @@ def open_event_store(url: str | None = None) -> EventStore:
         return open_outbox(chosen)
     if scheme in ("postgresql", "postgres"):
         return PostgresOutbox(chosen)
+    if scheme == "django":  # through the queue registry: the core imports no adapter
+        store = open_store(chosen)
+        if has_events(store):
+            return store
+        store.close()
+        raise ConfigurationError(no_events_message(_describe(store)))
     raise ConfigurationError(no_events_message(f"the {scheme!r} queue"))
 
 
@@ -267,6 +353,6 @@ def no_events_message(where: str) -> str:
     return (
         f"delivery events, `mailcore status` and the suppression list are kept in a SQLite or PostgreSQL "
         f"outbox; {where} is neither. Use a sqlite:/// file or a postgresql:// database as the outbox URL "
-        f"(--outbox, MAILCORE_OUTBOX, suppression=); for a Django-database outbox on PostgreSQL, run "
-        f"`mailcore outbox migrate --outbox postgresql://…` on the same database once and use that URL"
+        f"(--outbox, MAILCORE_OUTBOX, suppression=), or django://ALIAS for a Django database on SQLite or "
+        f"PostgreSQL (`manage.py migrate` creates the tables)"
     )

@@ -61,7 +61,7 @@ BYPASS_ENV = "MAILCORE_SUPPRESSION_BYPASS"
 ALL = "*"  # mailcore.outbox.events.ALL, not imported: the outbox package loads only when used
 _ON = ("1", "on", "true", "yes")
 #: Outbox URLs whose database keeps a suppression list.
-_STORE_PREFIXES = ("sqlite:///", "postgresql://", "postgres://", "postgresql+")
+_STORE_PREFIXES = ("sqlite:///", "postgresql://", "postgres://", "postgresql+", "django://")
 _OFF = ("", "0", "off", "false", "no")
 
 #: Providers the message being sent must avoid (their own list refuses one of its recipients).
@@ -72,9 +72,10 @@ _avoid: ContextVar[frozenset[str]] = ContextVar("mailcore_avoid_providers", defa
 class SuppressionPolicy:
     """Options of the suppression layer.
 
-    :param store: the outbox URL whose suppression list is read (``sqlite:///path`` or
-        ``postgresql://…``); ``None``: ``MAILCORE_OUTBOX``, else the per-user outbox file.
-        Shown with its password masked.
+    :param store: the outbox URL whose suppression list is read (``sqlite:///path``,
+        ``postgresql://…`` or ``django://ALIAS``, Django's database on SQLite or PostgreSQL);
+        ``None``: ``MAILCORE_OUTBOX``, else the per-user outbox file (the Django backend names
+        Django's database when the outbox is there). Shown with its password masked.
     :param bypass: categories (message tags) whose messages are never checked — mail the user
         has just asked for, such as one-time passwords or password resets.
     """
@@ -106,7 +107,7 @@ class SuppressionPolicy:
             if setting.startswith(_STORE_PREFIXES):
                 return cls(store=setting, bypass=bypass)  # type: ignore[arg-type]
             raise ConfigurationError(
-                f"{SUPPRESSION_ENV}={_masked(setting)!r}: use on, off, or a sqlite:/// or postgresql:// outbox URL "
+                f"{SUPPRESSION_ENV}={_masked(setting)!r}: use on, off, or a sqlite:///, postgresql:// or django:// outbox URL "
                 "(see docs/events.md)"
             )
         if value is None or value is False:
@@ -126,7 +127,7 @@ class SuppressionPolicy:
             check_fields(_Fields, values, "suppression")
             return cls(**values)
         raise ConfigurationError(
-            f"suppression= takes True, a sqlite:/// or postgresql:// outbox URL, a SuppressionPolicy, a dict or None, "
+            f"suppression= takes True, a sqlite:///, postgresql:// or django:// outbox URL, a SuppressionPolicy, a dict or None, "
             f"not {type(value).__name__}"
         )
 

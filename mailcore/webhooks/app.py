@@ -50,19 +50,21 @@ Dispatch = Callable[[DeliveryEvent], None]
 StartResponse = Callable[..., Any]
 
 
-def dispatch_events(events: Sequence[DeliveryEvent]) -> None:
+def dispatch_events(events: Sequence[DeliveryEvent], *, outbox: str | None = None) -> None:
     """The one entry point for verified events (webhooks, DSNs, the Django view).
 
     Stores ``events`` in the process's :func:`~mailcore.webhooks.pipeline.default_pipeline`
-    (the SQLite or PostgreSQL outbox of ``MAILCORE_OUTBOX``) in one transaction and returns once
-    they are committed to disk; the pipeline's background thread handles them (hook, suppression list, settling).
-    Raises when the store refuses them: answer the provider with an error so it redelivers.
+    (the SQLite or PostgreSQL outbox of ``MAILCORE_OUTBOX``) — or, with ``outbox``, the
+    process's pipeline on that URL (the Django view: ``django://ALIAS``) — in one transaction
+    and returns once they are committed to disk; the pipeline's background thread handles them
+    (hook, suppression list, settling). Raises when the store refuses them: answer the provider
+    with an error so it redelivers.
     """
     if not events:
         return
-    from mailcore.webhooks.pipeline import default_pipeline
+    from mailcore.webhooks.pipeline import pipeline_for
 
-    default_pipeline().submit(events)
+    pipeline_for(outbox).submit(events)
 
 
 def hook_dispatch(event: DeliveryEvent) -> None:

@@ -5,8 +5,8 @@ A receiver (the WSGI app, the Django view, ``mailcore events ingest-dsn``) calls
 :class:`EventPipeline`:
 
 1. **store** — the events are written beside the outbox (``delivery_events`` in a SQLite
-   outbox file, ``mailcore_delivery_events`` in a PostgreSQL outbox) in one durable
-   transaction; a redelivered event is stored once. Only then does the receiver answer 2xx, so
+   outbox file, ``mailcore_delivery_events`` in a PostgreSQL outbox or in Django's database)
+   in one durable transaction; a redelivered event is stored once. Only then does the receiver answer 2xx, so
    an event the provider was told we have is on disk.
 2. **handle** — a background thread drains stored-but-unhandled events, oldest first: it calls
    the ``mailcore_delivery_event`` hook, feeds the suppression list (hard bounces, complaints,
@@ -38,13 +38,14 @@ from mailcore.events import DeliveryEvent, EventKind
 from mailcore.outbox import events as store
 from mailcore.outbox import suppressions as suppression_list
 from mailcore.outbox.events import ALL, SETTLING_KINDS, StoredEvent, Suppression, provider_scope
-from mailcore.outbox.eventsql import EventStore, has_events, no_events_message, open_event_store
+from mailcore.outbox.eventsql import EventStore, has_events, no_events_message, open_event_store, release_thread
 from mailcore.outbox.store import STORAGE_ERRORS
 
 __all__ = [
     "EventPipeline",
     "HandlingRules",
     "default_pipeline",
+    "pipeline_for",
     "reset_default_pipeline",
     "suppressions_for",
     "use_default_pipeline",
@@ -125,10 +126,11 @@ def _unsubscribe_scopes(event: DeliveryEvent) -> tuple[str, ...]:
 class EventPipeline:
     """Stores events beside an outbox and handles them on a background thread.
 
-    :param outbox: an open SQLite or PostgreSQL outbox
-        (:data:`~mailcore.outbox.eventsql.EventStore`), a ``sqlite:///`` or ``postgresql://``
-        URL, or ``None`` for ``MAILCORE_OUTBOX`` (else the per-user file). Another queue (the
-        Django-database outbox) is a :class:`~mailcore.errors.ConfigurationError`.
+    :param outbox: an open SQLite, PostgreSQL or Django-database outbox
+        (:data:`~mailcore.outbox.eventsql.EventStore`), a ``sqlite:///``, ``postgresql://`` or
+        ``django://`` URL, or ``None`` for ``MAILCORE_OUTBOX`` (else the per-user file). Another
+        queue (Celery, a Django database other than SQLite or PostgreSQL) is a
+        :class:`~mailcore.errors.ConfigurationError`.
     :param rules: see :class:`HandlingRules`.
     :param batch: events handled per claim.
     :param poll_interval: seconds between looks for events another process stored.
@@ -227,6 +229,12 @@ class EventPipeline:
         return self
 
     def _run(self) -> None:
+        try:
+            self._loop()
+        finally:
+            release_thread(self.outbox)  # a Django connection is this thread's own: close it
+
+    def _loop(self) -> None:
         failures = 0
         while not self._stop.is_set():
             self._wake.clear()
@@ -265,7 +273,8 @@ class EventPipeline:
 
 
 _default_lock = threading.Lock()
-_default: list[EventPipeline] = []
+#: The process's pipelines by outbox URL; ``None``: the one on ``MAILCORE_OUTBOX``.
+_default: dict[str | None, EventPipeline] = {}
 
 
 def default_pipeline() -> EventPipeline:
@@ -275,22 +284,34 @@ def default_pipeline() -> EventPipeline:
     At interpreter exit it stops and handles what is still pending, so a one-shot process
     (``mailcore events ingest-dsn`` from an MTA pipe) handles its events before it ends.
     """
+    return pipeline_for(None)
+
+
+def pipeline_for(outbox: str | None) -> EventPipeline:
+    """The process's pipeline on the outbox URL ``outbox`` (``None``: :func:`default_pipeline`),
+    started on first use and drained at exit like it. The Django receivers use it for
+    ``django://ALIAS`` when the outbox is in Django's database."""
     with _default_lock:
-        if not _default:
-            _default.append(EventPipeline().start())
-            if not _exit_registered:
-                atexit.register(_drain_at_exit)
-                _exit_registered.append(True)
-        return _default[0]
+        pipeline = _default.get(outbox)
+        if pipeline is None:
+            pipeline = _default[outbox] = EventPipeline(outbox).start()
+            _register_exit()
+        return pipeline
 
 
 _exit_registered: list[bool] = []
 
 
+def _register_exit() -> None:
+    if not _exit_registered:
+        atexit.register(_drain_at_exit)
+        _exit_registered.append(True)
+
+
 def _drain_at_exit() -> None:
-    """Stop the default pipeline's thread and handle what it left (errors logged: events stay stored)."""
+    """Stop the pipelines' threads and handle what they left (errors logged: events stay stored)."""
     with _default_lock:
-        pipelines = list(_default)
+        pipelines = list(_default.values())
     for pipeline in pipelines:
         try:
             pipeline.stop()
@@ -299,20 +320,24 @@ def _drain_at_exit() -> None:
             log.warning("event handler at exit: %s; the events stay stored for the next start", error)
 
 
-def use_default_pipeline(pipeline: EventPipeline) -> EventPipeline:
-    """Make ``pipeline`` the process's pipeline (the one :func:`dispatch_events` stores into),
-    closing the previous one; returns it (started)."""
-    reset_default_pipeline()
+def use_default_pipeline(pipeline: EventPipeline, outbox: str | None = None) -> EventPipeline:
+    """Make ``pipeline`` the process's pipeline (the one :func:`dispatch_events` stores into, or
+    with ``outbox`` the one :func:`pipeline_for` gives for that URL), closing the previous one;
+    returns it (started)."""
     with _default_lock:
-        _default.append(pipeline.start())
-        if not _exit_registered:
-            atexit.register(_drain_at_exit)
-            _exit_registered.append(True)
+        previous = _default.pop(outbox, None)
+    if previous is not None:
+        previous.close()
+    with _default_lock:
+        _default[outbox] = pipeline.start()
+        _register_exit()
     return pipeline
 
 
 def reset_default_pipeline() -> None:
-    """Stop and forget the process's pipeline (tests; after changing ``MAILCORE_OUTBOX``)."""
+    """Stop and forget the process's pipelines (tests; after changing ``MAILCORE_OUTBOX``)."""
     with _default_lock:
-        while _default:
-            _default.pop().close()
+        pipelines = list(_default.values())
+        _default.clear()
+    for pipeline in pipelines:
+        pipeline.close()

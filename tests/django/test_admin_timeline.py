@@ -85,3 +85,59 @@ def test_sources_add_lines_in_time_order_and_a_failing_source_is_one_line():
     assert whats(entries) == ["enqueued", "sent", "timeline source failed", "delivered"]
     assert entries[2].detail == "broken: RuntimeError"
     assert whats(timeline(Row())) == ["enqueued", "due"]  # removed again
+
+
+# -- the delivery events of a row, in the admin's detail page ------------------------------------
+
+RAW_ONLY = "RawOnlyField-5c1f"  # only in the provider's raw record: never in the page
+
+
+@pytest.mark.django_db
+def test_the_detail_page_shows_the_rows_delivery_events(client, django_user_model):
+    from datetime import UTC, datetime
+
+    from django.contrib.auth.models import Permission
+    from outbox_rows import BODY, a_message, add_row
+
+    from mailcore.adapters.django.outbox import DjangoOutbox
+    from mailcore.events import DeliveryEvent, EventKind
+    from mailcore.outbox.events import store_events
+
+    message = a_message("grace@example.com")
+    row = add_row(message, state="sent", runs=1, transport="smtp://relay:25")
+    other = a_message("linus@example.com")
+    add_row(other, state="sent")
+    at = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+    bounce = DeliveryEvent(
+        EventKind.BOUNCED, "mailgun", at, recipient="grace@example.com", correlation_id=message.correlation_id,
+        bounce_type="hard", reason="550 5.1.1 mailbox unavailable", raw={"note": RAW_ONLY},
+    )  # fmt: skip
+    elsewhere = DeliveryEvent(EventKind.DELIVERED, "mailgun", at, correlation_id=other.correlation_id)
+    assert store_events(DjangoOutbox(), [bounce, elsewhere]) == 2
+
+    staff = django_user_model.objects.create_user("operator", "op@example.com", "pw", is_staff=True)
+    view = Permission.objects.get(content_type__app_label="mailcore", codename="view_outboxmessage")
+    staff.user_permissions.add(view)
+    client.force_login(staff)
+    url = f"/admin/mailcore/outboxmessage/{row.id}/change/"
+    page = client.get(url).content.decode()
+    lines = page[page.index('class="mailcore-timeline"') :]
+    lines = lines[: lines.index("</table>")]
+    assert "bounced (hard)" in lines and "by mailgun for grace@example.com: 550 5.1.1 mailbox unavailable" in lines
+    assert "2026-11-30 12:00:00 UTC" in lines and ">sent<" in lines  # the event beside the delivery run
+    assert "delivered" not in lines  # another message's event
+    assert BODY not in page and RAW_ONLY not in page
+
+    staff.user_permissions.add(Permission.objects.get(content_type__app_label="mailcore", codename="view_outbox_body"))
+    page = client.get(url).content.decode()
+    assert BODY in page and "bounced (hard)" in page and RAW_ONLY not in page  # raw records: never
+
+
+def test_transport_label_shows_a_provider_name_and_masks_a_url() -> None:
+    from mailcore.adapters.django.timeline import transport_label
+
+    assert transport_label("sendgrid") == "sendgrid"
+    assert transport_label(None) == "" and transport_label("") == ""
+    shown = transport_label("smtp://user:hunter2secret@mail.example.com:587")
+    assert "hunter2secret" not in shown and "mail.example.com" in shown
+    assert "s3cr3t-key" not in transport_label("SG.s3cr3t-key")  # not a bare provider name: masked

@@ -362,22 +362,3 @@ def test_the_migration_matches_the_models():
     loader = MigrationLoader(None, ignore_no_migrations=True)
     changes = MigrationAutodetector(loader.project_state(), ProjectState.from_apps(apps)).changes(graph=loader.graph)
     assert changes == {}
-
-
-def test_events_and_suppressions_are_not_kept_here_and_the_error_says_what_to_use(store):
-    """The Django-database outbox has no delivery events yet: the receiver pipeline and the event
-    commands refuse it clearly, naming the SQLite or PostgreSQL outbox to use instead."""
-    from click.testing import CliRunner
-
-    from mailcore.cli import cli
-    from mailcore.outbox.eventsql import event_db
-    from mailcore.webhooks.pipeline import EventPipeline
-
-    with pytest.raises(ConfigurationError, match="mailcore outbox migrate --outbox postgresql://"):
-        EventPipeline(store)
-    with pytest.raises(ConfigurationError, match=f"{store.url} is neither"):
-        event_db(store)
-    for args in (["status", "someone@example.org"], ["suppressions", "list"]):
-        result = CliRunner().invoke(cli, [*args, "--outbox", store.url])
-        assert result.exit_code == 1 and "kept in a SQLite or PostgreSQL outbox" in result.output, result.output
-        assert "Traceback" not in result.output

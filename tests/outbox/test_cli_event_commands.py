@@ -15,6 +15,7 @@ from mailcore import Message
 from mailcore.cli import cli
 from mailcore.events import DeliveryEvent
 from mailcore.outbox import open_outbox
+from mailcore.outbox.api import OutboxStore
 from mailcore.outbox.eventsql import open_event_store
 from mailcore.plugins import get_queue_registry, reset
 from mailcore.webhooks.pipeline import EventPipeline
@@ -76,11 +77,23 @@ class ForeignStore:
         self.url = url
         self._inner = open_outbox(f"sqlite:///{path}")
 
-    def __getattr__(self, name: str):
-        return getattr(self._inner, name)
-
     def close(self) -> None:
         self._inner.close()
+
+
+def _delegate(name: str):
+    def method(self, *args, **kwargs):
+        return getattr(self._inner, name)(*args, **kwargs)
+
+    method.__name__ = name
+    return method
+
+
+# Real methods, not __getattr__: Python 3.12+ checks protocols with getattr_static.
+for _name in dir(OutboxStore):
+    if callable(getattr(OutboxStore, _name)) and not _name.startswith("_") and _name != "close":
+        setattr(ForeignStore, _name, _delegate(_name))
+ForeignStore.retention = property(lambda self: self._inner.retention)  # type: ignore[attr-defined]
 
 
 @pytest.fixture
@@ -111,3 +124,30 @@ def test_a_store_without_events_is_a_clear_error(foreign, args) -> None:
     assert result.exit_code == 1, result.output
     assert "kept in a SQLite or PostgreSQL outbox" in result.output and "foreign://somewhere" in result.output
     assert "postgresql://" in result.output and "Traceback" not in result.output
+
+
+def test_the_worker_handles_events_a_receiver_stored_but_left_unhandled(store_url) -> None:
+    """A receiver killed between storing an event and handling it: `mailcore worker` handles
+    the event (the ``unknown`` row is settled, the hard bounce suppresses) instead of leaving it
+    until the next webhook; ``--no-events`` leaves it pending."""
+    message = Message("shop@example.com", ["gone@example.org"], "Receipt", text="body")
+    when = datetime.now(UTC)
+    common = {"recipient": "gone@example.org", "correlation_id": message.correlation_id}
+    with open_event_store(store_url) as box:
+        row = box.enqueue(message)
+        box.claim("w", limit=1, lease=60)
+        box.mark_unknown("w", row, "timed out after hand-over")
+        EventPipeline(box).submit([DeliveryEvent("accepted", "acme", when, provider_event_id="a1", **common)])
+    worker = ("worker", "--url", "memory://w", "--outbox", store_url, "--drain", "--status-interval", "0")
+    assert run(*worker, "--no-events").exit_code == 0
+    with open_event_store(store_url) as box:
+        assert box.find(row).state == "unknown"  # nothing handled it
+        EventPipeline(box).submit(
+            [DeliveryEvent("bounced", "acme", when, provider_event_id="b1", bounce_type="hard", **common)]
+        )
+    result = run(*worker)
+    assert result.exit_code == 0, result.output
+    with open_event_store(store_url) as box:
+        assert box.find(row).state == "sent"
+    listed = json.loads(run("suppressions", "list", "--outbox", store_url, "--json").output)
+    assert [e["address"] for e in listed] == ["gone@example.org"]

@@ -8,7 +8,9 @@ Registered by Django's admin autodiscovery when both ``django.contrib.admin`` an
   without its angle brackets), provider message id, or outbox id. Once the retention rule dropped
   a message's content its recipients are digests: a *full* address still finds it.
 * **Detail**: the store's bookkeeping (read-only: the store owns every column) and the message's
-  timeline (:mod:`mailcore.adapters.django.timeline`, where delivery events plug in).
+  timeline (:mod:`mailcore.adapters.django.timeline`): delivery runs and the delivery events
+  stored for it in the same database (:func:`~mailcore.adapters.django.events.delivery_event_lines`,
+  registered here: kind, provider, recipient, reason — never the provider's raw record).
 * **Actions** go through the store (:class:`~mailcore.adapters.django.outbox.DjangoOutbox`), so
   the admin follows the same rules as ``mailcore outbox``: *retry* (failed, unknown or queued
   rows that still have their content become due now; an expired message is never sent late),
@@ -33,8 +35,9 @@ from typing import TYPE_CHECKING, Any
 from django.contrib import admin, messages  # type: ignore[import-untyped,unused-ignore]
 from django.utils.html import format_html, format_html_join  # type: ignore[import-untyped,unused-ignore]
 
+from mailcore.adapters.django.events import delivery_event_lines
 from mailcore.adapters.django.models import OutboxMessage
-from mailcore.adapters.django.timeline import timeline
+from mailcore.adapters.django.timeline import add_timeline_source, timeline, transport_label
 from mailcore.config import mask_url
 from mailcore.message import Message
 from mailcore.outbox.retention import recipient_digest
@@ -61,6 +64,8 @@ AGE_BUCKETS: tuple[tuple[str, str, float, float | None], ...] = (
     ("older", "more than 7 days", 7 * 86400.0, None),
 )
 _LAST_ERROR_WIDTH = 120
+
+add_timeline_source(delivery_event_lines)  # the row's delivery events beside its delivery runs
 
 if TYPE_CHECKING:
     _ModelAdmin = admin.ModelAdmin[OutboxMessage]
@@ -253,7 +258,7 @@ class OutboxMessageAdmin(_ModelAdmin):  # type: ignore[misc,unused-ignore]
 
     @admin.display(description="transport", ordering="transport")
     def transport_name(self, row: OutboxMessage) -> str:
-        return mask_url(row.transport) if row.transport else ""
+        return transport_label(row.transport)
 
     @admin.display(description="delivery runs", ordering="runs")
     def attempts(self, row: OutboxMessage) -> int:

@@ -34,7 +34,14 @@ from django.core.exceptions import ImproperlyConfigured  # type: ignore[import-u
 from django.core.mail.backends.base import BaseEmailBackend  # type: ignore[import-untyped,unused-ignore]
 
 from mailcore.adapters.django.conversion import to_message
-from mailcore.adapters.django.options import BackendOptions, OptionError, read_options, smtp_url
+from mailcore.adapters.django.events import events_outbox_url
+from mailcore.adapters.django.options import (
+    BackendOptions,
+    OptionError,
+    read_options,
+    smtp_url,
+    with_suppression_store,
+)
 from mailcore.config import parse
 from mailcore.errors import ConfigurationError, SendError, failure_summary
 from mailcore.mailer import Mailer, failure_log_level
@@ -107,6 +114,9 @@ class EmailBackend(BaseEmailBackend):  # type: ignore[misc,unused-ignore]
                     # Django builds a backend per send_mail(): keep breakers and rate limits in
                     # one process-wide store per alias, or they would reset on every call.
                     options["state"] = f"memory://django.{self.alias or 'default'}"
+                events = events_outbox_url()
+                if events is not None:  # the suppression list the project's receivers feed
+                    options = with_suppression_store(options, events)
                 self._mailer = _mailer_for(self.url, self.options, options)
             return self._mailer
 

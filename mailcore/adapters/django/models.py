@@ -1,13 +1,22 @@
 """The outbox in Django's own database: ``MAILCORE["QUEUE"] = "db"``.
 
-Two tables, created by ``manage.py migrate`` (app label ``mailcore``):
+Four tables, created by ``manage.py migrate`` (app label ``mailcore``):
 
 * ``mailcore_outbox`` (:class:`OutboxMessage`) — one row per message, the columns of the SQLite
   outbox's ``outbox`` table plus ``priority``, ``expires_at`` and ``idempotency_key``. It is the
   same table mailcore's PostgreSQL outbox (``mailcore worker --outbox postgresql://…``) reads
   and writes, so a plain ``mailcore worker`` can drain what Django committed;
 * ``mailcore_idempotency`` (:class:`IdempotencyKey`) — idempotency keys seen recently and the
-  outbox id of the first message that carried each.
+  outbox id of the first message that carried each;
+* ``mailcore_delivery_events`` (:class:`DeliveryEventRecord`) and ``mailcore_suppressions``
+  (:class:`SuppressionEntry`) — delivery events and the suppression list, beside the outbox
+  (migration ``0002``, on SQLite and PostgreSQL databases): the tables of the PostgreSQL
+  outbox's schema version 2, read and written by :mod:`mailcore.outbox.events` and
+  :mod:`mailcore.outbox.suppressions` through :mod:`mailcore.outbox.eventsql`, never through
+  these models. The models exist so that Django knows the tables (its test flush empties them,
+  ``dumpdata`` sees them); their indexes and the trigger that deletes an outbox row's events
+  with the row are the migration's SQL (their names are the PostgreSQL schema's, longer than
+  the 30 characters Django allows a declared index).
 
 A row is written through Django's connection, so ``send_mail()`` inside
 ``transaction.atomic()`` is committed or rolled back with the application's own rows. The rows
@@ -24,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import models  # type: ignore[import-untyped,unused-ignore]
 
-__all__ = ["CLAIM_AGING", "IdempotencyKey", "OutboxMessage", "TextColumn"]
+__all__ = ["CLAIM_AGING", "DeliveryEventRecord", "IdempotencyKey", "OutboxMessage", "SuppressionEntry", "TextColumn"]
 
 #: Seconds of waiting one priority step is worth in the claim order (``due_at + priority *
 #: CLAIM_AGING``); the claim index is on that expression, so the query must spell it the same.
@@ -110,3 +119,57 @@ class IdempotencyKey(models.Model):  # type: ignore[misc,unused-ignore]
 
     def __str__(self) -> str:
         return f"idempotency key → {self.outbox_id}"
+
+
+class DeliveryEventRecord(models.Model):  # type: ignore[misc,unused-ignore]
+    """One stored delivery event (see :class:`mailcore.outbox.events.StoredEvent`); written by
+    the event pipeline only. ``raw`` is the provider's record (dropped by the retention rule)."""
+
+    seq: models.BigAutoField[int, int] = models.BigAutoField(primary_key=True)
+    dedup_key: TextColumn = TextColumn(max_length=700, unique=True)
+    provider: models.TextField[str, str] = models.TextField()
+    kind: models.TextField[str, str] = models.TextField()
+    bounce_type: models.TextField[str | None, str | None] = models.TextField(null=True, blank=True)
+    suppressed_by: models.TextField[str | None, str | None] = models.TextField(null=True, blank=True)
+    categories: models.TextField[str, str] = models.TextField(default="", db_default="", blank=True)
+    recipient: TextColumn = TextColumn(max_length=700, null=True, blank=True)
+    correlation_id: models.TextField[str | None, str | None] = models.TextField(null=True, blank=True)
+    message_id: TextColumn = TextColumn(max_length=900, null=True, blank=True, verbose_name="Message-ID")
+    provider_message_id: TextColumn = TextColumn(max_length=700, null=True, blank=True)
+    provider_event_id: models.TextField[str | None, str | None] = models.TextField(null=True, blank=True)
+    occurred_at: models.FloatField[float, float] = models.FloatField()
+    received_at: models.FloatField[float, float] = models.FloatField()
+    reason: models.TextField[str | None, str | None] = models.TextField(null=True, blank=True)
+    diagnostic: models.TextField[str | None, str | None] = models.TextField(null=True, blank=True)
+    raw: models.TextField[str, str] = models.TextField(blank=True)
+    outbox_id: TextColumn = TextColumn(max_length=32, null=True, blank=True)
+    handled_at: models.FloatField[float | None, float | None] = models.FloatField(null=True, blank=True)
+    claimed_until: models.FloatField[float | None, float | None] = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        app_label = "mailcore"
+        db_table = "mailcore_delivery_events"
+        verbose_name = "delivery event"
+
+    def __str__(self) -> str:  # no recipient: it is personal data
+        return f"{self.provider} {self.kind} #{self.seq}"
+
+
+class SuppressionEntry(models.Model):  # type: ignore[misc,unused-ignore]
+    """One entry of the suppression list (see :class:`mailcore.outbox.events.Suppression`)."""
+
+    pk = models.CompositePrimaryKey("address", "scope")
+    address: TextColumn = TextColumn(max_length=320)
+    scope: TextColumn = TextColumn(max_length=200)
+    reason: models.TextField[str, str] = models.TextField()
+    source: models.TextField[str, str] = models.TextField()
+    detail: models.TextField[str | None, str | None] = models.TextField(null=True, blank=True)
+    created_at: models.FloatField[float, float] = models.FloatField()
+
+    class Meta:
+        app_label = "mailcore"
+        db_table = "mailcore_suppressions"
+        verbose_name = "suppression"
+
+    def __str__(self) -> str:
+        return f"suppression ({self.scope}, {self.reason})"

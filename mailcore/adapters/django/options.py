@@ -41,6 +41,7 @@ __all__ = [
     "UnknownOptions",
     "read_options",
     "smtp_url",
+    "with_suppression_store",
 ]
 
 #: mailcore's own options (lower-case spelling).
@@ -91,6 +92,19 @@ class BackendOptions:
         elif isinstance(self.queue, str):
             options["queue" if self.queue in QUEUE_KINDS else "outbox"] = self.queue
         return options
+
+
+def with_suppression_store(options: dict[str, Any], store: str) -> dict[str, Any]:
+    """``options`` (Mailer keyword arguments) with the suppression layer reading the list kept
+    beside ``store`` when it was turned on without naming a store (``"suppression": True`` or a
+    dict without ``"store"``): the list the project's webhook receivers feed. Anything else
+    (off, ``"env"``, a URL, a store named) is left as it is."""
+    value = options.get("suppression")
+    if value is True:
+        return {**options, "suppression": {"store": store}}
+    if isinstance(value, Mapping) and value.get("store") is None:
+        return {**options, "suppression": {**value, "store": store}}
+    return options
 
 
 def django_outbox_url(queue: bool | str) -> str | None:

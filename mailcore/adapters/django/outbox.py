@@ -21,6 +21,12 @@ written through Django's connection. What that buys:
   (the key is recorded in ``mailcore_idempotency`` in the same transaction, so a rolled-back
   message does not hold its key).
 
+* **Delivery events and the suppression list** live beside the rows, in Django's database
+  (tables ``mailcore_delivery_events`` and ``mailcore_suppressions``, migration
+  ``mailcore.0002``) when it is SQLite or PostgreSQL: the webhook receivers store events there,
+  ``mailcore status`` / ``mailcore suppressions --outbox django://`` and the suppression layer
+  read them (:mod:`mailcore.outbox.eventsql`). A row's events are deleted with it (a trigger).
+
 URL: ``django://`` (the database Django's routers choose for writing the model, normally
 ``default``) or ``django://ALIAS`` for a ``DATABASES`` alias, with the SQLite outbox's retention
 parameters (``?keep_sent_body=0&keep_failed_body=7d&keep_metadata=30d``) and ``aging`` (seconds
@@ -31,14 +37,15 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 from urllib.parse import urlsplit
 
 from mailcore.errors import ConfigurationError, MailcoreError
 from mailcore.message import Message
 from mailcore.outbox.api import Claim, Entry
+from mailcore.outbox.eventsql import DJANGO_DIALECTS, DJANGO_SQLITE, POSTGRESQL, Dialect, EventDB, Tx
 from mailcore.outbox.lifetimes import (
     DEFAULT_AGING,
     IDEMPOTENCY_WINDOW,
@@ -96,6 +103,8 @@ __all__ = [
     "open_django_outbox",
 ]
 
+T = TypeVar("T")
+
 #: The URL scheme of this outbox (``MAILCORE["QUEUE"] = "db"`` is ``django://``).
 SCHEME: Final = "django"
 #: States :meth:`DjangoOutbox.cancel` stops (a ``sending`` row belongs to its worker).
@@ -147,10 +156,33 @@ class DjangoOutbox(ParkingMarks):
     def url(self) -> str:
         return f"{SCHEME}://{self.using}"
 
+    @property
+    def vendor(self) -> str:
+        """The database's vendor as Django names it (``sqlite``, ``postgresql``, …): delivery
+        events and the suppression list are kept on ``sqlite`` and ``postgresql``
+        (:mod:`mailcore.outbox.eventsql`)."""
+        return str(self._connection().vendor)
+
     def _connection(self) -> Any:
         from django.db import connections
 
         return connections[self.using]
+
+    def event_db(self) -> EventDB | None:
+        """Delivery events and the suppression list in this database (its dialect by vendor),
+        or None on a database other than SQLite and PostgreSQL (see
+        :class:`mailcore.outbox.eventsql.ExternalEventStore`)."""
+        dialect = DJANGO_DIALECTS.get(self.vendor)
+        return None if dialect is None else _DjangoEventDB(self, dialect)
+
+    def release_thread(self) -> None:
+        """Close this thread's connection to the outbox database (a background thread that ends:
+        the event pipeline's handler). Django's connections are per thread and only request
+        threads have theirs closed for them; a connection inside a transaction is left alone."""
+        connection = self._connection()
+        if not connection.in_atomic_block:
+            with suppress(Exception):  # a broken connection may fail to close; it is gone either way
+                connection.close()
 
     def _objects(self) -> Any:
         return self._rows.objects.using(self.using)
@@ -461,7 +493,9 @@ class DjangoOutbox(ParkingMarks):
     def enforce_retention(self, retention: Retention | None = None, *, now: float | None = None) -> tuple[int, int]:
         """Apply ``retention`` (default: this outbox's) as of ``now``; return (contents dropped,
         rows deleted). Rows still waiting are never touched; idempotency keys older than the
-        window are forgotten."""
+        window are forgotten. The delivery events stored beside the outbox follow the same rule
+        (:func:`mailcore.outbox.events.enforce_event_retention`; a deleted row's events go with
+        it, by the trigger ``mailcore.0002`` created)."""
         rule = retention or self.retention
         now = time.time() if now is None else now
         dropped = deleted = 0
@@ -479,6 +513,10 @@ class DjangoOutbox(ParkingMarks):
                 deleted = int(old.delete()[0])
             old_keys = self._keys.objects.using(self.using).filter(created_at__lte=now - self.idempotency_window)
             old_keys.delete()
+        if self.event_db() is not None:  # the same rule for the events stored beside the outbox
+            from mailcore.outbox.events import enforce_event_retention
+
+            enforce_event_retention(self, rule, now=now)
         return dropped, deleted
 
     def scrub(self) -> bool:
@@ -503,6 +541,36 @@ class DjangoOutbox(ParkingMarks):
 
     def __repr__(self) -> str:
         return f"<DjangoOutbox {self.url}>"
+
+
+class _DjangoEventDB:
+    """The :class:`~mailcore.outbox.eventsql.EventDB` of a :class:`DjangoOutbox`: the seam's
+    neutral SQL through Django's cursor (``%s`` on both vendors), in the store's transactions."""
+
+    def __init__(self, store: DjangoOutbox, dialect: Dialect) -> None:
+        self._store = store
+        self.dialect = dialect
+
+    def read(self, work: Callable[[Tx], T]) -> T:
+        with self._store._atomic() as connection, connection.cursor() as cursor:
+            return work(Tx(cursor, self.dialect))
+
+    def write(self, work: Callable[[Tx], T], *, durable: bool = False) -> T:
+        """``work`` in ``transaction.atomic(using=alias)`` (a savepoint inside the caller's),
+        committed when this returns outside a transaction."""
+        outermost = not self._store._connection().in_atomic_block
+        with self._store._atomic() as connection, connection.cursor() as cursor:
+            tx = Tx(cursor, self.dialect)
+            if self.dialect is POSTGRESQL and durable:
+                # whatever the server's or DATABASES OPTIONS' synchronous_commit: the provider is
+                # answered 2xx after this commit (SET LOCAL ends with the transaction)
+                tx.run("SET LOCAL synchronous_commit = on")
+            elif self.dialect is DJANGO_SQLITE and outermost:
+                # Django begins SQLite transactions DEFERRED: a write first takes the write lock,
+                # as the SQLite outbox's BEGIN IMMEDIATE does, so two processes that both read
+                # first never deadlock upgrading their locks (one waits on busy_timeout instead)
+                tx.run("UPDATE {suppressions} SET scope = scope WHERE 0 = 1")
+            return work(tx)
 
 
 def open_django_outbox(url: str = "django://", **_: Any) -> DjangoOutbox:

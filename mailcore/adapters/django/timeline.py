@@ -23,6 +23,7 @@ is shown as one line saying so (the page still renders); its text never includes
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -38,6 +39,7 @@ __all__ = [
     "bookkeeping_timeline",
     "remove_timeline_source",
     "timeline",
+    "transport_label",
 ]
 
 log = logging.getLogger("mailcore.django.admin")
@@ -87,6 +89,18 @@ def remove_timeline_source(source: TimelineSource) -> None:
         _sources.remove(source)
 
 
+#: A provider's name as a settling event writes it into ``transport`` (``sendgrid``, ``ses``).
+_PROVIDER_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
+
+
+def transport_label(value: str | None) -> str:
+    """The ``transport`` column for display: a transport URL with its secrets masked, or the bare
+    provider name a delivery event settled the row with (no URL, so nothing in it to hide)."""
+    if not value:
+        return ""
+    return value if _PROVIDER_NAME.fullmatch(value) else mask_url(value)
+
+
 def bookkeeping_timeline(row: OutboxRow) -> list[TimelineEntry]:
     """The lines the outbox's own columns give, oldest first."""
     entries = [TimelineEntry(row.created_at, "enqueued")]
@@ -94,7 +108,7 @@ def bookkeeping_timeline(row: OutboxRow) -> list[TimelineEntry]:
         entries.append(TimelineEntry(row.age_from, "retried", "made due again; its age counts from here"))
     runs = f"after {row.runs} delivery run{'s' if row.runs != 1 else ''}"
     error = printable(row.last_error) if row.last_error else ""
-    transport = mask_url(row.transport) if row.transport else ""
+    transport = transport_label(row.transport)
     if row.state == "sent":
         detail = f"via {transport or 'an unnamed transport'}"
         if row.provider_message_id:

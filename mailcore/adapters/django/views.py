@@ -8,6 +8,11 @@ bridge, the ``delivery_event`` signal. Views are CSRF-exempt (providers sign the
 refuse a body over ``MAILCORE_WEBHOOK_MAX_BODY`` bytes (default 5 MiB) with 413 before reading
 it, and answer forged, altered, stale or replayed requests with the verifier's 4xx.
 
+Events are stored beside the outbox :func:`mailcore.adapters.django.events.events_outbox_url`
+names: Django's database when the outbox is there (``MAILCORE["QUEUE"] = "db"``), else
+``MAILCORE_OUTBOX``. The views never run in the request's transaction (``ATOMIC_REQUESTS``):
+the events commit in their own before the provider is answered 2xx.
+
 Settings: ``MAILCORE_WEBHOOKS = {"sendgrid": {"public_key": "..."}, "mailgun": {...}}``; without
 it, the ``MAILCORE_WEBHOOK_<PROVIDER>_*`` environment variables, exactly as for the WSGI app.
 """
@@ -19,6 +24,7 @@ from typing import Any
 
 from django.conf import settings  # type: ignore[import-untyped,unused-ignore]
 from django.core.exceptions import ImproperlyConfigured  # type: ignore[import-untyped,unused-ignore]
+from django.db import transaction  # type: ignore[import-untyped,unused-ignore]
 from django.http import HttpRequest, HttpResponse  # type: ignore[import-untyped,unused-ignore]
 from django.http.request import RawPostDataException  # type: ignore[import-untyped,unused-ignore]
 from django.views.decorators.csrf import csrf_exempt  # type: ignore[import-untyped,unused-ignore]
@@ -36,12 +42,14 @@ View = Callable[[HttpRequest], HttpResponse]
 
 def dispatch(events: Sequence[DeliveryEvent]) -> None:
     """The WSGI receiver's entry point for a request's events (looked up per call, stored in one
-    transaction), with the signal bridge on."""
+    transaction beside the outbox of :func:`~mailcore.adapters.django.events.events_outbox_url`),
+    with the signal bridge on."""
+    from mailcore.adapters.django.events import events_outbox_url
     from mailcore.adapters.django.signals import connect_bridge
     from mailcore.webhooks import app
 
     connect_bridge()  # idempotent: survives a plugin-manager reset
-    app.dispatch_events(events)
+    app.dispatch_events(events, outbox=events_outbox_url())
 
 
 def configured_verifiers() -> dict[str, WebhookVerifier]:
@@ -73,6 +81,7 @@ def webhook_view(provider: str, verifier: WebhookVerifier, limit: int | None = N
     body_limit = max_body() if limit is None else limit
 
     @csrf_exempt  # type: ignore[misc,unused-ignore]
+    @transaction.non_atomic_requests  # type: ignore[misc,unused-ignore]  # the events commit before the 2xx
     def view(request: HttpRequest) -> HttpResponse:
         if request.method != "POST":
             return _respond(Answer(405, "use POST"), Allow="POST")

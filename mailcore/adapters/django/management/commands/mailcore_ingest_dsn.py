@@ -2,7 +2,9 @@
 
 The same command, arguments and exit status (75 on a temporary failure, so an MTA retries),
 run after Django is set up: the adapter's app config has registered the ``delivery_event``
-signal bridge, so the project's signal receivers see every bounce. For a Postfix alias::
+signal bridge, so the project's signal receivers see every bounce. The events are stored where
+the webhook views store them (Django's database when the outbox is there, see
+:mod:`mailcore.adapters.django.events`). For a Postfix alias::
 
     bounces: "|/srv/app/.venv/bin/python /srv/app/manage.py mailcore_ingest_dsn -q"
 """
@@ -25,10 +27,15 @@ class Command(BaseCommand):  # type: ignore[misc,unused-ignore]
         parser.add_argument("-q", "--quiet", action="store_true", help="Print nothing on success.")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        from mailcore.adapters.django.events import check_events_outbox
         from mailcore.adapters.django.signals import connect_bridge
         from mailcore.cli import cli
+        from mailcore.webhooks.pipeline import EventPipeline, use_default_pipeline
 
         connect_bridge()  # also when the app's ready() ran before a plugin-manager reset
+        outbox = check_events_outbox()
+        if outbox is not None:  # the CLI dispatches to the process's default pipeline: make it that store's
+            use_default_pipeline(EventPipeline(outbox))
         arguments = [options["file"]] if options["file"] else []
         for name in ("maildir", "recipient"):
             if options[name]:

@@ -23,6 +23,11 @@ class Command(BaseCommand):  # type: ignore[misc,unused-ignore]
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--using", default=None, help="A MAILERS alias (Django 6.1+); default: settings.MAILCORE.")
         parser.add_argument("--drain", action="store_true", help="Exit when nothing is due.")
+        parser.add_argument(
+            "--no-events",
+            action="store_true",
+            help="Do not handle stored delivery events beside the delivery loop.",
+        )
         parser.add_argument("--batch-size", type=int, default=20, help="Messages claimed at once (default 20).")
         parser.add_argument("--status-interval", type=float, default=10.0, help="Seconds between status lines.")
 
@@ -50,6 +55,7 @@ class Command(BaseCommand):  # type: ignore[misc,unused-ignore]
             drain=options["drain"],
             status_interval=options["status_interval"],
             outbox=_django_outbox(queue, where),
+            events=not options["no_events"],
         )
 
 
