@@ -230,37 +230,36 @@ class _EarlySocket:
         pass
 
 
-def test_a_read_whose_kept_timeout_fires_early_goes_on_for_the_rest():
-    """Never give up early: the read waits out the rest of its limit, and only that."""
-    from mailcore.budget import TIMEOUT_SLACK
+def _connection_over(sock: _EarlySocket):
+    """A session on ``sock`` with a 30 s attempt budget and a 5 s read timeout."""
     from mailcore_smtp.net import Deadline
     from mailcore_smtp.wire import SMTPConnection
 
-    sock = _EarlySocket(5.0 - TIMEOUT_SLACK / 2)  # within the slack of the 5 s read timeout: kept
-    connection = SMTPConnection(
+    return SMTPConnection(
         sock,  # type: ignore[arg-type]
         ("127.0.0.1", 25),  # type: ignore[arg-type]
         host="localhost",
         deadline=Deadline(30),
         read_timeout=5.0,
     )
+
+
+def test_a_read_whose_kept_timeout_fires_early_goes_on_for_the_rest():
+    """Never give up early: the read waits out the rest of its limit, and only that."""
+    from mailcore.budget import TIMEOUT_SLACK
+
+    sock = _EarlySocket(5.0 - TIMEOUT_SLACK / 2)  # within the slack of the 5 s read timeout: kept
+    connection = _connection_over(sock)
     assert connection.read_reply().code == 250 and sock.reads == 2
     assert len(sock.set_to) == 1 and 0 < sock.set_to[0] <= TIMEOUT_SLACK
 
 
 def test_a_read_that_waited_its_whole_limit_times_out():
     from mailcore.budget import TIMEOUT_SLACK
-    from mailcore_smtp.net import Deadline
-    from mailcore_smtp.wire import SMTPConnection, WireTimeout
+    from mailcore_smtp.wire import WireTimeout
 
     sock = _EarlySocket(5.0 + TIMEOUT_SLACK / 2)  # kept, and longer than the limit: no time is left after it
-    connection = SMTPConnection(
-        sock,  # type: ignore[arg-type]
-        ("127.0.0.1", 25),  # type: ignore[arg-type]
-        host="localhost",
-        deadline=Deadline(30),
-        read_timeout=5.0,
-    )
+    connection = _connection_over(sock)
     with pytest.raises(WireTimeout, match="read timeout"):
         connection.read_reply()
     assert sock.reads == 1 and sock.set_to == []
