@@ -126,7 +126,14 @@ def test_mailer_queue_celery_uses_the_current_app(celery_world):
 
 
 def test_a_killed_celery_worker_loses_nothing(tmp_path):
-    """acks_late + reject_on_worker_lost: SIGKILL mid-stream, restart, every message arrives."""
+    """acks_late + reject_on_worker_lost: SIGKILL while a task is sending, restart, every
+    message arrives.
+
+    Each message waits 0.2 s at the sink after it is recorded, so the kill (within 20 ms of the
+    10th record) lands while that task is in flight, as the test means. A kill in the instant
+    between two tasks can hit kombu's Redis gap (``BRPOP``, then recording the task as
+    unacknowledged: docs/operations.md, "Which broker") and lose that task; that gap is
+    documented, not tested here, and RabbitMQ has none (test_celery_rabbitmq.py)."""
     client = require_redis(CRASH_DB)
     broker = f"redis://127.0.0.1:6379/{CRASH_DB}"
     (tmp_path / "mctest_celeryapp.py").write_text(
@@ -137,14 +144,14 @@ def test_a_killed_celery_worker_loses_nothing(tmp_path):
             '{"visibility_timeout": 2, "unacked_restore_interval": 1, "unacked_restore_throttle": 1}',
         )
     )
-    sink = start_sink(tmp_path, delay=0.05, name="slow")
+    sink = start_sink(tmp_path, name="slow")
     queue = f"mailcore-crash-{uuid.uuid4().hex[:8]}"
     env = make_plugin_env(tmp_path, tmp_path)
     env.update(TEST_BROKER=broker, MAILCORE_URL=sink.url)
     cmd = [sys.executable, "-m", "celery", "-A", "mctest_celeryapp", "worker", "-P", "solo", "-Q", queue,
            "-l", "warning", "--without-heartbeat", "--without-gossip", "--without-mingle"]  # fmt: skip
     app = Celery("producer", broker=broker)
-    messages = [message(f"crash {i}") for i in range(40)]
+    messages = [message(f"crash {i}", "slow:0.2") for i in range(40)]  # recorded, then answered 0.2 s later
     queue_obj = CeleryQueue(app, queue=queue)
     workers = []
     try:
